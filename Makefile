@@ -1,0 +1,37 @@
+# The two commands a newcomer runs on a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HTMX := static/vendor/htmx.min.js
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP) $(HTMX)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+# htmx comes from the npm package, copied into static/vendor/ (never committed).
+$(HTMX): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	npm run --silent vendor
+
+demo: setup
+	SWAPLINE_SANDBOX=1 $(PY) -m flask --app app demo
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	$(PY) bench/webhook_ingest.py
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor instance .pytest_cache

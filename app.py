@@ -1,0 +1,105 @@
+"""Swapline: the Flask app factory and the CLI (`flask --app app ...`)."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+
+import click
+from flask import Flask, jsonify, request
+from htmx_flask import Htmx
+
+import logs
+from config import ConfigError, load_settings
+
+MAX_BODY_BYTES = 2 * 1024 * 1024  # webhooks and forms; larger bodies are refused before parsing
+
+
+def create_app(config: Mapping[str, str] | None = None) -> Flask:
+    """Build the app from the environment, or from `config` (env-style names) in tests."""
+    from blueprints import app_home, health, webhooks_shopify
+    from clients import shopify
+    from jobs import queue
+    from models import crypto, db
+
+    settings = load_settings(config)
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    logs.setup([settings.api_secret, settings.old_api_secret or "", *settings.encryption_keys])
+    for extension in (db, crypto, queue, shopify):
+        extension.init_app(app)
+    Htmx(app)
+    for blueprint in (app_home.bp, webhooks_shopify.bp, health.bp):
+        app.register_blueprint(blueprint)
+    _register_errors(app)
+    _register_cli(app)
+    return app
+
+
+def _register_errors(app: Flask) -> None:
+    def as_json(status: int, message: str):
+        return jsonify(error=message), status
+
+    @app.errorhandler(404)
+    def not_found(_error):
+        return as_json(404, "not found")
+
+    @app.errorhandler(405)
+    def not_allowed(_error):
+        return as_json(405, "method not allowed")
+
+    @app.errorhandler(413)
+    def too_large(_error):
+        return as_json(413, f"body larger than {MAX_BODY_BYTES} bytes")
+
+    @app.errorhandler(500)
+    def server_error(_error):
+        app.logger.error("unhandled error on %s %s", request.method, request.path)
+        return as_json(500, "internal error")
+
+
+def _register_cli(app: Flask) -> None:
+    from jobs import worker
+    from models import db, migrate
+
+    @app.cli.group("db")
+    def db_group():
+        """Database migrations."""
+
+    @db_group.command("upgrade")
+    @click.argument("revision", default="head")
+    def db_upgrade(revision: str):
+        """Apply migrations up to REVISION (default: head)."""
+        migrate.upgrade(db.engine(), revision)
+        click.echo(f"database at {revision}")
+
+    @app.cli.command("worker")
+    @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+    def worker_command(burst: bool):
+        """Run an RQ worker (with the scheduler) for Swapline's queue."""
+        worker.run(app, burst=burst)
+
+    @app.cli.command("sweep")
+    def sweep_command():
+        """Enqueue every recorded delivery that was never processed."""
+        from jobs.deliveries import sweep
+
+        click.echo(f"enqueued {sweep(grace_seconds=0)} unprocessed deliveries")
+
+    @app.cli.command("demo")
+    @click.option("--port", default=8000, show_default=True)
+    def demo_command(port: int):
+        """Run the sandbox Shopify, a worker and the app on the embedded defaults."""
+        from sandbox.demo import run_demo
+
+        run_demo(app, port=port)
+
+
+def main() -> None:  # pragma: no cover - `python app.py` convenience
+    try:
+        create_app().run(port=8000)
+    except ConfigError as exc:
+        sys.exit(f"swapline: {exc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The embedded pages: App Home and the bounce page; every view is verified with a session token."""
+from __future__ import annotations
+
+import logging
+from functools import wraps
+
+from flask import Blueprint, Response, current_app, g, make_response, render_template, request
+
+from clients import shopify as shopify_client
+from clients.shopify import SessionToken, ShopifyAuthError, ShopifyError, shop_from_claims, shopify
+from jobs.queue import enqueue, job_id
+from models import db
+from models.shop import get_shop
+
+bp = Blueprint("app_home", __name__)
+PATCH_ID_TOKEN_PATH = "/auth/patch-id-token"
+log = logging.getLogger(__name__)
+
+
+def _request_input() -> dict:
+    return {"method": request.method, "headers": dict(request.headers), "url": request.url,
+            "body": ""}
+
+
+def _respond(res) -> Response:
+    """Turn a shopifyapp `Res` into a Flask response, headers exactly as given."""
+    return Response(res.body, status=res.status, headers=res.headers)
+
+
+def _unauthorized(is_fetch: bool, result) -> Response:
+    if is_fetch:
+        return Response("Unauthorized", status=401,
+                        headers={"X-Shopify-Retry-Invalid-Session-Request": "1"})
+    return _respond(result.invalid_token_response)
+
+
+def authenticate() -> tuple | Response:
+    """Verify the request's session token; on the shop's first load exchange it for a token."""
+    result = shopify().app.verify_app_home_req(_request_input(), PATCH_ID_TOKEN_PATH)
+    if not result.ok:
+        return _respond(result.response)
+    is_fetch = "Authorization" in request.headers
+    domain = shop_from_claims(result.id_token.claims)
+    if domain is None:
+        log.warning("session token with an invalid iss/dest pair refused")
+        return _unauthorized(is_fetch, result)
+    token = SessionToken(domain, result.user_id, result.id_token.token, result.id_token.claims)
+    with db.session() as s:
+        shop = get_shop(domain, session=s)
+    if shopify_client.needs_token(shop):
+        try:
+            shop = shopify_client.install(token)
+        except ShopifyAuthError:
+            return _unauthorized(is_fetch, result)
+        except ShopifyError as exc:
+            log.warning("token exchange unavailable: %s", exc, extra={"shop": domain})
+            return Response("Shopify is not reachable right now; please retry.", status=503)
+        _enqueue_shop_sync(domain)
+    return shop, result.response.headers
+
+
+def _enqueue_shop_sync(domain: str) -> None:
+    from jobs.shops import sync_shop_details
+
+    try:
+        enqueue(sync_shop_details, domain, job_id=job_id("shop-details", domain), shop=domain)
+    except Exception as exc:  # the page must not fail because the queue is down
+        log.warning("could not queue the shop details sync: %s", type(exc).__name__,
+                    extra={"shop": domain})
+
+
+def embedded(view):
+    """Decorator: the view runs with g.shop set, or the verification's own response is sent."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        outcome = authenticate()
+        if isinstance(outcome, Response):
+            return outcome
+        g.shop, headers = outcome
+        response = make_response(view(*args, **kwargs))
+        response.headers.update(headers)  # CSP frame-ancestors and Link, exactly as given
+        response.headers.add("Vary", "HX-Request")
+        return response
+
+    return wrapper
+
+
+@bp.context_processor
+def embedded_context() -> dict:
+    settings = current_app.config["SETTINGS"]
+    return {"api_key": settings.api_key,
+            "sandbox_origin": settings.shopify_origin if settings.sandbox else None}
+
+
+@bp.get("/")
+@embedded
+def home():
+    """App Home: who the shop is and what to set up next."""
+    return render_template("home.html", shop=g.shop)
+
+
+@bp.get(PATCH_ID_TOKEN_PATH)
+def patch_id_token():
+    """The bounce page: App Bridge fetches a fresh id_token and reloads the original URL."""
+    result = shopify().app.app_home_patch_id_token(_request_input())
+    if not result.ok:
+        return _respond(result.response)
+    html = render_template("patch_id_token.html", shop=request.args.get("shop", ""),
+                           reload=request.args.get("shopify-reload", ""))
+    return Response(html, status=200, headers={**result.response.headers,
+                                               "Content-Type": "text/html; charset=utf-8"})

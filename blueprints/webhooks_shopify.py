@@ -1,0 +1,54 @@
+"""POST /webhooks/shopify: verify the HMAC on the raw body, record, enqueue, answer 200."""
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, Response, jsonify, request
+
+from clients.shopify import SHOP_DOMAIN, shopify
+from jobs.deliveries import enqueue_delivery
+from models import db
+from models.delivery import WebhookDelivery, record_delivery
+
+bp = Blueprint("webhooks_shopify", __name__)
+log = logging.getLogger(__name__)
+
+
+def refuse(status: int, message: str) -> Response:
+    """The one place a webhook is turned away (nothing is stored)."""
+    log.warning("shopify webhook refused: %s", message)
+    return Response(message, status=status, mimetype="text/plain")
+
+
+@bp.route("/webhooks/shopify", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def receive():
+    """Verify a Shopify webhook, record it once, enqueue its job, answer 200."""
+    raw = request.get_data(cache=False)
+    try:
+        body = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return refuse(400, "body is not UTF-8")
+    result = shopify().app.verify_webhook_req(
+        {"method": request.method, "headers": dict(request.headers), "url": request.url,
+         "body": body})
+    if not result.ok:
+        return refuse(result.response.status, result.log.code)
+    topic = request.headers.get("X-Shopify-Topic", "")
+    webhook_id = request.headers.get("X-Shopify-Webhook-Id", "")
+    shop = request.headers.get("X-Shopify-Shop-Domain", "").lower()
+    if not topic or not webhook_id or not SHOP_DOMAIN.match(shop):
+        return refuse(400, "topic, webhook id and shop domain headers are required")
+    try:
+        json.loads(body)
+    except ValueError:
+        return refuse(400, "body is not JSON")
+    with db.session() as s:
+        delivery = record_delivery(
+            WebhookDelivery(source="shopify", delivery_id=webhook_id[:255], shop_domain=shop,
+                            topic=topic[:128], payload=body), session=s)
+        delivery_id = delivery.id if delivery else None
+    if delivery_id is None:
+        return jsonify(status="duplicate"), 200
+    queued = enqueue_delivery(delivery_id, shop)
+    return jsonify(status="queued" if queued else "recorded"), 200

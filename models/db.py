@@ -1,0 +1,55 @@
+"""The database engine: one per app, kept in app.extensions; sessions are short and explicit."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Flask, current_app
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, create_engine
+
+EXTENSION = "swapline.db"
+
+
+def engine_for(url: str) -> Engine:
+    """An engine for a DATABASE_URL; SQLite gets WAL and a busy timeout for web + worker."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def init_app(app: Flask) -> None:
+    """Create the engine for the app's DATABASE_URL (the SQLite folder too)."""
+    url = app.config["SETTINGS"].database_url
+    if url.startswith("sqlite:///"):
+        app.config["SETTINGS"].instance_path.mkdir(parents=True, exist_ok=True)
+    app.extensions[EXTENSION] = engine_for(url)
+
+
+def engine() -> Engine:
+    """The current app's engine."""
+    return current_app.extensions[EXTENSION]
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    with Session(engine(), expire_on_commit=False) as s:
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise

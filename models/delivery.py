@@ -1,0 +1,55 @@
+"""Every webhook we answered 200 to, recorded before it is enqueued; the basis of idempotency."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Column, String, Text, UniqueConstraint
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel, select
+
+from models.types import UTCDateTime, utcnow
+
+MAX_ATTEMPTS = 10
+
+
+class WebhookDelivery(SQLModel, table=True):
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        UniqueConstraint("source", "shop_domain", "delivery_id", name="uq_delivery_source_shop_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)  # shopify | ongoing | return_events
+    delivery_id: str = Field(max_length=255)
+    shop_domain: str = Field(sa_column=Column(String(255), index=True, nullable=False))
+    topic: str = Field(max_length=128)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+def record_delivery(delivery: WebhookDelivery, *, session: Session) -> WebhookDelivery | None:
+    """Insert a delivery; None when the same (source, shop, id) was recorded before."""
+    try:
+        with session.begin_nested():
+            session.add(delivery)
+        session.flush()
+    except IntegrityError:
+        return None
+    return delivery
+
+
+def unprocessed(*, session: Session, older_than: timedelta, limit: int = 500):
+    """Deliveries never processed, received at least `older_than` ago, with attempts left."""
+    cutoff = utcnow() - older_than
+    query = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.processed_at.is_(None))
+        .where(WebhookDelivery.received_at <= cutoff)
+        .where(WebhookDelivery.attempts < MAX_ATTEMPTS)
+        .order_by(WebhookDelivery.id)
+        .limit(limit)
+    )
+    return list(session.exec(query))

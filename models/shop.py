@@ -1,0 +1,43 @@
+"""A shop that installed Swapline, with its encrypted offline access token pair."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, String, Text
+from sqlmodel import Field, Session, SQLModel, select
+
+from models.types import UTCDateTime, utcnow
+
+
+class Shop(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    domain: str = Field(sa_column=Column(String(255), unique=True, nullable=False))
+    name: str | None = Field(default=None, max_length=255)
+    access_token_enc: str | None = Field(default=None, sa_column=Column(Text))
+    access_token_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    refresh_token_enc: str | None = Field(default=None, sa_column=Column(Text))
+    refresh_token_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    scopes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    installed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    uninstalled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+    @property
+    def installed(self) -> bool:
+        return self.access_token_enc is not None and self.uninstalled_at is None
+
+
+def get_shop(domain: str, *, session: Session) -> Shop | None:
+    """The shop row for a myshopify domain, or None."""
+    return session.exec(select(Shop).where(Shop.domain == domain)).first()
+
+
+def forget_tokens(shop: Shop) -> None:
+    """Drop every credential of a shop (uninstall): nothing usable stays behind."""
+    shop.access_token_enc = None
+    shop.access_token_expires_at = None
+    shop.refresh_token_enc = None
+    shop.refresh_token_expires_at = None
+    shop.uninstalled_at = utcnow()
+    shop.updated_at = utcnow()

