@@ -119,8 +119,27 @@ class Shopify:
         return _token_or_raise(result, "token refresh")
 
     def graphql(self, shop_domain: str, document: str, variables: dict | None = None) -> dict:
-        """Run one of our .graphql documents for a shop; returns `data` or raises ShopifyError."""
+        """Run one of our .graphql documents for a shop; returns `data` or raises ShopifyError.
+
+        A token Shopify rejects (401) is refreshed once and the call repeated; a second 401 means
+        the grant is gone, so the token is dropped and the merchant's next app open exchanges anew.
+        """
         token = access_token(shop_domain)
+        try:
+            return self._graphql_once(shop_domain, document, variables, token)
+        except ShopifyAuthError as exc:
+            if exc.status != 401:
+                raise
+        token = access_token(shop_domain, rejected=token)
+        try:
+            return self._graphql_once(shop_domain, document, variables, token)
+        except ShopifyAuthError as exc:
+            if exc.status == 401:
+                drop_access_token(shop_domain)
+            raise
+
+    def _graphql_once(self, shop_domain: str, document: str, variables: dict | None,
+                      token: str) -> dict:
         result = self.app.admin_graphql_request(
             load_document(document), shop=shop_domain.removesuffix(".myshopify.com"),
             access_token=token, api_version=self.settings.api_version, variables=variables,
@@ -246,28 +265,56 @@ def needs_token(shop: Shop | None) -> bool:
     return False
 
 
-def access_token(domain: str) -> str:
-    """A valid access token for a shop, refreshed (once, under a per-shop lock) when near expiry."""
+def access_token(domain: str, *, rejected: str | None = None) -> str:
+    """A valid access token for a shop, refreshed once, under a per-shop lock, when near expiry.
+
+    `rejected` is a token Shopify just answered 401 to: refresh unless another worker already
+    replaced it.
+    """
     with db.session() as s:
         shop = get_shop(domain, session=s)
     if shop is None or not shop.installed:
         raise ShopifyAuthError(f"{domain} has no offline token (app not opened or uninstalled)")
-    if not _expiring(shop):
+    if not _needs_refresh(shop, rejected):
         return crypto.decrypt(shop.access_token_enc)
     from jobs.queue import jobs  # the lock lives in the same Redis as the queue
 
     with jobs().connection.lock(f"swapline:token-refresh:{domain}", timeout=60,
                                 blocking_timeout=60):
-        with db.session() as s:
-            shop = get_shop(domain, session=s)
-            if shop is None or not shop.installed:
-                raise ShopifyAuthError(f"{domain} was uninstalled during refresh")
-            if _expiring(shop):  # still expiring after the lock: we are the one to refresh
-                save_token(domain, shopify().refresh(shop), session=s)
-                log.info("offline token refreshed", extra={"shop": domain})
-            return crypto.decrypt(shop.access_token_enc)
+        try:
+            return _refresh_locked(domain, rejected)
+        except ShopifyAuthError:
+            drop_access_token(domain)  # the grant is gone; only a new app open can fix it
+            raise
 
 
-def _expiring(shop: Shop) -> bool:
+def _refresh_locked(domain: str, rejected: str | None) -> str:
+    with db.session() as s:
+        shop = get_shop(domain, session=s)
+        if shop is None or not shop.installed:
+            raise ShopifyAuthError(f"{domain} was uninstalled during refresh")
+        if _needs_refresh(shop, rejected):  # still stale inside the lock: this worker refreshes
+            if not shop.refresh_token_enc:
+                raise ShopifyAuthError(f"{domain} has no refresh token")
+            save_token(domain, shopify().refresh(shop), session=s)
+            log.info("offline token refreshed", extra={"shop": domain})
+        return crypto.decrypt(shop.access_token_enc)
+
+
+def _needs_refresh(shop: Shop, rejected: str | None) -> bool:
+    if rejected is not None and crypto.decrypt(shop.access_token_enc) == rejected:
+        return True
     expires = shop.access_token_expires_at
     return expires is not None and expires - REFRESH_MARGIN <= utcnow()
+
+
+def drop_access_token(domain: str) -> None:
+    """Shopify refuses the shop's tokens: drop them; the next app open exchanges a new pair."""
+    with db.session() as s:
+        shop = get_shop(domain, session=s)
+        if shop is not None:
+            shop.access_token_enc = shop.refresh_token_enc = None
+            shop.access_token_expires_at = shop.refresh_token_expires_at = None
+            shop.updated_at = utcnow()
+    log.warning("Shopify rejected the shop's tokens; dropped until the app is opened again",
+                extra={"shop": domain})

@@ -18,7 +18,7 @@ from models import db, migrate
 from sandbox.shopify import SandboxShopify, mint_session_token, webhook_headers
 
 API_KEY = "test-api-key"
-API_SECRET = "test-api-secret-0123456789"
+API_SECRET = "test-api-secret-" + "0123456789abcdef" * 4  # 64+ bytes, as real secrets
 SHOP = "alpha-shop.myshopify.com"
 OTHER_SHOP = "beta-shop.myshopify.com"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"

@@ -1,0 +1,66 @@
+"""Every GraphQL document we send validates against Shopify's Admin schema (2026-04)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "shopify"
+DOCUMENTS = sorted((ROOT / "clients" / "graphql").glob("*.graphql"))
+
+
+@pytest.fixture(scope="module")
+def errors_in():
+    assert (SHARED / "admin_2026-04.json.gz").is_file(), "../shared/shopify schema is missing"
+    sys.path.insert(0, str(SHARED))
+    try:
+        from validate_graphql import errors_in
+    finally:
+        sys.path.remove(str(SHARED))
+    return errors_in
+
+
+def test_there_are_documents():
+    assert DOCUMENTS, "clients/graphql/ holds no documents"
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: p.name)
+def test_document_is_valid_against_admin_schema(path, errors_in):
+    assert errors_in(path.read_text()) == []
+
+
+def test_validator_catches_a_wrong_field(errors_in):
+    assert errors_in("query Bad { shop { notAField } }")
+
+
+def test_each_document_has_one_named_operation_matching_its_file():
+    from graphql import OperationDefinitionNode, parse
+
+    for path in DOCUMENTS:
+        ops = [d for d in parse(path.read_text()).definitions
+               if isinstance(d, OperationDefinitionNode)]
+        assert [op.name.value for op in ops] == [path.stem]
+
+
+def test_sandbox_refuses_unknown_operations_loudly(app, sandbox, session_token):
+    import requests
+
+    response = requests.post(f"{sandbox.origin}/admin/api/2026-10/graphql.json",
+                             json={"query": "query Nope { shop { name } }"},
+                             headers={"X-Swapline-Shop": "x.myshopify.com",
+                                      "X-Shopify-Access-Token": "none"}, timeout=5)
+    assert response.status_code == 401
+    pair = sandbox.store.issue_pair("x.myshopify.com")
+    response = requests.post(f"{sandbox.origin}/admin/api/2026-10/graphql.json",
+                             json={"query": "query Nope { shop { name } }"},
+                             headers={"X-Swapline-Shop": "x.myshopify.com",
+                                      "X-Shopify-Access-Token": pair["access_token"]}, timeout=5)
+    assert response.status_code == 400
+    assert "does not know operation 'Nope'" in response.json()["errors"][0]["message"]
+    response = requests.post(f"{sandbox.origin}/admin/api/2026-10/graphql.json",
+                             json={"query": "query ShopDetails { shop { notAField } }"},
+                             headers={"X-Swapline-Shop": "x.myshopify.com",
+                                      "X-Shopify-Access-Token": pair["access_token"]}, timeout=5)
+    assert response.status_code == 400 and "Admin schema" in response.json()["errors"][0]["message"]

@@ -1,0 +1,122 @@
+"""Offline tokens: exchange, refresh before expiry under a per-shop lock, 401 recovery."""
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from clients.shopify import (
+    ShopifyAuthError,
+    ShopifyRetriableError,
+    access_token,
+    install,
+    shop_from_claims,
+    shopify,
+)
+from models import crypto, db
+from models.shop import get_shop
+from models.types import utcnow
+from tests.conftest import SHOP
+
+
+@pytest.fixture
+def installed(app, session_token):
+    """SHOP with a fresh token pair from the sandbox, via the real exchange."""
+    import jwt
+
+    token = session_token()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    from clients.shopify import SessionToken
+
+    install(SessionToken(shop_from_claims(claims), "42", token, claims))
+    return SHOP
+
+
+def _expire_soon(domain: str, minutes: int = 2) -> str:
+    with db.session() as s:
+        shop = get_shop(domain, session=s)
+        shop.access_token_expires_at = utcnow() + timedelta(minutes=minutes)
+        return crypto.decrypt(shop.access_token_enc)
+
+
+def test_valid_token_is_used_without_refresh(installed, sandbox):
+    access_token(installed)
+    assert sandbox.store.count("refresh", SHOP) == 0
+
+
+def test_token_within_five_minutes_of_expiry_is_refreshed_and_saved(installed, sandbox):
+    old = _expire_soon(installed)
+    new = access_token(installed)
+    assert new != old and new.startswith("shpat_")
+    with db.session() as s:
+        shop = get_shop(installed, session=s)
+        assert crypto.decrypt(shop.access_token_enc) == new
+        assert shop.access_token_expires_at > utcnow() + timedelta(minutes=50)
+    assert sandbox.store.count("refresh", SHOP) == 1
+    assert shopify().graphql(installed, "ShopDetails")["shop"]["myshopifyDomain"] == SHOP
+
+
+def test_refresh_race_between_two_workers_refreshes_once(app, installed, sandbox):
+    _expire_soon(installed)
+    barrier, seen, errors = threading.Barrier(2), [], []
+
+    def worker():
+        with app.app_context():
+            barrier.wait()
+            try:
+                seen.append(access_token(installed))
+            except Exception as exc:  # surfaced by the assertion below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+    assert sandbox.store.count("refresh", SHOP) == 1
+    assert len(seen) == 2 and seen[0] == seen[1]
+
+
+def test_rejected_token_is_refreshed_once_then_call_succeeds(installed, sandbox):
+    sandbox.store.expire_access_tokens(SHOP)  # Shopify-side revocation the app cannot see
+    data = shopify().graphql(installed, "ShopDetails")
+    assert data["shop"]["name"] == "alpha-shop"
+    assert sandbox.store.count("refresh", SHOP) == 1
+
+
+def test_refused_grant_drops_tokens_until_the_app_is_opened_again(installed, sandbox,
+                                                                  monkeypatch):
+    sandbox.store.expire_access_tokens(SHOP)
+    monkeypatch.setattr(sandbox.store, "refresh_tokens", {})
+    with pytest.raises(ShopifyAuthError):
+        shopify().graphql(installed, "ShopDetails")
+    with db.session() as s:
+        shop = get_shop(installed, session=s)
+        assert shop.access_token_enc is None and shop.refresh_token_enc is None
+
+
+def test_throttled_graphql_is_retriable(installed, sandbox):
+    sandbox.store.throttle_next = 1
+    with pytest.raises(ShopifyRetriableError) as info:
+        shopify().graphql(installed, "ShopDetails")
+    assert info.value.retriable and info.value.code == "THROTTLED"
+
+
+def test_exchange_refused_for_a_token_of_another_app(app, session_token):
+    import jwt
+
+    from clients.shopify import SessionToken
+
+    token = session_token(aud="another-app")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    with pytest.raises(ShopifyAuthError):
+        install(SessionToken(SHOP, "42", token, claims))
+    with db.session() as s:
+        assert get_shop(SHOP, session=s) is None
+
+
+def test_unknown_shop_has_no_token(app):
+    with pytest.raises(ShopifyAuthError, match="no offline token"):
+        access_token("nobody.myshopify.com")
