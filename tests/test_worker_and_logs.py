@@ -50,11 +50,12 @@ def test_log_lines_are_json_with_context_and_no_secrets():
     logger.addHandler(handler)
     try:
         with logs.context(shop=SHOP, delivery_id=7):
-            logger.warning("calling with %s and Bearer abc.def.ghi and shpat_0123abcd",
-                           API_SECRET)
+            logger.warning("calling with %s and Bearer abc.def.ghi and shpat_0123abcd, "
+                           "GET /?id_token=eyJhbGciOi.eyJpc3Mi.c2lnbmF0dXJl", API_SECRET)
     finally:
         logger.removeHandler(handler)
     line = json.loads(stream.getvalue().strip())
     assert line["shop"] == SHOP and line["delivery_id"] == 7 and line["level"] == "WARNING"
     assert API_SECRET not in line["msg"] and "shpat_0123abcd" not in line["msg"]
-    assert "abc.def.ghi" not in line["msg"] and line["msg"].count("[redacted]") == 3
+    assert "abc.def.ghi" not in line["msg"] and "eyJpc3Mi" not in line["msg"]
+    assert line["msg"].count("[redacted]") == 4
