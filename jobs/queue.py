@@ -7,7 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis
+import redis.retry
 from flask import Flask, current_app
+from redis.backoff import ExponentialBackoff
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 
@@ -36,13 +38,19 @@ class Jobs:
         return self._connection
 
     def _connect(self) -> redis.Redis:
-        url = self.redis_url or embedded_redis.ensure_server(self.instance)
-        return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5,
-                                    health_check_interval=30)
+        return redis_client(self.redis_url or embedded_redis.ensure_server(self.instance))
 
     @property
     def queue(self) -> Queue:
         return Queue(QUEUE_NAME, connection=self.connection, default_timeout=DEFAULT_TIMEOUT)
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A client that fails fast: a webhook must be answered even while Redis is down."""
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=1, socket_timeout=5, health_check_interval=30,
+        retry=redis.retry.Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -8,7 +8,6 @@ import uuid
 
 import psycopg
 import pytest
-import redis
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 from sqlmodel import SQLModel
@@ -153,8 +152,8 @@ def run_jobs(app):
 @pytest.fixture
 def redis_down(app, monkeypatch):
     """Point the app's queue at a port where nothing listens."""
-    from jobs.queue import jobs
+    from jobs.queue import jobs, redis_client
 
     holder = jobs()
-    monkeypatch.setattr(holder, "_connection", redis.Redis(port=1, socket_connect_timeout=0.2))
+    monkeypatch.setattr(holder, "_connection", redis_client("redis://127.0.0.1:1/0"))
     return holder
