@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Mapping
 
 import click
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
 from htmx_flask import Htmx
 
 import logs
@@ -36,8 +37,23 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     for blueprint in (app_home.bp, webhooks_shopify.bp, health.bp):
         app.register_blueprint(blueprint)
     _register_errors(app)
+    _register_request_ids(app)
     _register_cli(app)
     return app
+
+
+def _register_request_ids(app: Flask) -> None:
+    """Every log line of a request carries its id (and the shop, once known)."""
+
+    @app.before_request
+    def bind_request_id():
+        g.log_token = logs.bind(request_id=uuid.uuid4().hex[:12])
+
+    @app.teardown_request
+    def unbind_request_id(_exc):
+        token = g.pop("log_token", None)
+        if token is not None:
+            logs.unbind(token)
 
 
 def _register_errors(app: Flask) -> None:

@@ -23,12 +23,21 @@ _secrets: set[str] = set()
 @contextmanager
 def context(**values) -> Iterator[None]:
     """Add fields (shop, delivery_id, ...) to every log line inside the block."""
-    added = {k: v for k, v in values.items() if v is not None}
-    token = CONTEXT.set({**(CONTEXT.get() or {}), **added})
+    token = bind(**values)
     try:
         yield
     finally:
         CONTEXT.reset(token)
+
+
+def bind(**values) -> contextvars.Token:
+    """Add fields for the rest of the current request or job; `unbind` with the token."""
+    added = {k: v for k, v in values.items() if v is not None}
+    return CONTEXT.set({**(CONTEXT.get() or {}), **added})
+
+
+def unbind(token: contextvars.Token) -> None:
+    CONTEXT.reset(token)
 
 
 def scrub(text: str) -> str:

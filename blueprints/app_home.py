@@ -6,6 +6,7 @@ from functools import wraps
 
 from flask import Blueprint, Response, current_app, g, make_response, render_template, request
 
+import logs
 from clients import shopify as shopify_client
 from clients.shopify import SessionToken, ShopifyAuthError, ShopifyError, shop_from_claims, shopify
 from jobs.queue import enqueue, job_id
@@ -45,6 +46,7 @@ def authenticate() -> tuple | Response:
         log.warning("session token with an invalid iss/dest pair refused")
         return _unauthorized(is_fetch, result)
     token = SessionToken(domain, result.user_id, result.id_token.token, result.id_token.claims)
+    logs.bind(shop=domain)  # unbound with the request's own context at teardown
     with db.session() as s:
         shop = get_shop(domain, session=s)
     if shopify_client.needs_token(shop):

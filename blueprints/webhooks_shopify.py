@@ -6,6 +6,7 @@ import logging
 
 from flask import Blueprint, Response, jsonify, request
 
+import logs
 from clients.shopify import SHOP_DOMAIN, shopify
 from jobs.deliveries import enqueue_delivery
 from models import db
@@ -39,6 +40,7 @@ def receive():
     shop = request.headers.get("X-Shopify-Shop-Domain", "").lower()
     if not topic or not webhook_id or not SHOP_DOMAIN.match(shop):
         return refuse(400, "topic, webhook id and shop domain headers are required")
+    logs.bind(shop=shop, topic=topic)
     try:
         json.loads(body)
     except ValueError:

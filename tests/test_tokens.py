@@ -120,3 +120,33 @@ def test_exchange_refused_for_a_token_of_another_app(app, session_token):
 def test_unknown_shop_has_no_token(app):
     with pytest.raises(ShopifyAuthError, match="no offline token"):
         access_token("nobody.myshopify.com")
+
+
+def test_two_first_loads_at_once_leave_one_shop_row(app, session_token):
+    import jwt
+    from sqlmodel import select
+
+    from clients.shopify import SessionToken
+    from models.shop import Shop
+
+    tokens = [session_token() for _ in range(2)]
+    barrier, errors = threading.Barrier(2), []
+
+    def first_load(token):
+        claims = jwt.decode(token, options={"verify_signature": False})
+        with app.app_context():
+            barrier.wait()
+            try:
+                install(SessionToken(SHOP, "42", token, claims))
+            except Exception as exc:  # surfaced by the assertion below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=first_load, args=(t,)) for t in tokens]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+    with db.session() as s:
+        [shop] = s.exec(select(Shop)).all()
+    assert shop.installed and access_token(SHOP).startswith("shpat_")
