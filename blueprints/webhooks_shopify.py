@@ -10,7 +10,7 @@ import logs
 from clients.shopify import SHOP_DOMAIN, shopify
 from jobs.deliveries import enqueue_delivery
 from models import db
-from models.delivery import WebhookDelivery, record_delivery
+from models.delivery import record_delivery
 
 bp = Blueprint("webhooks_shopify", __name__)
 log = logging.getLogger(__name__)
@@ -45,11 +45,9 @@ def receive():
         json.loads(body)
     except ValueError:
         return refuse(400, "body is not JSON")
-    with db.session() as s:
-        delivery = record_delivery(
-            WebhookDelivery(source="shopify", delivery_id=webhook_id[:255], shop_domain=shop,
-                            topic=topic[:128], payload=body), session=s)
-        delivery_id = delivery.id if delivery else None
+    with db.engine().begin() as connection:
+        delivery_id = record_delivery(connection, source="shopify", delivery_id=webhook_id[:255],
+                                      shop_domain=shop, topic=topic[:128], payload=body)
     if delivery_id is None:
         return jsonify(status="duplicate"), 200
     queued = enqueue_delivery(delivery_id, shop)

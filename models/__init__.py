@@ -1,5 +1,6 @@
 """SQLModel tables, one module per aggregate; `db` owns the engine and sessions."""
 from models.delivery import WebhookDelivery
+from models.settings import ShopSettings
 from models.shop import Shop
 
-__all__ = ["Shop", "WebhookDelivery"]
+__all__ = ["Shop", "ShopSettings", "WebhookDelivery"]

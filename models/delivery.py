@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, String, Text, UniqueConstraint
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Column, Connection, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.types import UTCDateTime, utcnow
@@ -30,15 +31,15 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
 
 
-def record_delivery(delivery: WebhookDelivery, *, session: Session) -> WebhookDelivery | None:
-    """Insert a delivery; None when the same (source, shop, id) was recorded before."""
-    try:
-        with session.begin_nested():
-            session.add(delivery)
-        session.flush()
-    except IntegrityError:
-        return None
-    return delivery
+def record_delivery(connection: Connection, **values) -> int | None:
+    """Insert a delivery in one statement; its id, or None when (source, shop, id) is known."""
+    values.setdefault("received_at", utcnow())
+    values.setdefault("attempts", 0)
+    insert = sqlite_insert if connection.dialect.name == "sqlite" else postgresql_insert
+    statement = (insert(WebhookDelivery.__table__).values(**values)
+                 .on_conflict_do_nothing(index_elements=["source", "shop_domain", "delivery_id"])
+                 .returning(WebhookDelivery.__table__.c.id))
+    return connection.execute(statement).scalar()
 
 
 def unprocessed(*, session: Session, older_than: timedelta, limit: int = 500):

@@ -90,3 +90,15 @@ def test_healthz_reports_redis_down(client, redis_down):
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["redis"].startswith("error")
+
+
+def test_migrations_match_the_models(tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    engine = db.engine_for(f"sqlite:///{tmp_path / 'cmp.db'}")
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert diff == []

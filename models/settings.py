@@ -1,0 +1,124 @@
+"""A shop's Ongoing connection and exchange settings; secrets encrypted, never read back out."""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import Column, ForeignKey, Integer, String, Text
+from sqlmodel import Field, Session, SQLModel, select
+
+from models import crypto
+from models.shop import Shop
+from models.types import UTCDateTime, utcnow
+
+ORDER_CODES = ("open", "returned", "released", "sent")
+RETURN_CODES = ("notified", "returned")
+SECRET_COLUMNS = {"password": "ongoing_password_enc", "webhook_token": "webhook_token_enc",
+                  "events_secret": "events_secret_enc"}
+
+
+class ShopSettings(SQLModel, table=True):
+    __tablename__ = "shop_settings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(sa_column=Column(Integer, ForeignKey("shop.id", ondelete="CASCADE"),
+                                          unique=True, nullable=False))
+    ongoing_server: str = Field(default="api", max_length=63)
+    ongoing_warehouse: str | None = Field(default=None, max_length=100)
+    goods_owner_id: int | None = None
+    ongoing_username: str | None = Field(default=None, max_length=100)
+    ongoing_password_enc: str | None = Field(default=None, sa_column=Column(Text))
+    warehouse_id: int | None = None
+    warehouse_name: str | None = Field(default=None, max_length=255)
+    order_status_open: int | None = None
+    order_status_returned: int | None = None
+    order_status_released: int | None = None
+    order_status_sent: int | None = None
+    return_status_notified: int | None = None
+    return_status_returned: int | None = None
+    webhook_key: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    webhook_token_enc: str | None = Field(default=None, sa_column=Column(Text))
+    events_secret_enc: str | None = Field(default=None, sa_column=Column(Text))
+    instant_exchange: bool = False
+    notify_customer: bool = True
+    order_number_prefix: str = Field(default="EXCH", max_length=20)
+    connection_ok_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    first_ongoing_webhook_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+    @property
+    def password_set(self) -> bool:
+        return self.ongoing_password_enc is not None
+
+    @property
+    def webhook_token_set(self) -> bool:
+        return self.webhook_token_enc is not None
+
+    @property
+    def events_secret_set(self) -> bool:
+        return self.events_secret_enc is not None
+
+    def order_statuses(self) -> dict[str, int | None]:
+        return {code: getattr(self, f"order_status_{code}") for code in ORDER_CODES}
+
+    def return_statuses(self) -> dict[str, int | None]:
+        return {code: getattr(self, f"return_status_{code}") for code in RETURN_CODES}
+
+    def password(self) -> str | None:
+        return crypto.decrypt(self.ongoing_password_enc) if self.ongoing_password_enc else None
+
+    def webhook_token(self) -> str | None:
+        return crypto.decrypt(self.webhook_token_enc) if self.webhook_token_enc else None
+
+    def events_secret(self) -> str | None:
+        return crypto.decrypt(self.events_secret_enc) if self.events_secret_enc else None
+
+
+def settings_for(shop: Shop, *, session: Session) -> ShopSettings:
+    """The shop's settings row, created (with its random webhook key) on first use."""
+    row = session.exec(select(ShopSettings).where(ShopSettings.shop_id == shop.id)).first()
+    if row is None:
+        row = ShopSettings(shop_id=shop.id, webhook_key=secrets.token_urlsafe(24))
+        session.add(row)
+        session.flush()
+    return row
+
+
+def by_webhook_key(key: str, *, session: Session) -> tuple[ShopSettings, Shop] | None:
+    """Settings and shop behind a webhook key, or None for an unknown key."""
+    if not key or len(key) > 64:
+        return None
+    found = session.exec(select(ShopSettings, Shop).join(Shop, Shop.id == ShopSettings.shop_id)
+                         .where(ShopSettings.webhook_key == key)).first()
+    return tuple(found) if found else None
+
+
+def apply(row: ShopSettings, values: dict) -> None:
+    """Store validated values; secrets are encrypted, and an empty secret keeps the stored one."""
+    for name, value in values.items():
+        if name in SECRET_COLUMNS:
+            if value:
+                setattr(row, SECRET_COLUMNS[name], crypto.encrypt(value))
+        else:
+            setattr(row, name, value)
+    row.updated_at = utcnow()
+
+
+def public_view(row: ShopSettings, app_url: str) -> dict:
+    """Every non-secret setting, plus whether each secret is set (never the secret itself)."""
+    return {
+        "server": row.ongoing_server, "warehouse": row.ongoing_warehouse,
+        "goods_owner_id": row.goods_owner_id, "username": row.ongoing_username,
+        "warehouse_id": row.warehouse_id, "warehouse_name": row.warehouse_name,
+        "order_statuses": row.order_statuses(), "return_statuses": row.return_statuses(),
+        "instant_exchange": row.instant_exchange, "notify_customer": row.notify_customer,
+        "order_number_prefix": row.order_number_prefix, "webhook_key": row.webhook_key,
+        "ongoing_webhook_url": f"{app_url}/webhooks/ongoing/{row.webhook_key}",
+        "return_events_url": f"{app_url}/webhooks/return-events/{row.webhook_key}",
+        "password_set": row.password_set, "webhook_token_set": row.webhook_token_set,
+        "events_secret_set": row.events_secret_set,
+        "connection_ok_at": row.connection_ok_at.isoformat() if row.connection_ok_at else None,
+        "first_ongoing_webhook_at": row.first_ongoing_webhook_at.isoformat()
+        if row.first_ongoing_webhook_at else None,
+    }

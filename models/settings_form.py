@@ -1,0 +1,126 @@
+"""Validation of the settings, shared by the Settings pages and `flask shop configure`.
+
+`clean(form, current)` checks formats and returns (values, errors by field); `check_live` checks
+the chosen warehouse and statuses against what the shop's Ongoing account really has. Nothing is
+stored unless both return no errors.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from models.settings import ORDER_CODES, RETURN_CODES, ShopSettings
+
+SERVER = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+URL_SEGMENT = re.compile(r"^[A-Za-z0-9._~-]{1,100}$")
+PREFIX = re.compile(r"^[A-Za-z0-9-]{1,20}$")
+TOKEN = re.compile(r"^[\x21-\x7e]{24,200}$")  # printable ASCII, no spaces
+ORDER_FIELDS = tuple(f"order_status_{c}" for c in ORDER_CODES)
+RETURN_FIELDS = tuple(f"return_status_{c}" for c in RETURN_CODES)
+DEFAULT_ORDER_NAMES = {"open": "Open", "returned": "Returned", "released": "Released",
+                       "sent": "Sent"}
+DEFAULT_RETURN_NAMES = {"notified": "Notified", "returned": "Returned"}
+TRUE = {"1", "on", "true", "yes"}
+
+
+@dataclass
+class Choices:
+    """What the shop's Ongoing account offers, read live."""
+
+    warehouses: list[dict]
+    order_statuses: list[dict]
+    return_statuses: list[dict]
+
+
+def _text(form, name: str) -> str:
+    return (form.get(name) or "").strip()
+
+
+def _integer(form, name: str, errors: dict, label: str, required: bool = True) -> int | None:
+    raw = _text(form, name)
+    if not raw:
+        if required:
+            errors[name] = f"{label} is required."
+        return None
+    if not raw.isdigit() or int(raw) <= 0:
+        errors[name] = f"{label} must be a positive whole number."
+        return None
+    return int(raw)
+
+
+def clean_connection(form, current: ShopSettings | None) -> tuple[dict, dict]:
+    """The Authentication and API server fields: what Test connection needs."""
+    values, errors = {}, {}
+    server = _text(form, "ongoing_server").lower() or "api"
+    if not SERVER.match(server):
+        errors["ongoing_server"] = "API server is a host name part such as api or wms1."
+    warehouse = _text(form, "ongoing_warehouse").strip("/")
+    if not URL_SEGMENT.match(warehouse):
+        errors["ongoing_warehouse"] = ("Warehouse is the name in your Ongoing URL, e.g. "
+                                       "returnflows (letters, digits, . _ ~ -).")
+    username = _text(form, "ongoing_username")
+    if not username.startswith("WSI") or len(username) > 100:
+        errors["ongoing_username"] = "Ongoing API usernames begin with WSI."
+    password = form.get("password") or ""
+    if not password and not (current and current.password_set):
+        errors["password"] = "Password is required."
+    values.update(ongoing_server=server, ongoing_warehouse=warehouse, ongoing_username=username,
+                  password=password,
+                  goods_owner_id=_integer(form, "goods_owner_id", errors, "Goods Owner ID"))
+    return values, errors
+
+
+def clean(form, current: ShopSettings | None) -> tuple[dict, dict]:
+    """Every field of the settings form, checked for format; (values, errors by field)."""
+    values, errors = clean_connection(form, current)
+    values["warehouse_id"] = _integer(form, "warehouse_id", errors, "Warehouse")
+    for field in ORDER_FIELDS + RETURN_FIELDS:
+        values[field] = _integer(form, field, errors, "This status")
+    codes = [values[f] for f in ORDER_FIELDS]
+    if None not in codes and len(set(codes)) != len(codes):
+        for field in ORDER_FIELDS:
+            if codes.count(values[field]) > 1:
+                errors[field] = "The four order status codes must all differ."
+    returns = [values[f] for f in RETURN_FIELDS]
+    if None not in returns and len(set(returns)) != len(returns):
+        errors[RETURN_FIELDS[1]] = "Notified and Returned must be different statuses."
+    for name in ("webhook_token", "events_secret"):
+        secret = form.get(name) or ""
+        if secret and not TOKEN.match(secret):
+            errors[name] = "Use 24 to 200 printable characters without spaces (or Generate)."
+        values[name] = secret
+    prefix = _text(form, "order_number_prefix") or "EXCH"
+    if not PREFIX.match(prefix):
+        errors["order_number_prefix"] = "Prefix: up to 20 letters, digits or dashes."
+    values.update(order_number_prefix=prefix,
+                  instant_exchange=_text(form, "instant_exchange").lower() in TRUE,
+                  notify_customer=_text(form, "notify_customer").lower() in TRUE)
+    return values, errors
+
+
+def check_live(values: dict, choices: Choices) -> dict:
+    """Errors for a warehouse or status the account does not have."""
+    errors = {}
+    warehouse = next((w for w in choices.warehouses if w.get("id") == values["warehouse_id"]),
+                     None)
+    if warehouse is None:
+        errors["warehouse_id"] = "Pick one of the warehouses Ongoing lists for this account."
+    else:
+        values["warehouse_name"] = warehouse.get("name") or warehouse.get("code")
+    order_numbers = {s["number"] for s in choices.order_statuses}
+    return_numbers = {s["number"] for s in choices.return_statuses}
+    for field in ORDER_FIELDS:
+        if values[field] not in order_numbers:
+            errors[field] = f"Status {values[field]} does not exist in this Ongoing account."
+    for field in RETURN_FIELDS:
+        if values[field] not in return_numbers:
+            errors[field] = f"Return status {values[field]} does not exist in this account."
+    return errors
+
+
+def default_status(statuses: list[dict], name: str) -> int | None:
+    """The number of the status whose text is `name` (preselection only; never for logic)."""
+    for status in statuses:
+        if str(status.get("text", "")).strip().lower() == name.lower():
+            return status["number"]
+    return None
