@@ -45,7 +45,7 @@ def receive():
         json.loads(body)
     except ValueError:
         return refuse(400, "body is not JSON")
-    with db.engine().begin() as connection:
+    with db.autocommit() as connection:
         delivery_id = record_delivery(connection, source="shopify", delivery_id=webhook_id[:255],
                                       shop_domain=shop, topic=topic[:128], payload=body)
     if delivery_id is None:

@@ -30,6 +30,7 @@ class Jobs:
         self.redis_url = redis_url
         self.instance = instance
         self._connection: redis.Redis | None = None
+        self._queue: Queue | None = None
 
     @property
     def connection(self) -> redis.Redis:
@@ -42,7 +43,11 @@ class Jobs:
 
     @property
     def queue(self) -> Queue:
-        return Queue(QUEUE_NAME, connection=self.connection, default_timeout=DEFAULT_TIMEOUT)
+        # Kept: a Queue caches the server version, which would otherwise cost a round trip.
+        connection = self.connection
+        if self._queue is None or self._queue.connection is not connection:
+            self._queue = Queue(QUEUE_NAME, connection=connection, default_timeout=DEFAULT_TIMEOUT)
+        return self._queue
 
 
 def redis_client(url: str) -> redis.Redis:

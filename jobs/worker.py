@@ -27,7 +27,7 @@ class SwaplineWorker(Worker):
 
     def fork_work_horse(self, job, queue):
         # Pooled connections must not be shared between parent and child across fork().
-        db.engine().dispose(close=False)
+        db.dispose(close=False)
         super().fork_work_horse(job, queue)
 
     def run_maintenance_tasks(self):

@@ -6,23 +6,25 @@ from contextlib import contextmanager
 
 from flask import Flask, current_app
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 EXTENSION = "swapline.db"
+AUTOCOMMIT = "swapline.db.autocommit"
 
 
-def engine_for(url: str) -> Engine:
+def engine_for(url: str, **options) -> Engine:
     """An engine for a DATABASE_URL; SQLite gets WAL and a busy timeout for web + worker."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # No pre-ping (a round trip per request); a connection broken by a database restart fails
     # one request and SQLAlchemy then discards the whole stale pool.
-    return create_engine(url, pool_size=5, max_overflow=5, pool_recycle=1800)
+    return create_engine(url, pool_size=5, max_overflow=5, pool_recycle=1800, **options)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -38,11 +40,26 @@ def init_app(app: Flask) -> None:
     if url.startswith("sqlite:///"):
         app.config["SETTINGS"].instance_path.mkdir(parents=True, exist_ok=True)
     app.extensions[EXTENSION] = engine_for(url)
+    # Webhook intake writes one row per request: its own pool of autocommit connections.
+    app.extensions[AUTOCOMMIT] = engine_for(url, isolation_level="AUTOCOMMIT")
+
+
+def dispose(close: bool = True) -> None:
+    """Drop pooled connections of both engines (before a fork, at the end of a test)."""
+    for name in (EXTENSION, AUTOCOMMIT):
+        current_app.extensions[name].dispose(close=close)
 
 
 def engine() -> Engine:
     """The current app's engine."""
     return current_app.extensions[EXTENSION]
+
+
+@contextmanager
+def autocommit() -> Iterator[Connection]:
+    """A connection whose each statement commits by itself: one round trip for one INSERT."""
+    with current_app.extensions[AUTOCOMMIT].connect() as connection:
+        yield connection
 
 
 @contextmanager

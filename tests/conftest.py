@@ -95,7 +95,7 @@ def app(base_config, migrated, sandbox):
         sandbox.store.calls.clear()
         sandbox.store.throttle_next = 0
         yield application
-        db.engine().dispose()
+        db.dispose()
 
 
 def _empty_tables() -> None:
