@@ -2,24 +2,14 @@
 from __future__ import annotations
 
 import json
-import logging
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, request
 
 import logs
+from blueprints.intake import accept, refuse
 from clients.shopify import SHOP_DOMAIN, shopify
-from jobs.deliveries import enqueue_delivery
-from models import db
-from models.delivery import record_delivery
 
 bp = Blueprint("webhooks_shopify", __name__)
-log = logging.getLogger(__name__)
-
-
-def refuse(status: int, message: str) -> Response:
-    """The one place a webhook is turned away (nothing is stored)."""
-    log.warning("shopify webhook refused: %s", message)
-    return Response(message, status=status, mimetype="text/plain")
 
 
 @bp.route("/webhooks/shopify", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
@@ -45,10 +35,4 @@ def receive():
         json.loads(body)
     except ValueError:
         return refuse(400, "body is not JSON")
-    with db.autocommit() as connection:
-        delivery_id = record_delivery(connection, source="shopify", delivery_id=webhook_id[:255],
-                                      shop_domain=shop, topic=topic[:128], payload=body)
-    if delivery_id is None:
-        return jsonify(status="duplicate"), 200
-    queued = enqueue_delivery(delivery_id, shop)
-    return jsonify(status="queued" if queued else "recorded"), 200
+    return accept(source="shopify", delivery_id=webhook_id, shop=shop, topic=topic, payload=body)

@@ -20,9 +20,10 @@ FINISHED = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.C
 
 def handlers() -> dict:
     """(source, topic) → handler(delivery); sources plug their tables in here."""
-    from jobs import shopify_topics
+    from jobs import event_topics, shopify_topics
 
-    return {("shopify", topic): handler for topic, handler in shopify_topics.HANDLERS.items()}
+    table = {("shopify", topic): handler for topic, handler in shopify_topics.HANDLERS.items()}
+    return {**table, **event_topics.HANDLERS}
 
 
 def delivery_job_id(delivery_id: int) -> str:
@@ -40,7 +41,7 @@ def process_delivery(delivery_id: int) -> str:
     handler = handlers().get((source, topic))
     with logs.context(shop=shop, delivery_id=delivery_id, topic=topic):
         try:
-            outcome = handler(delivery) if handler else "ignored: no handler for this topic"
+            outcome = handler(delivery) if handler else f"ignored: no handler for {topic!r}"
         except Exception as exc:
             _record_error(delivery_id, exc)
             raise

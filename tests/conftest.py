@@ -157,3 +157,25 @@ def redis_down(app, monkeypatch):
     holder = jobs()
     monkeypatch.setattr(holder, "_connection", redis_client("redis://127.0.0.1:1/0"))
     return holder
+
+
+@pytest.fixture
+def make_shop(app):
+    """An installed shop (fake token pair) with a settings row; returns (domain, webhook_key)."""
+    from models import crypto
+    from models.settings import apply, settings_for
+    from models.shop import Shop
+    from models.types import utcnow
+
+    def make(domain: str = SHOP, **settings) -> tuple[str, str]:
+        with db.session() as s:
+            shop = Shop(domain=domain, name=domain.split(".")[0], installed_at=utcnow(),
+                        access_token_enc=crypto.encrypt("shpat_fake"),
+                        refresh_token_enc=crypto.encrypt("shprt_fake"))
+            s.add(shop)
+            s.flush()
+            row = settings_for(shop, session=s)
+            apply(row, settings)
+            return domain, row.webhook_key
+
+    return make
