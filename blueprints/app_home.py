@@ -88,18 +88,43 @@ def embedded(view):
     return wrapper
 
 
-@bp.context_processor
+@bp.app_context_processor
 def embedded_context() -> dict:
     settings = current_app.config["SETTINGS"]
     return {"api_key": settings.api_key,
             "sandbox_origin": settings.shopify_origin if settings.sandbox else None}
 
 
+def render_page(page: str, partial: str, **context) -> str:
+    """The whole page, or only its partial for an htmx request (boosted links get pages)."""
+    if request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
+        return render_template(partial, **context)
+    return render_template(page, **context)
+
+
 @bp.get("/")
 @embedded
 def home():
-    """App Home: who the shop is and what to set up next."""
-    return render_template("home.html", shop=g.shop)
+    """App Home: who the shop is and the setup checklist."""
+    from blueprints.settings import current_settings
+
+    return render_template("home.html", shop=g.shop,
+                           checklist=setup_checklist(current_settings(g.shop.domain)))
+
+
+def setup_checklist(row) -> list[tuple[str, bool, str]]:
+    """(step, done, settings anchor) for the home page."""
+    statuses = {**row.order_statuses(), **row.return_statuses()}
+    return [
+        ("Connect to Ongoing (Authentication and API server)", row.connection_ok_at is not None,
+         "auth"),
+        ("Choose the warehouse", row.warehouse_id is not None, "warehouse"),
+        ("Map the order and return-order status codes", None not in statuses.values(),
+         "statuses"),
+        ("Set the webhook auth token", row.webhook_token_set, "webhook"),
+        ("Receive the first Ongoing webhook", row.first_ongoing_webhook_at is not None,
+         "webhook"),
+    ]
 
 
 @bp.get(PATCH_ID_TOKEN_PATH)

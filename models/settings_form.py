@@ -7,7 +7,6 @@ stored unless both return no errors.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from models.settings import ORDER_CODES, RETURN_CODES, ShopSettings
 
@@ -21,15 +20,6 @@ DEFAULT_ORDER_NAMES = {"open": "Open", "returned": "Returned", "released": "Rele
                        "sent": "Sent"}
 DEFAULT_RETURN_NAMES = {"notified": "Notified", "returned": "Returned"}
 TRUE = {"1", "on", "true", "yes"}
-
-
-@dataclass
-class Choices:
-    """What the shop's Ongoing account offers, read live."""
-
-    warehouses: list[dict]
-    order_statuses: list[dict]
-    return_statuses: list[dict]
 
 
 def _text(form, name: str) -> str:
@@ -98,7 +88,7 @@ def clean(form, current: ShopSettings | None) -> tuple[dict, dict]:
     return values, errors
 
 
-def check_live(values: dict, choices: Choices) -> dict:
+def check_live(values: dict, choices) -> dict:
     """Errors for a warehouse or status the account does not have."""
     errors = {}
     warehouse = next((w for w in choices.warehouses if w.get("id") == values["warehouse_id"]),

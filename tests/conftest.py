@@ -65,10 +65,29 @@ def sandbox():
 
 
 @pytest.fixture(scope="session")
-def base_config(database_url, redis_url, sandbox, tmp_path_factory):
+def ongoing():
+    """The sandbox Ongoing on a free port, for the whole run."""
+    from sandbox.ongoing import SandboxOngoing
+
+    server = SandboxOngoing().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ongoing_account(ongoing):
+    """A fresh goods owner account (its own warehouse name) in the sandbox Ongoing."""
+    ongoing.reset()
+    warehouse = f"wh{uuid.uuid4().hex[:8]}"
+    return ongoing.add_account(warehouse, 4711, "WSIswapline", "ongoing-pass-" + "z" * 20)
+
+
+@pytest.fixture(scope="session")
+def base_config(database_url, redis_url, sandbox, ongoing, tmp_path_factory):
     return {
         "SHOPIFY_API_KEY": API_KEY, "SHOPIFY_API_SECRET": API_SECRET,
-        "SHOPIFY_API_ORIGIN": sandbox.origin, "DATABASE_URL": database_url,
+        "SHOPIFY_API_ORIGIN": sandbox.origin, "ONGOING_API_URL_TEMPLATE": ongoing.url_template,
+        "DATABASE_URL": database_url,
         "REDIS_URL": redis_url, "SWAPLINE_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "SWAPLINE_INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
     }

@@ -1,0 +1,144 @@
+"""The Settings pages: the Ongoing connection, warehouse, status codes, webhook and exchanges."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, render_template, request
+
+from blueprints.app_home import embedded, render_page
+from clients.ongoing_accounts import Choices, fetch_choices
+from models import db
+from models.settings import ShopSettings, apply, public_view, settings_for
+from models.settings_form import (
+    DEFAULT_ORDER_NAMES,
+    DEFAULT_RETURN_NAMES,
+    check_live,
+    clean,
+    clean_connection,
+    default_status,
+)
+from models.shop import get_shop
+from models.types import utcnow
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
+FORM_FIELDS = ("ongoing_warehouse", "goods_owner_id", "ongoing_username", "ongoing_server",
+               "warehouse_id", "order_status_open", "order_status_returned",
+               "order_status_released", "order_status_sent", "return_status_notified",
+               "return_status_returned", "order_number_prefix", "instant_exchange",
+               "notify_customer")
+
+
+def current_settings(domain: str) -> ShopSettings:
+    """The shop's settings row (created on first use), detached from its session."""
+    with db.session() as s:
+        return settings_for(get_shop(domain, session=s), session=s)
+
+
+def save_settings(domain: str, form) -> tuple[dict, Choices | None]:
+    """Validate every field and check it live against Ongoing; store only when all is well.
+
+    Returns (errors by field, the choices read from Ongoing). Shared with `flask shop configure`.
+    """
+    current = current_settings(domain)
+    values, errors = clean(form, current)
+    choices = None
+    if not errors:
+        choices, errors = fetch_choices(values, current)
+    if not errors:
+        errors = check_live(values, choices)
+    if errors:
+        return errors, choices
+    with db.session() as s:
+        row = s.get(ShopSettings, current.id)
+        apply(row, values)
+        row.connection_ok_at = utcnow()
+    return {}, choices
+
+
+def form_values(row: ShopSettings) -> dict:
+    """What the form shows for saved settings (never a secret)."""
+    return {name: getattr(row, name) for name in FORM_FIELDS}
+
+
+def preselected(choices: Choices | None, values: dict) -> dict:
+    """Saved or entered status choices, else the defaults found by name in Ongoing's list."""
+    chosen = dict(values)
+    if choices is None:
+        return chosen
+    for code, name in DEFAULT_ORDER_NAMES.items():
+        chosen[f"order_status_{code}"] = chosen.get(f"order_status_{code}") or \
+            default_status(choices.order_statuses, name)
+    for code, name in DEFAULT_RETURN_NAMES.items():
+        chosen[f"return_status_{code}"] = chosen.get(f"return_status_{code}") or \
+            default_status(choices.return_statuses, name)
+    if not chosen.get("warehouse_id") and len(choices.warehouses) == 1:
+        chosen["warehouse_id"] = choices.warehouses[0]["id"]
+    return chosen
+
+
+def context(row: ShopSettings, values: dict, *, choices=None, errors=None, **extra) -> dict:
+    """Everything the settings templates need."""
+    return {"settings": row, "form": preselected(choices, values), "choices": choices,
+            "errors": errors or {},
+            "urls": public_view(row, current_app.config["SETTINGS"].app_url), **extra}
+
+
+@bp.get("")
+@embedded
+def show():
+    """The settings page; the lists from Ongoing load right after it (they need live calls)."""
+    row = current_settings(g.shop.domain)
+    lazy = bool(row.password_set and row.ongoing_warehouse and row.goods_owner_id)
+    return render_page("settings.html", "_partials/settings_form.html",
+                       **context(row, form_values(row), lazy_choices=lazy))
+
+
+@bp.get("/choices")
+@embedded
+def choices():
+    """The warehouse and status lists, read live with the saved connection."""
+    row = current_settings(g.shop.domain)
+    loaded, problems = fetch_choices(form_values(row) | {"password": ""}, row)
+    return render_template("_partials/settings_choices.html",
+                           **context(row, form_values(row), choices=loaded,
+                                     connection_errors=problems))
+
+
+@bp.app_template_global("saved_status_options")
+def saved_status_options(form: dict, name: str) -> list[dict]:
+    """A saved status shown as the only option while Ongoing's list is not loaded."""
+    value = form.get(name)
+    return [{"number": value, "text": "saved"}] if isinstance(value, int) else []
+
+
+@bp.post("/test-connection")
+@embedded
+def test_connection():
+    """Check the entered credentials live; on success, load the warehouse and status lists."""
+    row = current_settings(g.shop.domain)
+    values, errors = clean_connection(request.form, row)
+    choices = None
+    if not errors:
+        choices, errors = fetch_choices(values, row)
+    entered = {name: request.form.get(name) for name in FORM_FIELDS} | values
+    entered = {k: _number(v) for k, v in entered.items()}
+    return render_template("_partials/connection_result.html",
+                           **context(row, entered, choices=choices, errors=errors))
+
+
+@bp.post("")
+@embedded
+def save():
+    """Validate and save everything, or nothing; errors are shown beside their fields."""
+    errors, choices = save_settings(g.shop.domain, request.form)
+    row = current_settings(g.shop.domain)
+    if errors:
+        entered = {name: _number(request.form.get(name)) for name in FORM_FIELDS}
+        html = render_template("_partials/settings_form.html",
+                               **context(row, entered, choices=choices, errors=errors))
+        return html, 422
+    return render_template("_partials/settings_form.html",
+                           **context(row, form_values(row), choices=choices, saved=True))
+
+
+def _number(value):
+    """Form text that is a whole number becomes an int, so selects can compare with ids."""
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else value

@@ -1,0 +1,209 @@
+"""Settings pages: test connection, live choices, errors beside fields, write-only secrets."""
+from __future__ import annotations
+
+import logging
+import re
+from html import unescape
+
+import pytest
+from sqlmodel import select
+
+from models import db
+from models.settings import ShopSettings
+from tests.conftest import OTHER_SHOP, SHOP
+
+TOKEN = "webhook-token-" + "t" * 30
+
+
+@pytest.fixture
+def htmx(client, session_token):
+    """Send a request the way the embedded page does: htmx with a fresh session token."""
+
+    def send(method: str, path: str, shop: str = SHOP, **kwargs):
+        headers = {"Authorization": f"Bearer {session_token(shop)}", "HX-Request": "true"}
+        return client.open(path, method=method, headers=headers, **kwargs)
+
+    return send
+
+
+@pytest.fixture
+def valid_form(ongoing_account):
+    a = ongoing_account
+    return {"ongoing_warehouse": a.warehouse, "goods_owner_id": str(a.goods_owner_id),
+            "ongoing_username": a.username, "password": a.password, "ongoing_server": "api",
+            "warehouse_id": "2", "order_status_open": "200", "order_status_returned": "800",
+            "order_status_released": "300", "order_status_sent": "450",
+            "return_status_notified": "100", "return_status_returned": "200",
+            "webhook_token": TOKEN, "events_secret": "", "order_number_prefix": "SWAP",
+            "instant_exchange": "on", "notify_customer": ""}
+
+
+def saved(domain: str = SHOP) -> ShopSettings | None:
+    from models.shop import get_shop
+
+    with db.session() as s:
+        shop = get_shop(domain, session=s)
+        return s.exec(select(ShopSettings).where(ShopSettings.shop_id == shop.id)).first()
+
+
+def field_error(html: str, field: str) -> str | None:
+    found = re.search(rf'id="{field}-error">([^<]*)<', html)
+    return unescape(found.group(1)) if found else None
+
+
+def test_settings_page_shows_the_tabs_and_no_secret(make_shop, htmx):
+    make_shop(SHOP, webhook_token=TOKEN)
+    response = htmx("GET", "/settings")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    for title in ("Authentication", "API server", "Warehouse", "Order status codes",
+                  "Return order status codes", "Webhook settings", "Exchanges"):
+        assert f">{title}</h2>" in page
+    assert TOKEN not in page
+    assert 'data-testid="webhook_token-state">set<' in page
+    assert 'data-testid="password-state">not set<' in page
+    row = saved()
+    assert f"/webhooks/ongoing/{row.webhook_key}" in page
+
+
+def test_connection_ok_loads_choices_with_defaults_preselected(make_shop, htmx, valid_form):
+    make_shop(SHOP)
+    response = htmx("POST", "/settings/test-connection", data=valid_form)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'data-testid="connection-ok"' in html
+    assert 'hx-swap-oob="true"' in html and "Returns warehouse" in html
+    for name, number in (("order_status_open", 200), ("order_status_returned", 800),
+                         ("order_status_released", 300), ("order_status_sent", 450),
+                         ("return_status_notified", 100), ("return_status_returned", 200)):
+        select_html = re.search(rf'<select id="{name}".*?</select>', html, re.S).group(0)
+        assert re.search(rf'<option value="{number}" selected>', select_html), name
+    assert saved().connection_ok_at is None  # testing saves nothing
+
+
+@pytest.mark.parametrize("change,expected", [
+    ({"password": "wrong-password"}, "refused this username and password"),
+    ({"ongoing_warehouse": "nosuchwarehouse"}, "no warehouse called 'nosuchwarehouse'"),
+    ({"ongoing_server": "wms9"}, "Could not reach the Ongoing API server 'wms9'"),
+    ({"goods_owner_id": "999"}, "does not accept Goods Owner ID 999"),
+])
+def test_connection_failures_each_have_their_message(make_shop, htmx, valid_form, change,
+                                                     expected):
+    make_shop(SHOP)
+    response = htmx("POST", "/settings/test-connection", data=valid_form | change)
+    html = unescape(response.get_data(as_text=True))
+    assert 'data-testid="connection-failed"' in html and expected in html
+
+
+def test_connection_without_api_access(make_shop, htmx, ongoing):
+    make_shop(SHOP)
+    account = ongoing.add_account("noaccess", 5, "WSInoaccess", "p" * 20, api_access=False)
+    form = {"ongoing_warehouse": "noaccess", "goods_owner_id": "5", "ongoing_server": "api",
+            "ongoing_username": account.username, "password": account.password}
+    html = htmx("POST", "/settings/test-connection", data=form).get_data(as_text=True)
+    assert "no API access" in html
+
+
+def test_save_persists_exactly_what_was_entered(make_shop, htmx, valid_form):
+    make_shop(SHOP)
+    response = htmx("POST", "/settings", data=valid_form)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'data-testid="saved"' in html
+    row = saved()
+    assert (row.ongoing_server, row.ongoing_warehouse, row.goods_owner_id, row.ongoing_username) \
+        == ("api", valid_form["ongoing_warehouse"], 4711, "WSIswapline")
+    assert (row.warehouse_id, row.warehouse_name) == (2, "Returns warehouse")
+    assert row.order_statuses() == {"open": 200, "returned": 800, "released": 300, "sent": 450}
+    assert row.return_statuses() == {"notified": 100, "returned": 200}
+    assert row.password() == valid_form["password"] and row.webhook_token() == TOKEN
+    assert valid_form["password"] not in row.ongoing_password_enc
+    assert not row.events_secret_set
+    assert (row.instant_exchange, row.notify_customer, row.order_number_prefix) == \
+        (True, False, "SWAP")
+    assert row.connection_ok_at is not None
+    assert valid_form["password"] not in html and TOKEN not in html
+
+
+def test_an_empty_password_keeps_the_stored_one(make_shop, htmx, valid_form):
+    make_shop(SHOP)
+    htmx("POST", "/settings", data=valid_form)
+    response = htmx("POST", "/settings", data=valid_form | {"password": "", "webhook_token": "",
+                                                            "order_number_prefix": "NEW"})
+    assert response.status_code == 200
+    row = saved()
+    assert row.password() == valid_form["password"] and row.webhook_token() == TOKEN
+    assert row.order_number_prefix == "NEW"
+
+
+@pytest.mark.parametrize("change,field,message", [
+    ({"ongoing_username": "swapline"}, "ongoing_username", "begin with WSI"),
+    ({"goods_owner_id": "abc"}, "goods_owner_id", "positive whole number"),
+    ({"goods_owner_id": "0"}, "goods_owner_id", "positive whole number"),
+    ({"goods_owner_id": "-4"}, "goods_owner_id", "positive whole number"),
+    ({"ongoing_warehouse": "ret/urn flows"}, "ongoing_warehouse", "name in your Ongoing URL"),
+    ({"ongoing_server": "api.example.com"}, "ongoing_server", "host name part"),
+    ({"order_status_sent": "200"}, "order_status_sent", "must all differ"),
+    ({"order_status_sent": "455"}, "order_status_sent", "does not exist"),
+    ({"return_status_returned": "100"}, "return_status_returned", "must be different"),
+    ({"return_status_returned": "777"}, "return_status_returned", "does not exist"),
+    ({"warehouse_id": "99"}, "warehouse_id", "Pick one of the warehouses"),
+    ({"warehouse_id": ""}, "warehouse_id", "required"),
+    ({"webhook_token": "short"}, "webhook_token", "24 to 200"),
+    ({"order_number_prefix": "EX CH"}, "order_number_prefix", "Prefix"),
+    ({"password": "wrong-password"}, "password", "refused this username and password"),
+])
+def test_each_validation_error_is_beside_its_field_and_nothing_is_saved(
+        make_shop, htmx, valid_form, change, field, message):
+    make_shop(SHOP)
+    response = htmx("POST", "/settings", data=valid_form | change)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'data-testid="not-saved"' in html
+    assert message in (field_error(html, field) or "")
+    assert f'id="{field}" ' in html and 'aria-invalid="true"' in html
+    row = saved()
+    assert row.ongoing_username is None and not row.password_set and not row.webhook_token_set
+    assert valid_form["password"] not in html
+
+
+def test_password_never_reaches_a_response_or_a_log_line(make_shop, htmx, valid_form, caplog):
+    make_shop(SHOP)
+    caplog.set_level(logging.DEBUG)
+    bodies = [htmx("POST", "/settings/test-connection", data=valid_form),
+              htmx("POST", "/settings", data=valid_form | {"warehouse_id": "99"}),
+              htmx("POST", "/settings", data=valid_form),
+              htmx("GET", "/settings"), htmx("GET", "/settings/choices"), htmx("GET", "/")]
+    for response in bodies:
+        assert response.status_code in (200, 422)
+        body = response.get_data(as_text=True)
+        assert valid_form["password"] not in body and TOKEN not in body
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert valid_form["password"] not in logged and TOKEN not in logged
+
+
+def test_choices_load_live_for_a_saved_connection(make_shop, htmx, valid_form):
+    make_shop(SHOP)
+    htmx("POST", "/settings", data=valid_form)
+    page = htmx("GET", "/settings").get_data(as_text=True)
+    assert 'hx-get="/settings/choices"' in page
+    html = htmx("GET", "/settings/choices").get_data(as_text=True)
+    assert re.search(r'<option value="2" selected>Returns warehouse', html)
+    assert re.search(r'<option value="450" selected>450 · Sent', html)
+
+
+def test_shop_a_cannot_read_or_write_shop_b(make_shop, htmx, valid_form):
+    make_shop(SHOP)
+    make_shop(OTHER_SHOP, order_number_prefix="BETA", webhook_token=TOKEN)
+    htmx("POST", f"/settings?shop={OTHER_SHOP}", data=valid_form | {"shop": OTHER_SHOP})
+    assert saved(SHOP).order_number_prefix == "SWAP"
+    other = saved(OTHER_SHOP)
+    assert other.order_number_prefix == "BETA" and other.ongoing_username is None
+    page = htmx("GET", f"/settings?shop={OTHER_SHOP}").get_data(as_text=True)
+    assert other.webhook_key not in page and 'value="BETA"' not in page
+
+
+def test_home_checklist_follows_the_settings(make_shop, htmx, valid_form, client):
+    make_shop(SHOP)
+    page = htmx("GET", "/").get_data(as_text=True)
+    assert page.count('data-done="no"') == 5
+    htmx("POST", "/settings", data=valid_form)
+    page = htmx("GET", "/").get_data(as_text=True)
+    assert page.count('data-done="yes"') == 4 and page.count('data-done="no"') == 1
