@@ -17,13 +17,7 @@ MAX_BODY_BYTES = 2 * 1024 * 1024  # webhooks and forms; larger bodies are refuse
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     """Build the app from the environment, or from `config` (env-style names) in tests."""
-    from blueprints import (
-        app_home,
-        health,
-        return_events,
-        webhooks_ongoing,
-        webhooks_shopify,
-    )
+    from blueprints import all_blueprints
     from clients import shopify
     from jobs import queue
     from models import crypto, db
@@ -40,10 +34,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     for extension in (db, crypto, queue, shopify):
         extension.init_app(app)
     Htmx(app)
-    from blueprints import settings as settings_pages
-
-    for blueprint in (app_home.bp, settings_pages.bp, webhooks_shopify.bp, webhooks_ongoing.bp,
-                      return_events.bp, health.bp):
+    for blueprint in all_blueprints():
         app.register_blueprint(blueprint)
     _register_errors(app)
     _register_request_ids(app)

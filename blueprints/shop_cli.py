@@ -1,0 +1,99 @@
+"""`flask --app app shop configure|show`: the Settings pages' validation and storage, for operators.
+
+Secrets are read from environment variables named on the command line, never from argv.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import click
+from flask import Blueprint, current_app
+
+from blueprints.settings import current_settings, form_values, save_settings
+from models import db
+from models.settings import ORDER_CODES, RETURN_CODES, public_view
+from models.shop import get_shop
+
+bp = Blueprint("shop_cli", __name__, cli_group="shop")
+
+
+def installed_shop(domain: str) -> str:
+    """The domain of a shop that installed the app, or a clear error."""
+    domain = domain.strip().lower()
+    with db.session() as s:
+        shop = get_shop(domain, session=s)
+    if shop is None or not shop.installed:
+        raise click.ClickException(f"{domain} has not installed Swapline (open the app from "
+                                   "its Shopify admin first)")
+    return domain
+
+
+def secret_from_env(variable: str | None, option: str) -> str:
+    """The value of the environment variable named by an option ('' when no option given)."""
+    if variable is None:
+        return ""
+    value = os.environ.get(variable)
+    if not value:
+        raise click.ClickException(f"{option}: environment variable {variable} is not set")
+    return value
+
+
+def mapping(text: str, codes: tuple[str, ...], option: str) -> dict[str, str]:
+    """'open=200,returned=800,...' → {'open': '200', ...}, with exactly the expected codes."""
+    pairs = dict(part.split("=", 1) for part in text.split(",") if "=" in part)
+    if set(pairs) != set(codes) or len(text.split(",")) != len(codes):
+        raise click.ClickException(f"{option} needs exactly {', '.join(f'{c}=N' for c in codes)}")
+    return {code: pairs[code].strip() for code in codes}
+
+
+@bp.cli.command("configure")
+@click.argument("shop")
+@click.option("--server", default="api", show_default=True, help="Ongoing API server prefix.")
+@click.option("--warehouse", required=True, help="Warehouse name from the Ongoing URL.")
+@click.option("--goods-owner-id", required=True, help="Goods Owner ID.")
+@click.option("--username", required=True, help="The WSI… API user.")
+@click.option("--password-env", required=True, metavar="VAR", help="Env var with the password.")
+@click.option("--warehouse-id", required=True, help="Id of the warehouse location.")
+@click.option("--order-statuses", required=True, help="open=N,returned=N,released=N,sent=N")
+@click.option("--return-statuses", required=True, help="notified=N,returned=N")
+@click.option("--webhook-token-env", required=True, metavar="VAR",
+              help="Env var with the Ongoing webhook X-Auth-Token.")
+@click.option("--events-secret-env", metavar="VAR", help="Env var with the return-events secret.")
+@click.option("--instant-exchange", type=click.Choice(["on", "off"]), help="Instant Exchange.")
+def configure(shop, server, warehouse, goods_owner_id, username, password_env, warehouse_id,
+              order_statuses, return_statuses, webhook_token_env, events_secret_env,
+              instant_exchange):
+    """Validate (live, against Ongoing) and store a shop's settings, like the Settings page."""
+    domain = installed_shop(shop)
+    current = form_values(current_settings(domain))
+    form = {name: "" if value is None else str(value) for name, value in current.items()}
+    form.update(ongoing_server=server, ongoing_warehouse=warehouse, goods_owner_id=goods_owner_id,
+                ongoing_username=username, warehouse_id=warehouse_id,
+                password=secret_from_env(password_env, "--password-env"),
+                webhook_token=secret_from_env(webhook_token_env, "--webhook-token-env"),
+                events_secret=secret_from_env(events_secret_env, "--events-secret-env"),
+                instant_exchange=instant_exchange or ("on" if current["instant_exchange"] else ""),
+                notify_customer="on" if current["notify_customer"] else "")
+    for code, number in mapping(order_statuses, ORDER_CODES, "--order-statuses").items():
+        form[f"order_status_{code}"] = number
+    for code, number in mapping(return_statuses, RETURN_CODES, "--return-statuses").items():
+        form[f"return_status_{code}"] = number
+    errors, _ = save_settings(domain, form)
+    if errors:
+        for field, message in errors.items():
+            click.echo(f"{field}: {message}", err=True)
+        raise click.ClickException(f"nothing saved for {domain}")
+    click.echo(f"settings saved for {domain}")
+
+
+@bp.cli.command("show")
+@click.argument("shop")
+def show(shop):
+    """Print a shop's non-secret settings as JSON (secrets only as *_set booleans)."""
+    domain = shop.strip().lower()
+    with db.session() as s:
+        if get_shop(domain, session=s) is None:
+            raise click.ClickException(f"unknown shop {domain}")
+    view = public_view(current_settings(domain), current_app.config["SETTINGS"].app_url)
+    click.echo(json.dumps({"shop": domain, **view}, indent=2))
