@@ -14,6 +14,7 @@ DEFAULT_ONGOING_TEMPLATE = "https://{server}.ongoingsystems.se/{warehouse}/api/v
 SANDBOX_API_KEY = "swapline-sandbox-api-key"
 SANDBOX_API_SECRET = "swapline-sandbox-api-secret-not-for-production-use-0123456789abcdef"
 SANDBOX_SHOPIFY_ORIGIN = "http://127.0.0.1:9100"
+SANDBOX_ONGOING_TEMPLATE = "http://127.0.0.1:9200/{server}/{warehouse}/api/v1"
 PLACEHOLDERS = {"", "changeme", "change-me", "changethis", "secret", "xxx", "todo", "placeholder"}
 TRUE = {"1", "true", "yes", "on"}
 
@@ -60,7 +61,8 @@ def load_settings(source: Mapping[str, str] | None = None) -> Settings:
         api_version=env.get("SHOPIFY_API_VERSION") or "2026-10",
         app_url=(env.get("SHOPIFY_APP_URL") or "http://127.0.0.1:8000").rstrip("/"),
         shopify_origin=origin.rstrip("/") if origin else None,
-        ongoing_url_template=env.get("ONGOING_API_URL_TEMPLATE") or DEFAULT_ONGOING_TEMPLATE,
+        ongoing_url_template=env.get("ONGOING_API_URL_TEMPLATE")
+        or (SANDBOX_ONGOING_TEMPLATE if sandbox else DEFAULT_ONGOING_TEMPLATE),
         database_url=env.get("DATABASE_URL") or f"sqlite:///{instance / 'swapline.db'}",
         redis_url=env.get("REDIS_URL") or None,
         encryption_keys=keys,

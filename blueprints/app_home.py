@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, g, make_response, render_tem
 import logs
 from clients import shopify as shopify_client
 from clients.shopify import SessionToken, ShopifyAuthError, ShopifyError, shop_from_claims, shopify
-from jobs.queue import enqueue, job_id
+from jobs.shops import enqueue_details_sync
 from models import db
 from models.shop import get_shop
 
@@ -57,18 +57,8 @@ def authenticate() -> tuple | Response:
         except ShopifyError as exc:
             log.warning("token exchange unavailable: %s", exc, extra={"shop": domain})
             return Response("Shopify is not reachable right now; please retry.", status=503)
-        _enqueue_shop_sync(domain)
+        enqueue_details_sync(domain)
     return shop, result.response.headers
-
-
-def _enqueue_shop_sync(domain: str) -> None:
-    from jobs.shops import sync_shop_details
-
-    try:
-        enqueue(sync_shop_details, domain, job_id=job_id("shop-details", domain), shop=domain)
-    except Exception as exc:  # the page must not fail because the queue is down
-        log.warning("could not queue the shop details sync: %s", type(exc).__name__,
-                    extra={"shop": domain})
 
 
 def embedded(view):

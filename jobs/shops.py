@@ -1,10 +1,24 @@
 """Jobs about the shop itself."""
 from __future__ import annotations
 
+import logging
+
 from clients.shopify import shopify
+from jobs.queue import enqueue, job_id
 from models import db
 from models.shop import get_shop
 from models.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def enqueue_details_sync(domain: str) -> None:
+    """Queue the shop-details sync; a queue outage is logged, never raised (a page must load)."""
+    try:
+        enqueue(sync_shop_details, domain, job_id=job_id("shop-details", domain), shop=domain)
+    except Exception as exc:  # noqa: BLE001 - reported, and the next app open queues it again
+        log.warning("could not queue the shop details sync: %s", type(exc).__name__,
+                    extra={"shop": domain})
 
 
 def sync_shop_details(domain: str) -> str:

@@ -1,4 +1,9 @@
-"""`make demo`: the sandbox Shopify, a worker and the app, on the embedded defaults."""
+"""`make demo`: the sandbox Shopify and Ongoing, a worker and the app, on the embedded defaults.
+
+The demo shop is installed (a real token exchange against the sandbox Shopify) and configured
+(the same validation as the Settings page, live against the sandbox Ongoing) before the URL is
+printed, so the merchant lands on a working app.
+"""
 from __future__ import annotations
 
 import os
@@ -8,20 +13,27 @@ import sys
 from urllib.parse import urlparse
 
 import click
+import jwt
 from flask import Flask
 from werkzeug.serving import make_server
 
 from jobs import embedded_redis
 from jobs.queue import jobs
 from models import db, migrate
-from sandbox.shopify import SandboxShopify
+from sandbox.ongoing import SandboxOngoing
+from sandbox.shopify import SandboxShopify, mint_session_token
 
 DEMO_SHOP = "swapline-demo.myshopify.com"
 DEMO_SHOP_NAME = "Swapline Demo Store"
+DEMO_ONGOING = {"warehouse": "swaplinedemo", "goods_owner_id": 1001,
+                "username": "WSIswaplinedemo", "password": "sandbox-ongoing-password"}
+DEMO_WEBHOOK_TOKEN = "sandbox-ongoing-webhook-token-0123456789"
+DEMO_ARTICLES = (("TSHIRT-M-BLUE", "T-shirt, blue, M", 25),
+                 ("TSHIRT-L-BLUE", "T-shirt, blue, L", 12), ("SNEAKER-42", "Sneaker, size 42", 8))
 
 
-def start_sandboxes(app: Flask, app_url: str) -> SandboxShopify:
-    """The sandbox Shopify on SHOPIFY_API_ORIGIN's port, with the demo shop, grants kept on disk."""
+def start_shopify(app: Flask, app_url: str) -> SandboxShopify:
+    """The sandbox Shopify on SHOPIFY_API_ORIGIN's port, grants kept on disk across runs."""
     settings = app.config["SETTINGS"]
     origin = urlparse(settings.shopify_origin)
     sandbox = SandboxShopify(settings.api_key, settings.api_secret, host=origin.hostname,
@@ -31,9 +43,53 @@ def start_sandboxes(app: Flask, app_url: str) -> SandboxShopify:
     return sandbox.start()
 
 
+def start_ongoing(app: Flask) -> SandboxOngoing:
+    """The sandbox Ongoing on the template's port, with the demo goods owner and its stock."""
+    origin = urlparse(app.config["SETTINGS"].ongoing_url_template.split("{", 1)[0])
+    sandbox = SandboxOngoing(host=origin.hostname, port=origin.port)
+    account = sandbox.add_account(DEMO_ONGOING["warehouse"], DEMO_ONGOING["goods_owner_id"],
+                                  DEMO_ONGOING["username"], DEMO_ONGOING["password"])
+    for number, name, stock in DEMO_ARTICLES:
+        account.add_article(number, name, stock)
+    return sandbox.start()
+
+
+def install_demo_shop(app: Flask) -> None:
+    """Open the app once for the demo shop, as Shopify admin would: the token exchange."""
+    from clients.shopify import SessionToken, install, needs_token
+    from jobs.shops import enqueue_details_sync
+    from models.shop import get_shop
+
+    settings = app.config["SETTINGS"]
+    with db.session() as s:
+        if not needs_token(get_shop(DEMO_SHOP, session=s)):
+            return
+    token = mint_session_token(DEMO_SHOP, settings.api_key, settings.api_secret)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    install(SessionToken(DEMO_SHOP, claims["sub"], token, claims))
+    enqueue_details_sync(DEMO_SHOP)
+
+
+def configure_demo_shop() -> str:
+    """Save working Ongoing settings through the Settings page's own path; the webhook key."""
+    from blueprints.settings import current_settings, save_settings
+
+    form = {"ongoing_server": "api", "ongoing_warehouse": DEMO_ONGOING["warehouse"],
+            "goods_owner_id": str(DEMO_ONGOING["goods_owner_id"]),
+            "ongoing_username": DEMO_ONGOING["username"], "password": DEMO_ONGOING["password"],
+            "warehouse_id": "1", "order_status_open": "200", "order_status_returned": "800",
+            "order_status_released": "300", "order_status_sent": "450",
+            "return_status_notified": "100", "return_status_returned": "200",
+            "webhook_token": DEMO_WEBHOOK_TOKEN, "order_number_prefix": "EXCH",
+            "notify_customer": "on"}
+    errors, _ = save_settings(DEMO_SHOP, form)
+    if errors:
+        raise click.ClickException(f"demo settings refused: {errors}")
+    return current_settings(DEMO_SHOP).webhook_key
+
+
 def start_worker() -> subprocess.Popen:
-    """`flask --app app worker` in its own process, same environment."""
-    # Its own session: Ctrl-C reaches only the demo, which then stops the worker itself.
+    """`flask --app app worker` in its own session: Ctrl-C reaches only the demo, which stops it."""
     return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker"],
                             env={**os.environ, "SWAPLINE_SANDBOX": "1"}, start_new_session=True)
 
@@ -44,15 +100,20 @@ def run_demo(app: Flask, *, port: int) -> None:
     if not settings.sandbox:
         raise click.ClickException("the demo runs only with SWAPLINE_SANDBOX=1 (make demo)")
     app_url = f"http://127.0.0.1:{port}"
+    shopify = start_shopify(app, app_url)
     with app.app_context():
         migrate.upgrade(db.engine())
         jobs().connection.ping()  # starts the embedded Redis (when no REDIS_URL) for all
-    sandbox = start_sandboxes(app, app_url)
+        install_demo_shop(app)
+        ongoing = start_ongoing(app)
+        key = configure_demo_shop()
+    ongoing.register_webhook(ongoing.accounts[0], f"{app_url}/webhooks/ongoing/{key}",
+                             DEMO_WEBHOOK_TOKEN)
     worker = start_worker()
     server = make_server("127.0.0.1", port, app, threaded=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    click.echo(f"\nSwapline demo is running. Open:\n\n  {sandbox.origin}/admin/apps/swapline"
-               f"?shop={DEMO_SHOP}\n\nCtrl-C stops everything.\n", err=False)
+    click.echo(f"\nSwapline demo is running. Open:\n\n  {shopify.origin}/admin/apps/swapline"
+               f"?shop={DEMO_SHOP}\n\nCtrl-C stops everything.\n")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -63,7 +124,8 @@ def run_demo(app: Flask, *, port: int) -> None:
         server.server_close()
         worker.terminate()
         worker.wait(timeout=30)
-        sandbox.stop()
+        shopify.stop()
+        ongoing.stop()
         if not settings.redis_url:
             embedded_redis.stop_server(settings.instance_path)
         click.echo("Swapline demo stopped.")

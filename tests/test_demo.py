@@ -32,9 +32,11 @@ def _wait_for_url(process: subprocess.Popen, deadline: float) -> str:
     raise AssertionError("demo printed no URL:\n" + "".join(lines))
 
 
-def _shop_name(url: str) -> str:
+def _home(url: str) -> tuple[str, int]:
+    """The shop name on the app home and how many setup steps are done."""
     page = requests.get(url, timeout=10).text
-    return re.search(r'data-testid="shop-name">([^<]*)<', page).group(1)
+    return re.search(r'data-testid="shop-name">([^<]*)<', page).group(1), \
+        page.count('data-done="yes"')
 
 
 def test_demo_opens_the_app_home_for_the_demo_shop_and_stops_cleanly(tmp_path):
@@ -42,7 +44,9 @@ def test_demo_opens_the_app_home_for_the_demo_shop_and_stops_cleanly(tmp_path):
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     env.update(SWAPLINE_SANDBOX="1", SWAPLINE_INSTANCE_PATH=str(tmp_path),
-               SHOPIFY_API_ORIGIN=f"http://127.0.0.1:{_free_port()}")
+               SHOPIFY_API_ORIGIN=f"http://127.0.0.1:{_free_port()}",
+               ONGOING_API_URL_TEMPLATE=f"http://127.0.0.1:{_free_port()}/{{server}}/{{warehouse}}"
+                                        "/api/v1")
     command = [sys.executable, "-m", "flask", "--app", "app", "demo", "--port", str(_free_port())]
     for run in (1, 2):  # the second run reuses the first one's data
         demo = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -50,9 +54,12 @@ def test_demo_opens_the_app_home_for_the_demo_shop_and_stops_cleanly(tmp_path):
         try:
             url = _wait_for_url(demo, time.monotonic() + 60)
             deadline = time.monotonic() + 30
-            while _shop_name(url) != "Swapline Demo Store":  # the worker syncs the name
+            while _home(url)[0] != "Swapline Demo Store":  # the worker syncs the name
                 assert run == 1 and time.monotonic() < deadline
                 time.sleep(0.3)
+            # Installed and configured before the URL was printed: connection, warehouse,
+            # statuses and webhook token are done; only the first Ongoing webhook is left.
+            assert _home(url)[1] == 4
         finally:
             demo.send_signal(signal.SIGINT)
             out, _ = demo.communicate(timeout=60)
