@@ -96,10 +96,10 @@ def render_page(page: str, partial: str, **context) -> str:
 @embedded
 def home():
     """App Home: who the shop is and the setup checklist."""
-    from blueprints.settings import current_settings
+    from models.settings import settings_of
 
     return render_template("home.html", shop=g.shop,
-                           checklist=setup_checklist(current_settings(g.shop.domain)))
+                           checklist=setup_checklist(settings_of(g.shop.domain)))
 
 
 def setup_checklist(row) -> list[tuple[str, bool, str]]:

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, g, render_template, request
 from blueprints.app_home import embedded, render_page
 from clients.ongoing_accounts import Choices, fetch_choices
 from models import db
-from models.settings import ShopSettings, apply, public_view, settings_for
+from models.settings import ShopSettings, apply, public_view, settings_of
 from models.settings_form import (
     DEFAULT_ORDER_NAMES,
     DEFAULT_RETURN_NAMES,
@@ -15,7 +15,6 @@ from models.settings_form import (
     clean_connection,
     default_status,
 )
-from models.shop import get_shop
 from models.types import utcnow
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -26,10 +25,6 @@ FORM_FIELDS = ("ongoing_warehouse", "goods_owner_id", "ongoing_username", "ongoi
                "notify_customer")
 
 
-def current_settings(domain: str) -> ShopSettings:
-    """The shop's settings row (created on first use), detached from its session."""
-    with db.session() as s:
-        return settings_for(get_shop(domain, session=s), session=s)
 
 
 def save_settings(domain: str, form) -> tuple[dict, Choices | None]:
@@ -37,7 +32,7 @@ def save_settings(domain: str, form) -> tuple[dict, Choices | None]:
 
     Returns (errors by field, the choices read from Ongoing). Shared with `flask shop configure`.
     """
-    current = current_settings(domain)
+    current = settings_of(domain)
     values, errors = clean(form, current)
     choices = None
     if not errors:
@@ -85,7 +80,7 @@ def context(row: ShopSettings, values: dict, *, choices=None, errors=None, **ext
 @embedded
 def show():
     """The settings page; the lists from Ongoing load right after it (they need live calls)."""
-    row = current_settings(g.shop.domain)
+    row = settings_of(g.shop.domain)
     lazy = bool(row.password_set and row.ongoing_warehouse and row.goods_owner_id)
     return render_page("settings.html", "_partials/settings_form.html",
                        **context(row, form_values(row), lazy_choices=lazy))
@@ -95,7 +90,7 @@ def show():
 @embedded
 def choices():
     """The warehouse and status lists, read live with the saved connection."""
-    row = current_settings(g.shop.domain)
+    row = settings_of(g.shop.domain)
     loaded, problems = fetch_choices(form_values(row) | {"password": ""}, row)
     return render_template("_partials/settings_choices.html",
                            **context(row, form_values(row), choices=loaded,
@@ -113,7 +108,7 @@ def saved_status_options(form: dict, name: str) -> list[dict]:
 @embedded
 def test_connection():
     """Check the entered credentials live; on success, load the warehouse and status lists."""
-    row = current_settings(g.shop.domain)
+    row = settings_of(g.shop.domain)
     values, errors = clean_connection(request.form, row)
     choices = None
     if not errors:
@@ -129,7 +124,7 @@ def test_connection():
 def save():
     """Validate and save everything, or nothing; errors are shown beside their fields."""
     errors, choices = save_settings(g.shop.domain, request.form)
-    row = current_settings(g.shop.domain)
+    row = settings_of(g.shop.domain)
     if errors:
         entered = {name: _number(request.form.get(name)) for name in FORM_FIELDS}
         html = render_template("_partials/settings_form.html",

@@ -10,9 +10,9 @@ import os
 import click
 from flask import Blueprint, current_app
 
-from blueprints.settings import current_settings, form_values, save_settings
+from blueprints.settings import form_values, save_settings
 from models import db
-from models.settings import ORDER_CODES, RETURN_CODES, public_view
+from models.settings import ORDER_CODES, RETURN_CODES, public_view, settings_of
 from models.shop import get_shop
 
 bp = Blueprint("shop_cli", __name__, cli_group="shop")
@@ -66,7 +66,7 @@ def configure(shop, server, warehouse, goods_owner_id, username, password_env, w
               instant_exchange):
     """Validate (live, against Ongoing) and store a shop's settings, like the Settings page."""
     domain = installed_shop(shop)
-    current = form_values(current_settings(domain))
+    current = form_values(settings_of(domain))
     form = {name: "" if value is None else str(value) for name, value in current.items()}
     form.update(ongoing_server=server, ongoing_warehouse=warehouse, goods_owner_id=goods_owner_id,
                 ongoing_username=username, warehouse_id=warehouse_id,
@@ -95,5 +95,5 @@ def show(shop):
     with db.session() as s:
         if get_shop(domain, session=s) is None:
             raise click.ClickException(f"unknown shop {domain}")
-    view = public_view(current_settings(domain), current_app.config["SETTINGS"].app_url)
+    view = public_view(settings_of(domain), current_app.config["SETTINGS"].app_url)
     click.echo(json.dumps({"shop": domain, **view}, indent=2))

@@ -194,6 +194,11 @@ class OngoingClient:
         """Cancel an order the warehouse has not started on; returns {orderId, message}."""
         return _expect(self._request("DELETE", f"/orders/{int(order_id)}", idempotent=True), dict)
 
+    def cancel_return_order(self, return_order_id: int) -> dict:
+        """Cancel a return order whose goods have not arrived; returns {returnOrderId, message}."""
+        path = f"/returnOrders/{int(return_order_id)}"
+        return _expect(self._request("DELETE", path, idempotent=True), dict)
+
     def create_or_update_return_order(self, return_order: dict) -> dict:
         """Upsert a return order keyed on returnOrderNumber; returns {returnOrderId, message}."""
         body = {**return_order, "goodsOwnerId": self.goods_owner_id}

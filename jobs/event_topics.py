@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import json
 
+from sqlmodel import select
+
+from jobs import exchange_triggers
+from jobs.lifecycle import OPEN_STATES, signal
 from models import db
 from models.delivery import WebhookDelivery
-from models.settings import settings_for
+from models.exchange import Exchange, find_by_return, note
+from models.settings import settings_for, settings_of
 from models.shop import get_shop
 from models.types import utcnow
 
@@ -13,7 +18,8 @@ RETURN_EVENTS = ("return.closed", "shipment.event.in_transit")
 
 
 def ongoing_order(delivery: WebhookDelivery) -> str:
-    """An Ongoing order webhook: tick 'first webhook received' on the setup checklist."""
+    """An Ongoing order webhook: tick the checklist, then our exchange order shipped, or an
+    original order came back at the merchant's Returned code."""
     payload = json.loads(delivery.payload)
     with db.session() as s:
         shop = get_shop(delivery.shop_domain, session=s)
@@ -23,7 +29,16 @@ def ongoing_order(delivery: WebhookDelivery) -> str:
         if settings.first_ongoing_webhook_at is None:
             settings.first_ongoing_webhook_at = utcnow()
     status = (payload.get("orderStatus") or {}).get("number")
-    return f"order {payload.get('orderId')} at status {status} recorded"
+    order_id = payload.get("orderId")
+    if not isinstance(status, int) or not isinstance(order_id, int):
+        return "no order id or status number"
+    source = f"Ongoing webhook {payload.get('webhookEventId')}"
+    outcome = exchange_triggers.ongoing_status(delivery.shop_domain, order_id, status, source)
+    if outcome == "not an exchange order" and status == settings.order_status_returned:
+        count = exchange_triggers.release_for_original(
+            delivery.shop_domain, str(payload.get("orderNumber") or ""), source)
+        return f"original order returned: {count} exchange(s) to release"
+    return outcome
 
 
 def ongoing_other(delivery: WebhookDelivery) -> str:
@@ -32,10 +47,30 @@ def ongoing_other(delivery: WebhookDelivery) -> str:
 
 
 def return_event(delivery: WebhookDelivery) -> str:
-    """A return event from a returns portal or carrier tracking."""
+    """A return event: closed releases; in transit releases only with Instant Exchange on."""
     if delivery.topic not in RETURN_EVENTS:
         return f"ignored: unknown event {delivery.topic!r}"
-    return f"{delivery.topic} recorded"
+    payload = json.loads(delivery.payload)
+    exchange = _exchange_for_event(delivery.shop_domain, payload)
+    if exchange is None:
+        return "no exchange for this return"
+    note(exchange.id, f"return event {delivery.topic}", payload["id"], kind="webhook")
+    if delivery.topic == "shipment.event.in_transit" and \
+            not settings_of(delivery.shop_domain).instant_exchange:
+        note(exchange.id, "in transit", "ignored: Instant Exchange is off", kind="ignored")
+        return "ignored: Instant Exchange is off"
+    signal(exchange.id, "release", shop=delivery.shop_domain, source=delivery.topic)
+    return f"release queued for exchange {exchange.id}"
+
+
+def _exchange_for_event(domain: str, payload: dict) -> Exchange | None:
+    with db.session() as s:
+        if payload.get("return_id"):
+            return find_by_return(domain, payload["return_id"], session=s)
+        query = select(Exchange).where(Exchange.shop_domain == domain,
+                                       Exchange.order_name == payload.get("order_name"),
+                                       Exchange.state.in_(OPEN_STATES))
+        return s.exec(query).first()
 
 
 HANDLERS = {

@@ -6,8 +6,10 @@ import logging
 
 from sqlmodel import delete, select
 
+from jobs import exchange_triggers
 from models import db
 from models.delivery import WebhookDelivery
+from models.exchange import Exchange
 from models.shop import Shop, forget_tokens, get_shop
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ def shop_redact(delivery: WebhookDelivery) -> str:
     domain = _signed_domain(delivery, _payload(delivery), "shop_domain")
     with db.session() as s:
         s.exec(delete(WebhookDelivery).where(WebhookDelivery.shop_domain == domain))
+        s.exec(delete(Exchange).where(Exchange.shop_domain == domain))
         s.exec(delete(Shop).where(Shop.domain == domain))
     return "shop deleted"
 
@@ -91,5 +94,11 @@ HANDLERS = {
     "customers/data_request": customers_data_request,
     "customers/redact": customers_redact,
     "shop/redact": shop_redact,
-    # The returns/* topics plug in here with the exchange lifecycle.
+    "returns/approve": exchange_triggers.detect,
+    "returns/update": exchange_triggers.detect,
+    "returns/process": exchange_triggers.detect,
+    "returns/close": exchange_triggers.return_closed,
+    "returns/cancel": exchange_triggers.return_cancelled,
+    "returns/decline": exchange_triggers.return_cancelled,
+    "returns/reopen": exchange_triggers.return_reopened,
 }

@@ -122,3 +122,12 @@ def public_view(row: ShopSettings, app_url: str) -> dict:
         "first_ongoing_webhook_at": row.first_ongoing_webhook_at.isoformat()
         if row.first_ongoing_webhook_at else None,
     }
+
+
+def settings_of(domain: str) -> ShopSettings:
+    """A shop's settings row (created on first use), detached from its session."""
+    from models import db
+    from models.shop import get_shop
+
+    with db.session() as s:
+        return settings_for(get_shop(domain, session=s), session=s)

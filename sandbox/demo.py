@@ -72,7 +72,8 @@ def install_demo_shop(app: Flask) -> None:
 
 def configure_demo_shop() -> str:
     """Save working Ongoing settings through the Settings page's own path; the webhook key."""
-    from blueprints.settings import current_settings, save_settings
+    from blueprints.settings import save_settings
+    from models.settings import settings_of
 
     form = {"ongoing_server": "api", "ongoing_warehouse": DEMO_ONGOING["warehouse"],
             "goods_owner_id": str(DEMO_ONGOING["goods_owner_id"]),
@@ -85,7 +86,7 @@ def configure_demo_shop() -> str:
     errors, _ = save_settings(DEMO_SHOP, form)
     if errors:
         raise click.ClickException(f"demo settings refused: {errors}")
-    return current_settings(DEMO_SHOP).webhook_key
+    return settings_of(DEMO_SHOP).webhook_key
 
 
 def start_worker() -> subprocess.Popen:

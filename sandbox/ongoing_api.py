@@ -13,6 +13,7 @@ from sandbox.ongoing_store import (
     CANCELLED,
     NOTIFIED,
     RETURN_CANCELLED,
+    RETURNED,
     SERVERS,
     Order,
     Refused,
@@ -190,6 +191,16 @@ def create_api(sandbox: SandboxOngoing) -> Blueprint:
                               f"started on it.")
             order.status = CANCELLED
         return jsonify(orderId=order_id, message=f"Order {order.number} cancelled.")
+
+    @bp.delete("/returnOrders/<int:return_order_id>")
+    def cancel_return_order(return_order_id: int):
+        with sandbox.lock:
+            ret = _return_order(return_order_id)
+            if ret.status >= RETURNED and ret.status != RETURN_CANCELLED:
+                raise Refused(f"Return order {ret.number} cannot be cancelled: goods arrived.")
+            ret.status = RETURN_CANCELLED
+        return jsonify(returnOrderId=return_order_id, message=f"Return order {ret.number} "
+                                                              "cancelled.")
 
     @bp.put("/returnOrders")
     def put_return_order():

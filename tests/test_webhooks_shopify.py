@@ -14,6 +14,7 @@ from models.shop import Shop, get_shop
 from models.types import utcnow
 from tests.conftest import OTHER_SHOP, SHOP
 
+# returns/reopen only notes an exchange it knows, so plumbing tests use it (no Shopify calls).
 APPROVE = {"id": 111, "admin_graphql_api_id": "gid://shopify/Return/111", "status": "open",
            "order": {"id": 222, "admin_graphql_api_id": "gid://shopify/Order/222"},
            "name": None, "total_return_line_items": 1, "return_line_items": [],
@@ -107,7 +108,7 @@ def test_oversized_body_is_refused_before_reading(client):
 def test_redis_down_still_answers_200_and_the_sweeper_delivers_later(app, post_webhook,
                                                                      redis_down, monkeypatch,
                                                                      queued, run_jobs):
-    response = post_webhook("returns/approve", APPROVE, webhook_id="while-down")
+    response = post_webhook("returns/reopen", APPROVE, webhook_id="while-down")
     assert response.status_code == 200 and response.get_json() == {"status": "recorded"}
     [row] = deliveries()
     monkeypatch.undo()  # Redis is back
@@ -141,7 +142,7 @@ def test_sweep_cli_enqueues_unprocessed(app, post_webhook, redis_down, monkeypat
 
 
 def test_processing_twice_runs_the_handler_once(post_webhook, run_jobs):
-    post_webhook("returns/approve", APPROVE)
+    post_webhook("returns/reopen", APPROVE)
     run_jobs()
     [row] = deliveries()
     assert process_delivery(row.id) == "already processed"
@@ -167,8 +168,8 @@ def test_app_uninstalled_forgets_tokens(post_webhook, run_jobs):
 def test_shop_redact_deletes_every_row_of_that_shop_only(post_webhook, run_jobs):
     _install(SHOP)
     _install(OTHER_SHOP)
-    post_webhook("returns/approve", APPROVE, shop=SHOP)
-    post_webhook("returns/approve", APPROVE, shop=OTHER_SHOP)
+    post_webhook("returns/reopen", APPROVE, shop=SHOP)
+    post_webhook("returns/reopen", APPROVE, shop=OTHER_SHOP)
     run_jobs()
     post_webhook("shop/redact", {"shop_id": 1, "shop_domain": SHOP})
     run_jobs()
@@ -189,9 +190,9 @@ def test_redact_naming_another_shop_in_the_body_changes_nothing(post_webhook, ru
 
 
 def test_customers_redact_deletes_rows_about_those_orders(post_webhook, run_jobs):
-    post_webhook("returns/approve", APPROVE)
+    post_webhook("returns/reopen", APPROVE)
     other = {**APPROVE, "order": {"id": 999, "admin_graphql_api_id": "gid://shopify/Order/999"}}
-    post_webhook("returns/approve", other)
+    post_webhook("returns/reopen", other)
     post_webhook("returns/close", {"id": 5, "admin_graphql_api_id": "gid://shopify/Return/5",
                                    "order_id": 222, "status": "closed"})
     run_jobs()
@@ -205,7 +206,7 @@ def test_customers_redact_deletes_rows_about_those_orders(post_webhook, run_jobs
 
 
 def test_customers_data_request_is_processed(post_webhook, run_jobs):
-    post_webhook("returns/approve", APPROVE)
+    post_webhook("returns/reopen", APPROVE)
     post_webhook("customers/data_request", {"shop_id": 1, "shop_domain": SHOP,
                                             "customer": {"id": 7}, "orders_requested": [222],
                                             "data_request": {"id": 9}})

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_flask_worker_burst_processes_a_delivery_in_a_forked_child(app, base_config,
                                                                    post_webhook):
-    post_webhook("returns/approve", {"id": 1, "admin_graphql_api_id": "gid://shopify/Return/1"})
+    post_webhook("returns/reopen", {"id": 1, "admin_graphql_api_id": "gid://shopify/Return/1"})
     env = {**os.environ, **base_config}
     result = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "worker", "--burst"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)

@@ -1,0 +1,102 @@
+"""The steps after the warehouse ships: fulfil in Shopify with Ongoing's tracking, then collect."""
+from __future__ import annotations
+
+from clients.ongoing_accounts import client_for_shop
+from jobs import exchange_shopify as shop_api
+from jobs.lifecycle import NeedsAttention
+from models.exchange import Exchange, note, update
+from models.settings import settings_of
+from models.types import utcnow
+
+
+def ship(exchange: Exchange) -> str:
+    """Ongoing sent it: make sure Shopify has the fulfillment order, release our hold, fulfil."""
+    settings = settings_of(exchange.shop_domain)
+    order = client_for_shop(settings).get_order(exchange.ongoing_order_id)
+    tracking = tracking_of(order)
+    if exchange.state == "parked":
+        note(exchange.id, "Sent before release", "the parcel left; fulfilling anyway",
+              kind="warning")
+    update(exchange.id, shipped_at=utcnow(), ongoing_status=order["orderInfo"]["orderStatus"]
+          ["number"], tracking_number=tracking["number"], tracking_url=tracking["url"],
+          tracking_company=tracking["company"])
+    domain = exchange.shop_domain
+    ret = shop_api.read_return(domain, exchange.return_gid)
+    if any(n["unprocessedQuantity"] > 0 for n in ret["exchangeLineItems"]["nodes"]):
+        shop_api.process_exchange_items(domain, ret)
+        note(exchange.id, "Shopify returnProcess", "exchange items processed")
+        ret = shop_api.read_return(domain, exchange.return_gid)
+    line_items = shop_api.exchange_line_item_ids(ret)
+    fos = shop_api.fulfillment_orders(domain, exchange.order_gid, line_items)
+    fo = shop_api.open_fulfillment_order(fos)
+    if fo is None:
+        if fos:  # everything of ours is fulfilled already (a re-run after Shopify said yes)
+            return "already fulfilled in Shopify"
+        raise NeedsAttention("Shopify has no fulfillment order for the exchange items.")
+    if "CREATE_FULFILLMENT" not in {a["action"] for a in fo["supportedActions"]}:
+        raise NeedsAttention("The exchange's fulfillment order belongs to a location Swapline "
+                             "cannot fulfil (another fulfillment service).")
+    fo = _clear_holds(exchange, fo, line_items)
+    fulfillment = shop_api.fulfil(domain, fo, line_items, tracking, settings.notify_customer)
+    update(exchange.id, fulfillment_gid=fulfillment["id"], fulfillment_order_gid=fo["id"],
+          fulfilled_at=utcnow())
+    note(exchange.id, "Shopify fulfillmentCreate", f"tracking {tracking['number']}",
+          fulfillment=fulfillment["id"])
+    return f"fulfilled with tracking {tracking['number']}"
+
+
+def tracking_of(order: dict) -> dict:
+    """Waybill, URL and carrier from an Ongoing order (outbound tracking, not the return's)."""
+    outbound = [t for t in order.get("tracking") or [] if not t.get("isReturn")]
+    first = outbound[0] if outbound else {}
+    transporter = order.get("transporter") or {}
+    return {"number": first.get("waybill") or order["orderInfo"].get("wayBill"),
+            "url": first.get("trackingUrl"),
+            "company": transporter.get("transporterName") or transporter.get("name")}
+
+
+def _clear_holds(exchange: Exchange, fo: dict, line_items: list[str]) -> dict:
+    """Release Swapline's hold and Shopify's AWAITING_RETURN_ITEMS; pay an AWAITING_PAYMENT."""
+    domain = exchange.shop_domain
+    ours = [h["id"] for h in shop_api.own_holds(fo)]
+    returns = [h["id"] for h in fo["fulfillmentHolds"] if h["reason"] == "AWAITING_RETURN_ITEMS"]
+    if ours or returns:
+        shop_api.release_holds(domain, fo, ours + returns)
+        note(exchange.id, "Shopify fulfillmentOrderReleaseHold", f"{len(ours + returns)} released")
+    if any(h["reason"] == "AWAITING_PAYMENT" for h in fo["fulfillmentHolds"]):
+        collect(exchange)  # Shopify lifts AWAITING_PAYMENT itself once the balance is paid
+    fo = shop_api.open_fulfillment_order(
+        shop_api.fulfillment_orders(domain, exchange.order_gid, line_items))
+    if fo is None or any(h["reason"] == "AWAITING_PAYMENT" for h in fo["fulfillmentHolds"]):
+        raise NeedsAttention("Shopify holds the exchange until the customer pays "
+                             "(AWAITING_PAYMENT); Retry once the invoice is paid.")
+    return fo
+
+
+def collect(exchange: Exchange) -> str:
+    """Collect the order's outstanding balance once: capture, vaulted card, or invoice."""
+    domain = exchange.shop_domain
+    payment = shop_api.order_payment(domain, exchange.order_gid)
+    amount, currency = shop_api.outstanding(payment)
+    if amount <= 0:
+        return "nothing left to collect"
+    authorization = shop_api.open_authorization(payment)
+    mandates = (payment.get("paymentCollectionDetails") or {}).get("vaultedPaymentMethods") or []
+    if authorization:
+        tx, unsettled = authorization
+        captured = min(amount, unsettled)
+        shop_api.capture(domain, exchange.order_gid, tx["id"], captured, currency)
+        method, collected = "captured", captured
+    elif mandates:
+        result = shop_api.charge_mandate(domain, exchange.order_gid, mandates[0]["id"],
+                                         f"swapline-exchange-{exchange.id}", amount, currency)
+        method, collected = "mandate", amount
+        update(exchange.id, payment_reference=result.get("paymentReferenceId"))
+    else:
+        shop_api.send_invoice(domain, exchange.order_gid)
+        method, collected = "invoice", None
+    update(exchange.id, balance=str(amount), currency=currency, collection=method,
+          collected_amount=str(collected) if collected is not None else None)
+    note(exchange.id, f"Shopify payment ({method})", f"{amount} {currency}")
+    return "invoice sent: awaiting payment" if method == "invoice" else \
+        f"{method} {collected} {currency}"

@@ -1,0 +1,134 @@
+"""What outside signals mean for exchanges: detection from a Shopify return, and the events
+(release, shipped, cancel) that Shopify webhooks, Ongoing webhooks and return events carry."""
+from __future__ import annotations
+
+import json
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from jobs import exchange_shopify as shop_api
+from jobs.exchange_steps import shipped_status
+from jobs.lifecycle import OPEN_STATES, signal
+from models import db
+from models.delivery import WebhookDelivery
+from models.exchange import Exchange, find_by_ongoing_order, find_by_return, note
+from models.settings import settings_of
+
+
+def _return_gid(payload: dict) -> str | None:
+    gid = payload.get("admin_graphql_api_id")
+    if isinstance(gid, str) and gid.startswith("gid://shopify/Return/"):
+        return gid
+    return f"gid://shopify/Return/{payload['id']}" if str(payload.get("id", "")).isdigit() \
+        else None
+
+
+def detect(delivery: WebhookDelivery) -> str:
+    """returns/approve|update|process: re-read the return; an open one with exchange items
+    becomes an Exchange (once) and its create step is queued."""
+    domain, gid = delivery.shop_domain, _return_gid(json.loads(delivery.payload))
+    if gid is None:
+        return "no return id in the payload"
+    with db.session() as s:
+        known = find_by_return(domain, gid, session=s)
+    if known:
+        note(known.id, f"webhook {delivery.topic}", "already known", kind="webhook")
+        return "exchange already known"
+    ret = shop_api.read_return(domain, gid)
+    if ret is None or ret["status"] != "OPEN" or not ret["exchangeLineItems"]["nodes"]:
+        return "not an open return with exchange items"
+    exchange = _new_exchange(domain, ret)
+    if exchange is None:
+        return "exchange already known"
+    note(exchange.id, f"webhook {delivery.topic}", "exchange detected", kind="webhook")
+    signal(exchange.id, "create", shop=domain, source=delivery.topic)
+    return f"exchange {exchange.id} detected"
+
+
+def _new_exchange(domain: str, ret: dict) -> Exchange | None:
+    nodes = ret["exchangeLineItems"]["nodes"]
+    variants = shop_api.variants(domain, [n["variantId"] for n in nodes if n["variantId"]])
+    items = [{"exchange_line_item_id": n["id"], "variant_id": n["variantId"],
+              "sku": variants.get(n["variantId"], {}).get("sku") or
+              (n["lineItems"][0]["sku"] if n["lineItems"] else None),
+              "price": variants.get(n["variantId"], {}).get("price"),
+              "title": variants.get(n["variantId"], {}).get("displayName"),
+              "quantity": n["quantity"]} for n in nodes]
+    returned = [{"return_line_item_id": n["id"], "quantity": n["quantity"],
+                 "sku": n["fulfillmentLineItem"]["lineItem"]["sku"]}
+                for n in ret["returnLineItems"]["nodes"] if n.get("fulfillmentLineItem")]
+    workflow = "legacy" if any(n["lineItems"] for n in nodes) else "processing"
+    order = ret["order"]
+    prefix = settings_of(domain).order_number_prefix
+    try:
+        with db.session() as s:
+            count = len(s.exec(select(Exchange.id).where(Exchange.shop_domain == domain,
+                                                         Exchange.order_gid == order["id"])).all())
+            exchange = Exchange(shop_domain=domain, return_gid=ret["id"], return_name=ret["name"],
+                                order_gid=order["id"], order_name=order["name"], items=items,
+                                returned_items=returned, workflow=workflow,
+                                ongoing_order_number=f"{prefix}-{order['name'].lstrip('#')}-"
+                                                     f"{count + 1}")
+            s.add(exchange)
+        return exchange
+    except IntegrityError:  # the same return detected twice at once: the other one won
+        return None
+
+
+def _signal_return(delivery: WebhookDelivery, event: str) -> str:
+    gid = _return_gid(json.loads(delivery.payload))
+    with db.session() as s:
+        exchange = find_by_return(delivery.shop_domain, gid, session=s) if gid else None
+    if exchange is None:
+        return "no exchange for this return"
+    note(exchange.id, f"webhook {delivery.topic}", event, kind="webhook")
+    signal(exchange.id, event, shop=delivery.shop_domain, source=delivery.topic)
+    return f"{event} queued for exchange {exchange.id}"
+
+
+def return_closed(delivery: WebhookDelivery) -> str:
+    """returns/close: a close signal releases with or without Instant Exchange."""
+    return _signal_return(delivery, "release")
+
+
+def return_cancelled(delivery: WebhookDelivery) -> str:
+    """returns/cancel and returns/decline: cancel the exchange unless picking started."""
+    return _signal_return(delivery, "cancel")
+
+
+def return_reopened(delivery: WebhookDelivery) -> str:
+    """returns/reopen: only noted; a released exchange stays released."""
+    gid = _return_gid(json.loads(delivery.payload))
+    with db.session() as s:
+        exchange = find_by_return(delivery.shop_domain, gid, session=s) if gid else None
+    if exchange:
+        note(exchange.id, "webhook returns/reopen", "noted", kind="webhook")
+    return "noted"
+
+
+def ongoing_status(domain: str, order_id: int, number: int, source: str) -> str:
+    """An Ongoing order reached `number`: our exchange order shipped, or an original came back."""
+    settings = settings_of(domain)
+    with db.session() as s:
+        exchange = find_by_ongoing_order(domain, order_id, session=s)
+    if exchange is not None:
+        note(exchange.id, f"Ongoing order status {number}", source, kind="webhook")
+        if shipped_status(settings, number):
+            signal(exchange.id, "shipped", shop=domain, source=source)
+            return f"shipped queued for exchange {exchange.id}"
+        return "status noted"
+    return "not an exchange order"
+
+
+def release_for_original(domain: str, order_number: str, source: str) -> int:
+    """The original order came back to the warehouse: release its parked exchanges."""
+    names = {order_number, f"#{order_number.lstrip('#')}"}
+    with db.session() as s:
+        found = s.exec(select(Exchange).where(Exchange.shop_domain == domain,
+                                              Exchange.order_name.in_(names),
+                                              Exchange.state.in_(OPEN_STATES))).all()
+    for exchange in found:
+        note(exchange.id, "Ongoing original order returned", source, kind="webhook")
+        signal(exchange.id, "release", shop=domain, source=source)
+    return len(found)

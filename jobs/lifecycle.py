@@ -1,0 +1,155 @@
+"""The exchange lifecycle: the one table of states and events, and the job that applies them.
+
+    detected -create-> parked -release-> released -shipped-> fulfilled -collect-> completed
+    detected/parked/released --cancel--> cancelled
+    any open state --(a step fails for good)--> needs_attention --retry--> the state it left
+
+Every event goes through `advance`, under a per-exchange lock: it re-reads the exchange, looks the
+(state, event) pair up in TRANSITIONS, and either runs the step or records the event as ignored
+(a late duplicate, an out-of-order status). Steps are safe to run twice.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+from rq import Retry, get_current_job
+
+import logs
+from jobs.queue import enqueue, job_id, jobs
+from models import db
+from models.exchange import Exchange, record
+from models.types import utcnow
+
+log = logging.getLogger(__name__)
+OPEN_STATES = ("detected", "parked", "released", "fulfilled")
+# (state, event) -> (step name, state after the step succeeds)
+TRANSITIONS: dict[tuple[str, str], tuple[str, str]] = {
+    ("detected", "create"): ("create", "parked"),
+    ("parked", "release"): ("release", "released"),
+    ("parked", "shipped"): ("ship", "fulfilled"),  # Sent before release: the parcel left
+    ("released", "shipped"): ("ship", "fulfilled"),
+    ("fulfilled", "collect"): ("collect", "completed"),
+    ("detected", "cancel"): ("cancel", "cancelled"),
+    ("parked", "cancel"): ("cancel", "cancelled"),
+    ("released", "cancel"): ("cancel", "cancelled"),
+}
+# What runs next by itself once a step has moved the exchange.
+FOLLOW_UP = {"parked": "release_if_requested", "fulfilled": "collect"}
+STEP_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
+
+
+class NeedsAttention(Exception):
+    """A step cannot go on without a person: the message is shown on the exchange."""
+
+
+def steps() -> dict[str, Callable[[Exchange], str]]:
+    """Step name -> function(exchange) -> outcome text (imported late: steps import clients)."""
+    from jobs import exchange_steps
+
+    return exchange_steps.STEPS
+
+
+def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "") -> None:
+    """Queue `event` for an exchange (from a webhook, the poll, a button or a follow-up)."""
+    enqueue(advance, exchange_id, event, source, shop=shop, retry=STEP_RETRY,
+            job_id=job_id("exchange", exchange_id, event, uuid.uuid4().hex[:8]))
+
+
+def advance(exchange_id: int, event: str, source: str = "") -> str:
+    """Apply one event to one exchange: run its step and move its state, or record it ignored."""
+    lock = jobs().connection.lock(f"swapline:exchange:{exchange_id}", timeout=300,
+                                  blocking_timeout=300)
+    with lock:
+        with db.session() as s:
+            exchange = s.get(Exchange, exchange_id)
+            if exchange is None:
+                return "exchange gone"
+        with logs.context(shop=exchange.shop_domain, exchange_id=exchange_id):
+            return _apply(exchange, event, source)
+
+
+def _apply(exchange: Exchange, event: str, source: str) -> str:
+    if event == "retry":
+        return _retry(exchange)
+    if event == "release" and exchange.state == "detected":  # close before create finished
+        _keep_release(exchange.id, source)
+        return "release kept until the Ongoing order exists"
+    if event == "release_if_requested":
+        if not exchange.release_reason:
+            return "no release requested yet"
+        event, source = "release", exchange.release_reason
+    found = TRANSITIONS.get((exchange.state, event))
+    if found is None:
+        _note(exchange.id, "ignored", event, f"not applicable in state {exchange.state}", source)
+        return f"ignored in {exchange.state}"
+    step, after = found
+    try:
+        outcome = steps()[step](exchange)
+    except NeedsAttention as exc:
+        return _attention(exchange, step, event, str(exc))
+    except Exception as exc:
+        if getattr(exc, "retriable", False) and _retries_left():
+            _note(exchange.id, "error", step, f"will retry: {exc}", source)
+            raise
+        return _attention(exchange, step, event, logs.scrub(str(exc)))
+    _move(exchange.id, exchange.state, after, f"{step}: {outcome}", source)
+    follow_up = FOLLOW_UP.get(after)
+    if follow_up:
+        signal(exchange.id, follow_up, shop=exchange.shop_domain, source=f"after {step}")
+    return outcome
+
+
+def _keep_release(exchange_id: int, source: str) -> None:
+    with db.session() as s:
+        row = s.get(Exchange, exchange_id)
+        row.release_reason = row.release_reason or source or "release"
+        record(exchange_id, "ignored", "release", "kept until the Ongoing order exists",
+               session=s, source=source)
+
+
+def _retries_left() -> bool:
+    job = get_current_job()
+    return bool(job and job.retries_left)
+
+
+def _move(exchange_id: int, before: str, after: str, outcome: str, source: str) -> None:
+    with db.session() as s:
+        exchange = s.get(Exchange, exchange_id)
+        exchange.state, exchange.updated_at = after, utcnow()
+        if after == "completed":
+            exchange.completed_at = utcnow()
+        record(exchange_id, "transition", f"{before} → {after}", outcome, session=s,
+               source=source)
+
+
+def _note(exchange_id: int, kind: str, name: str, outcome: str, source: str = "") -> None:
+    with db.session() as s:
+        record(exchange_id, kind, name, outcome, session=s, source=source)
+
+
+def _attention(exchange: Exchange, step: str, event: str, reason: str) -> str:
+    """Park the exchange in needs_attention with a readable reason; Retry re-sends `event`."""
+    with db.session() as s:
+        row = s.get(Exchange, exchange.id)
+        record(row.id, "transition", f"{row.state} → needs_attention", reason, session=s,
+               step=step)
+        row.attention_reason, row.attention_step = reason, f"{row.state}:{event}"
+        row.state, row.updated_at = "needs_attention", utcnow()
+    log.warning("exchange needs attention at %s: %s", step, reason)
+    return f"needs attention: {reason}"
+
+
+def _retry(exchange: Exchange) -> str:
+    """Back to the state it left, and the event that failed goes again."""
+    if exchange.state != "needs_attention" or not exchange.attention_step:
+        _note(exchange.id, "ignored", "retry", f"not applicable in state {exchange.state}")
+        return "nothing to retry"
+    state, event = exchange.attention_step.split(":", 1)
+    with db.session() as s:
+        row = s.get(Exchange, exchange.id)
+        row.state, row.attention_reason, row.attention_step = state, None, None
+        record(row.id, "transition", f"needs_attention → {state}", "retry", session=s)
+    exchange.state = state
+    return _apply(exchange, event, "retry")

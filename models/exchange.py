@@ -1,0 +1,120 @@
+"""An exchange (one per shop and Shopify return) and its append-only timeline."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlmodel import Field, Session, SQLModel, select
+
+from models.types import UTCDateTime, utcnow
+
+
+class Exchange(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("shop_domain", "return_gid", name="uq_exchange_return"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_domain: str = Field(sa_column=Column(String(255), index=True, nullable=False))
+    return_gid: str = Field(max_length=100)
+    return_name: str | None = Field(default=None, max_length=100)
+    order_gid: str = Field(max_length=100)
+    order_name: str = Field(max_length=100)
+    state: str = Field(default="detected", max_length=32, index=True)
+    attention_reason: str | None = Field(default=None, sa_column=Column(Text))
+    attention_step: str | None = Field(default=None, max_length=32)  # what Retry runs again
+    items: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    returned_items: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    workflow: str | None = Field(default=None, max_length=16)  # legacy | processing
+    ongoing_order_id: int | None = None
+    ongoing_order_number: str | None = Field(default=None, max_length=100)
+    ongoing_return_order_id: int | None = None
+    ongoing_status: int | None = None  # last Ongoing order status seen
+    fulfillment_order_gid: str | None = Field(default=None, max_length=100)
+    hold_gid: str | None = Field(default=None, max_length=100)
+    fulfillment_gid: str | None = Field(default=None, max_length=100)
+    tracking_number: str | None = Field(default=None, max_length=255)
+    tracking_url: str | None = Field(default=None, sa_column=Column(Text))
+    tracking_company: str | None = Field(default=None, max_length=255)
+    balance: str | None = Field(default=None, max_length=32)  # decimal string, presentment money
+    currency: str | None = Field(default=None, max_length=3)
+    collection: str | None = Field(default=None, max_length=32)  # captured|mandate|invoice|none
+    collected_amount: str | None = Field(default=None, max_length=32)
+    payment_reference: str | None = Field(default=None, max_length=255)
+    release_reason: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    released_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    shipped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    fulfilled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @property
+    def balance_decimal(self) -> Decimal:
+        return Decimal(self.balance or "0")
+
+    @property
+    def skus(self) -> list[str]:
+        return [item["sku"] for item in self.items]
+
+
+class ExchangeEvent(SQLModel, table=True):
+    __tablename__ = "exchange_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    exchange_id: int = Field(sa_column=Column(Integer, ForeignKey("exchange.id",
+                                                                   ondelete="CASCADE"),
+                                              index=True, nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    kind: str = Field(max_length=16)  # transition | call | webhook | warning | ignored | error
+    name: str = Field(max_length=100)
+    outcome: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    detail: str | None = Field(default=None, sa_column=Column(Text))
+
+
+def record(exchange_id: int, kind: str, name: str, outcome: str = "", *, session: Session,
+           **detail) -> None:
+    """Append one line to an exchange's timeline (never updated, never deleted alone)."""
+    session.add(ExchangeEvent(exchange_id=exchange_id, kind=kind, name=name, outcome=outcome,
+                              detail=json.dumps(detail, default=str) if detail else None))
+
+
+def timeline(exchange_id: int, *, session: Session) -> list[ExchangeEvent]:
+    """The exchange's timeline, oldest first."""
+    query = select(ExchangeEvent).where(ExchangeEvent.exchange_id == exchange_id) \
+        .order_by(ExchangeEvent.id)
+    return list(session.exec(query))
+
+
+def find_by_return(domain: str, return_gid: str, *, session: Session) -> Exchange | None:
+    """The shop's exchange for a Shopify return."""
+    query = select(Exchange).where(Exchange.shop_domain == domain,
+                                   Exchange.return_gid == return_gid)
+    return session.exec(query).first()
+
+
+def find_by_ongoing_order(domain: str, order_id: int, *, session: Session) -> Exchange | None:
+    """The shop's exchange whose Ongoing exchange order has this id."""
+    query = select(Exchange).where(Exchange.shop_domain == domain,
+                                   Exchange.ongoing_order_id == order_id)
+    return session.exec(query).first()
+
+
+def update(exchange_id: int, **fields) -> None:
+    """Save fields of an exchange at once (steps save each id as soon as they have it)."""
+    from models import db
+    from models.types import utcnow
+
+    with db.session() as s:
+        row = s.get(Exchange, exchange_id)
+        for name, value in fields.items():
+            setattr(row, name, value)
+        row.updated_at = utcnow()
+
+
+def note(exchange_id: int, what: str, outcome: str = "ok", kind: str = "call", **ids) -> None:
+    """One timeline line in its own transaction (an outside call, a warning, a webhook)."""
+    from models import db
+
+    with db.session() as s:
+        record(exchange_id, kind, what, outcome, session=s, **ids)
