@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HTMX := static/vendor/htmx.min.js
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean browser-deps
 
 setup: $(STAMP) $(HTMX)
 
@@ -26,6 +26,12 @@ demo: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+# The browser tests drive Debian's Chromium (never a downloaded browser); they skip without it.
+# Needs root, so CI runs it (.ci/run); `make test` alone never installs system packages.
+browser-deps:
+	@test -x /usr/bin/chromium || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 chromium; }
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -2,11 +2,13 @@
 goods owner across every process (a Redis lock), and the merchant-facing connection messages."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask import current_app
+from redis.exceptions import LockError
 
 from clients.ongoing import (
     OngoingAuthError,
@@ -20,6 +22,7 @@ from clients.ongoing import (
 )
 from models.settings import ShopSettings
 
+log = logging.getLogger(__name__)
 LOCK_TIMEOUT = 120  # seconds a lock may be held (longer than any single call with its retries)
 CHECK_ARTICLE = "swapline-connection-check"  # no such article: the call only proves the owner id
 
@@ -38,9 +41,18 @@ def redis_serializer(key: str) -> Iterator[None]:
     """Hold the cluster-wide lock of one goods owner (Ongoing wants calls made one at a time)."""
     from jobs.queue import jobs
 
-    with jobs().connection.lock(f"swapline:ongoing:{key}", timeout=LOCK_TIMEOUT,
-                                blocking_timeout=LOCK_TIMEOUT):
+    lock = jobs().connection.lock(f"swapline:ongoing:{key}", timeout=LOCK_TIMEOUT,
+                                  blocking_timeout=LOCK_TIMEOUT)
+    if not lock.acquire():
+        raise OngoingNetworkError("waited too long for this goods owner's previous call",
+                                  never_sent=True)
+    try:
         yield
+    finally:
+        try:
+            lock.release()
+        except LockError:  # it expired during a slow call: the call itself still counts
+            log.warning("Ongoing serialisation lock expired before release", extra={"key": key})
 
 
 def client_for(values: dict, *, max_retries: int = 2) -> OngoingClient:

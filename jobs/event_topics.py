@@ -10,7 +10,7 @@ from jobs.lifecycle import OPEN_STATES, signal
 from models import db
 from models.delivery import WebhookDelivery
 from models.exchange import Exchange, find_by_return, note
-from models.settings import settings_for, settings_of
+from models.settings import settings_for
 from models.shop import get_shop
 from models.types import utcnow
 
@@ -55,12 +55,9 @@ def return_event(delivery: WebhookDelivery) -> str:
     if exchange is None:
         return "no exchange for this return"
     note(exchange.id, f"return event {delivery.topic}", payload["id"], kind="webhook")
-    if delivery.topic == "shipment.event.in_transit" and \
-            not settings_of(delivery.shop_domain).instant_exchange:
-        note(exchange.id, "in transit", "ignored: Instant Exchange is off", kind="ignored")
-        return "ignored: Instant Exchange is off"
-    signal(exchange.id, "release", shop=delivery.shop_domain, source=delivery.topic)
-    return f"release queued for exchange {exchange.id}"
+    event = "in_transit" if delivery.topic == "shipment.event.in_transit" else "release"
+    signal(exchange.id, event, shop=delivery.shop_domain, source=delivery.topic)
+    return f"{event} queued for exchange {exchange.id}"
 
 
 def _exchange_for_event(domain: str, payload: dict) -> Exchange | None:

@@ -20,6 +20,7 @@ import logs
 from jobs.queue import enqueue, job_id, jobs
 from models import db
 from models.exchange import Exchange, record
+from models.settings import settings_of
 from models.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ TRANSITIONS: dict[tuple[str, str], tuple[str, str]] = {
     ("detected", "cancel"): ("cancel", "cancelled"),
     ("parked", "cancel"): ("cancel", "cancelled"),
     ("released", "cancel"): ("cancel", "cancelled"),
+    ("needs_attention", "cancel"): ("cancel", "cancelled"),  # e.g. out of stock: give up
 }
 # What runs next by itself once a step has moved the exchange.
 FOLLOW_UP = {"parked": "release_if_requested", "fulfilled": "collect"}
@@ -73,6 +75,11 @@ def advance(exchange_id: int, event: str, source: str = "") -> str:
 def _apply(exchange: Exchange, event: str, source: str) -> str:
     if event == "retry":
         return _retry(exchange)
+    if event == "in_transit":  # the return parcel is on its way: a release with Instant Exchange
+        if not settings_of(exchange.shop_domain).instant_exchange:
+            _note(exchange.id, "ignored", "in transit", "Instant Exchange is off", source)
+            return "ignored: Instant Exchange is off"
+        event = "release"
     if event == "release" and exchange.state == "detected":  # close before create finished
         _keep_release(exchange.id, source)
         return "release kept until the Ongoing order exists"

@@ -17,9 +17,12 @@ log = logging.getLogger(__name__)
 def enqueue_periodic() -> None:
     """Enqueue the periodic jobs once per minute (unique ids make it safe from any worker)."""
     from jobs.deliveries import sweep
+    from jobs.reconcile import PERIOD_SECONDS as RECONCILE_SECONDS
+    from jobs.reconcile import reconcile_all
 
-    bucket = int(time.time()) // PERIOD_SECONDS
-    enqueue(sweep, job_id=job_id("sweep", bucket))
+    now = int(time.time())
+    enqueue(sweep, job_id=job_id("sweep", now // PERIOD_SECONDS))
+    enqueue(reconcile_all, job_id=job_id("reconcile-all", now // RECONCILE_SECONDS))
 
 
 class SwaplineWorker(Worker):

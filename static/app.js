@@ -37,6 +37,33 @@
     return;
   }
 
+  // "Generate" beside a secret: 32 random bytes as base64url, shown as text so the merchant can
+  // copy it before saving (it is never shown again). Delegated: htmx swaps the form.
+  document.addEventListener("click", (evt) => {
+    const button = evt.target.closest("button[data-generate]");
+    const input = button && document.getElementById(button.dataset.generate);
+    if (!input) return;
+    const bytes = crypto.getRandomValues(new Uint8Array(32));
+    input.value = btoa(String.fromCharCode(...bytes))
+      .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    input.type = "text";
+    input.select();
+  });
+
+  // Boosted links push bare paths (/settings); keep Shopify's embedded, shop and host in the
+  // address so that a reload still names the shop and goes through the bounce page.
+  document.addEventListener("htmx:beforeHistoryUpdate", (evt) => {
+    const history = evt.detail.history;
+    const url = new URL(history.path, window.location.origin);
+    const current = new URLSearchParams(window.location.search);
+    for (const name of ["embedded", "shop", "host"]) {
+      if (current.has(name) && !url.searchParams.has(name)) {
+        url.searchParams.set(name, current.get(name));
+      }
+    }
+    history.path = url.pathname + url.search + url.hash;
+  });
+
   // Before every htmx request: get a fresh token, then let htmx issue the request.
   document.addEventListener("htmx:confirm", (evt) => {
     const elt = evt.detail.elt;
