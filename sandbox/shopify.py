@@ -2,9 +2,14 @@
 
 Token exchange and refresh at /admin/oauth/access_token, Admin GraphQL at
 /admin/api/<version>/graphql.json (documents validated against the real Admin schema when it is
-available), a stand-in for the admin that opens the app with a fresh id_token, and a helper that
-sends correctly signed webhooks. The shop comes from the X-Swapline-Shop header, as the app sends it
-with SHOPIFY_API_ORIGIN. Anything it was not built for is refused loudly.
+available; the operations in sandbox/graphql_ops.py answer from the in-memory data of
+sandbox/shopify_store.py), a stand-in for the admin that opens the app with a fresh id_token, and a
+helper that sends correctly signed webhooks. The shop comes from the X-Swapline-Shop header, as the
+app sends it with SHOPIFY_API_ORIGIN. Anything it was not built for is refused loudly.
+Test hooks: the data hooks of sandbox/shopify_hooks.py on `Store` (create_order, create_return,
+close_return, return_payload, ...); faults `throttle_next` (THROTTLED in a 200) and
+`http_fail_next` (an HTTP status with Retry-After); `count` (calls received) and `applied`
+(calls that changed something) per operation name.
 """
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -28,7 +34,9 @@ from graphql import OperationDefinitionNode, parse
 from graphql.error import GraphQLSyntaxError
 from werkzeug.serving import make_server
 
-from sandbox.graphql_ops import OPERATIONS, schema_errors
+from sandbox.graphql_ops import OPERATIONS, GraphQLFault, execute, schema_errors
+from sandbox.shopify_hooks import ShopData
+from sandbox.shopify_store import Refused, SandboxShop
 
 ACCESS_TOKEN_TTL = 3600
 REFRESH_TOKEN_TTL = 90 * 24 * 3600
@@ -71,23 +79,26 @@ def webhook_headers(topic: str, shop: str, body: bytes, secret: str, *,
     }
 
 
+class CallLog(list):
+    """The list of (shop, what) calls; clearing it runs the given resets too."""
+
+    def __init__(self, *resets):
+        super().__init__()
+        self._resets = resets
+
+    def clear(self) -> None:
+        super().clear()
+        for reset in self._resets:
+            reset()
+
+
 @dataclass
 class Grant:
     shop: str
     expires_at: float
 
 
-@dataclass
-class SandboxShop:
-    domain: str
-    name: str
-    currency: str = "EUR"
-    orders: dict = field(default_factory=dict)
-    returns: dict = field(default_factory=dict)
-    fulfillment_orders: dict = field(default_factory=dict)
-
-
-class Store:
+class Store(ShopData):
     """Everything the sandbox knows, in memory, behind one lock."""
 
     def __init__(self, api_key: str, api_secret: str, state_path: Path | None = None):
@@ -96,8 +107,13 @@ class Store:
         self.shops: dict[str, SandboxShop] = {}
         self.access_tokens: dict[str, Grant] = {}
         self.refresh_tokens: dict[str, Grant] = {}
-        self.calls: list[tuple[str, str]] = []  # (shop, what) for tests to count
+        self.requests: list[tuple[str, str, dict]] = []  # (shop, operation, variables)
+        self.changes: Counter[tuple[str, str]] = Counter()  # (shop, operation) that changed data
         self.throttle_next = 0  # answer this many GraphQL calls THROTTLED first
+        self.http_failures: deque[tuple[int, float | None]] = deque()
+        # (shop, what) for tests to count; tests reset with calls.clear(), which also forgets
+        # the variables, the change counts and pending HTTP faults.
+        self.calls = CallLog(self.requests.clear, self.changes.clear, self.http_failures.clear)
         self.state_path = state_path  # the demo keeps its grants across runs
         if state_path and state_path.exists():
             self._load(json.loads(state_path.read_text()))
@@ -121,8 +137,31 @@ class Store:
             return self.shops.setdefault(domain, SandboxShop(domain, name or domain.split(".")[0]))
 
     def count(self, what: str, shop: str | None = None) -> int:
+        """Calls received (token exchanges, refreshes, GraphQL operations by name)."""
         with self.lock:
             return sum(1 for s, w in self.calls if w == what and (shop is None or s == shop))
+
+    def applied(self, operation: str, shop: str | None = None) -> int:
+        """Calls of `operation` that changed data (no userErrors, not an idempotent replay)."""
+        with self.lock:
+            return sum(n for (s, op), n in self.changes.items()
+                       if op == operation and (shop is None or s == shop))
+
+    def variables(self, operation: str, shop: str | None = None) -> list[dict]:
+        """The variables of every call of `operation`, oldest first."""
+        with self.lock:
+            return [v for s, op, v in self.requests if op == operation and shop in (None, s)]
+
+    def http_fail_next(self, n: int, status: int = 429, retry_after: float | None = 1) -> None:
+        """Answer the next n GraphQL calls with HTTP `status` (and Retry-After when given)."""
+        with self.lock:
+            self.http_failures.extend([(status, retry_after)] * n)
+
+    def reset_faults(self) -> None:
+        """Drop pending THROTTLED and HTTP faults."""
+        with self.lock:
+            self.throttle_next = 0
+            self.http_failures.clear()
 
     def issue_pair(self, shop: str) -> dict:
         now = time.time()
@@ -150,6 +189,7 @@ class Store:
 def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> Flask:
     """The sandbox's Flask app (served by SandboxShopify, or used with a test client)."""
     app = Flask("sandbox_shopify")
+    app.json.sort_keys = False  # answer in selection order, as Shopify does
 
     def oauth_error(error: str, description: str, status: int = 400):
         return jsonify(error=error, error_description=description), status
@@ -200,8 +240,11 @@ def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> 
         if store.shop_for_token(request.headers.get("X-Shopify-Access-Token", "")) != shop:
             return jsonify(errors="[API] Invalid API key or access token (unrecognized login "
                                   "or wrong password)"), 401
+        failure = _http_failure()
+        if failure is not None:
+            return failure
         body = request.get_json(silent=True) or {}
-        name, error = _operation(body.get("query", ""))
+        name, document, error = _operation(body.get("query", ""))
         if error:
             log.error("sandbox shopify refused a document: %s", error)
             return jsonify(errors=[{"message": error}]), 400
@@ -210,25 +253,44 @@ def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> 
                 store.throttle_next -= 1
                 return jsonify(errors=[{"message": "Throttled",
                                         "extensions": {"code": "THROTTLED"}}])
+            variables = body.get("variables") or {}
             store.calls.append((shop, name))
-            data = OPERATIONS[name](store, store.add_shop(shop), body.get("variables") or {})
+            store.requests.append((shop, name, variables))
+            try:
+                data, changed = execute(store, store.add_shop(shop), document, name, variables)
+            except GraphQLFault as exc:
+                return jsonify(errors=[{"message": m} for m in exc.args[0]])
+            except Refused as exc:
+                log.error("sandbox shopify refused %s: %s", name, exc)
+                return jsonify(errors=[{"message": f"sandbox: {exc}"}]), 400
+            store.changes[(shop, name)] += changed
         return jsonify(data=data, extensions={"cost": {
             "requestedQueryCost": 2, "actualQueryCost": 2,
             "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 1998,
                                "restoreRate": 100.0}}})
 
-    def _operation(query: str) -> tuple[str, str | None]:
+    def _http_failure():
+        with store.lock:
+            if not store.http_failures:
+                return None
+            status, retry_after = store.http_failures.popleft()
+        headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+        message = ("Exceeded 2 calls per second for api client. Reduce request rates to resume "
+                   "uninterrupted service." if status == 429 else f"sandbox: injected {status}")
+        return jsonify(errors=message), status, headers
+
+    def _operation(query: str):
         try:
             document = parse(query)
         except GraphQLSyntaxError as exc:
-            return "", f"syntax error: {exc.message}"
+            return "", None, f"syntax error: {exc.message}"
         ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
         name = ops[0].name.value if len(ops) == 1 and ops[0].name else ""
         if name not in OPERATIONS:
-            return name, f"sandbox does not know operation {name or '(anonymous)'!r}"
+            return name, None, f"sandbox does not know operation {name or '(anonymous)'!r}"
         problems = schema_errors(document)
-        return name, ("invalid against the Admin schema: " + "; ".join(problems)) if problems \
-            else None
+        return name, document, ("invalid against the Admin schema: " + "; ".join(problems)) \
+            if problems else None
 
     @app.get("/admin/apps/swapline")
     def open_app():
@@ -280,3 +342,9 @@ class SandboxShopify:
         headers = webhook_headers(topic, shop, body, self.store.api_secret, webhook_id=webhook_id)
         return requests.post(f"{self.app_url}/webhooks/shopify", data=body, headers=headers,
                              timeout=5)
+
+    def send_return_webhook(self, topic: str, shop: str, return_id: str, *,
+                            webhook_id: str | None = None) -> requests.Response:
+        """POST the returns/* webhook Shopify would send about a sandbox return."""
+        return self.send_webhook(topic, shop, self.store.return_payload(shop, return_id, topic),
+                                 webhook_id=webhook_id)

@@ -1,0 +1,367 @@
+"""Sandbox Shopify's data and rules: variants, orders, returns, fulfillment orders and payments.
+
+Plain data without Flask, shared by the GraphQL resolvers (sandbox/graphql_*.py) and the test hooks
+(sandbox/shopify_hooks.py). Rules, as Shopify applies them:
+- Workflow per shop. "processing" (2025-07+, the default): a return's exchange line items stay
+  unprocessed (no order line items, no fulfillment order) until returnProcess processes them; the
+  new fulfillment order is ON_HOLD (AWAITING_PAYMENT, placed by Shopify) only when the buyer owes
+  a balance. "legacy": they are processed when the return opens and their fulfillment order is born
+  ON_HOLD with AWAITING_RETURN_ITEMS (placed by Shopify, not released by closing the return).
+- Balance = processed exchange value - returned value; when positive, the order's totalOutstanding
+  grows by it. An order whose capture_mode is "authorization" gets an AUTHORIZATION for the
+  balance when the return opens (the customer's card, authorized by the returns portal).
+- When a payment brings totalOutstanding to zero or below, Shopify's own AWAITING_PAYMENT holds are
+  released (an assumption: Shopify documents only that such FOs "might be held until payment").
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+WORKFLOWS = ("legacy", "processing")
+CAPTURE_MODES = ("authorization", "vaulted", "none")
+AUTHORIZATION_DAYS = 7  # Shopify Payments authorizations expire after 7 days
+GID = re.compile(r"^gid://shopify/(\w+)/(\d+)(\?.*)?$")
+_ids = itertools.count(1001)  # one sequence for every kind, unique across the process
+
+
+def next_id() -> int:
+    return next(_ids)
+
+
+def gid(kind: str, number: int) -> str:
+    return f"gid://shopify/{kind}/{number}"
+
+
+class InvalidId(ValueError):
+    """Not a Shopify GID: Shopify answers with a top-level GraphQL error."""
+
+
+class Refused(Exception):
+    """The sandbox cannot answer this request faithfully: HTTP 400 with the message, logged."""
+
+
+def parse_gid(value: str | int, kind: str) -> int | None:
+    """The number in a `gid://shopify/<kind>/<n>` (an int passes); None for another kind."""
+    if isinstance(value, int):
+        return value
+    match = GID.match(str(value))
+    if match is None:
+        raise InvalidId(f"Invalid global id '{value}'")
+    return int(match.group(2)) if match.group(1) == kind else None
+
+
+def money(amount: Decimal) -> str:
+    return f"{amount:.2f}"
+
+
+def now_iso(delta: timedelta = timedelta()) -> str:
+    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Variant:
+    id: int
+    sku: str
+    price: Decimal
+    title: str
+
+
+@dataclass
+class LineItem:
+    id: int
+    variant: Variant
+    quantity: int
+    price: Decimal
+
+
+@dataclass
+class Transaction:
+    id: int
+    kind: str  # SALE | AUTHORIZATION | CAPTURE
+    amount: Decimal
+    parent_id: int | None = None
+    status: str = "SUCCESS"
+    gateway: str = "shopify_payments"
+    created_at: str = field(default_factory=now_iso)
+    expires_at: str | None = None  # authorizations only
+    closed: bool = False  # an authorization captured once (not multi-capturable) is settled
+
+
+@dataclass
+class Hold:
+    id: int
+    reason: str
+    handle: str
+    by_app: bool  # placed by the requesting app (Swapline), not by Shopify
+    notes: str | None = None
+
+
+@dataclass
+class FulfillmentOrderLine:
+    id: int
+    line_item: LineItem
+    total: int
+    remaining: int
+
+
+@dataclass
+class FulfillmentOrder:
+    id: int
+    order_id: int
+    lines: list[FulfillmentOrderLine]
+    status: str = "OPEN"  # OPEN | IN_PROGRESS | ON_HOLD | CLOSED | CANCELLED
+    holds: list[Hold] = field(default_factory=list)
+    other_service: bool = False  # assigned to another fulfillment service's location
+
+    def actions(self) -> list[str]:
+        """supportedActions: CREATE_FULFILLMENT only when open and fulfillable by this app."""
+        if self.status in ("OPEN", "IN_PROGRESS"):
+            first = "REQUEST_FULFILLMENT" if self.other_service else "CREATE_FULFILLMENT"
+            return [first, "HOLD", "MOVE"]
+        return ["RELEASE_HOLD", "HOLD", "MOVE"] if self.status == "ON_HOLD" else []
+
+    def reopen_if_free(self) -> None:
+        if not self.holds and self.status == "ON_HOLD":
+            untouched = all(line.remaining == line.total for line in self.lines)
+            self.status = "OPEN" if untouched else "IN_PROGRESS"
+
+
+@dataclass
+class FulfillmentLine:
+    id: int
+    line_item: LineItem
+    quantity: int
+
+
+@dataclass
+class Fulfillment:
+    id: int
+    order_id: int
+    lines: list[FulfillmentLine]
+    tracking: list[dict]
+    notify_customer: bool = False
+    message: str | None = None
+    status: str = "SUCCESS"
+    created_at: str = field(default_factory=now_iso)
+
+
+@dataclass
+class ReturnLine:
+    id: int
+    fulfillment_line: FulfillmentLine
+    quantity: int
+    processed: int = 0
+
+
+@dataclass
+class ExchangeLine:
+    id: int
+    variant: Variant
+    quantity: int
+    processed: int = 0
+    line_items: list[LineItem] = field(default_factory=list)
+
+
+@dataclass
+class Return:
+    id: int
+    name: str
+    order_id: int
+    lines: list[ReturnLine]
+    exchanges: list[ExchangeLine]
+    status: str = "OPEN"  # REQUESTED | OPEN | CLOSED | CANCELED | DECLINED
+    decline: tuple[str, str | None] | None = None
+    processed_by_api: bool = False  # returnProcess ran: too late to cancel
+    balance_applied: Decimal = Decimal(0)
+
+    def returned_value(self) -> Decimal:
+        return sum((r.fulfillment_line.line_item.price * r.quantity for r in self.lines),
+                   Decimal(0))
+
+    def balance(self, processed_only: bool = True) -> Decimal:
+        value = sum((e.variant.price * (e.processed if processed_only else e.quantity)
+                     for e in self.exchanges), Decimal(0))
+        return max(Decimal(0), value - self.returned_value())
+
+
+@dataclass
+class Order:
+    id: int
+    name: str
+    email: str | None
+    address: dict
+    currency: str
+    capture_mode: str
+    line_items: list[LineItem] = field(default_factory=list)
+    transactions: list[Transaction] = field(default_factory=list)
+    fulfillments: list[Fulfillment] = field(default_factory=list)
+    fulfillment_order_ids: list[int] = field(default_factory=list)
+    return_ids: list[int] = field(default_factory=list)
+    mandate_ids: list[int] = field(default_factory=list)
+    outstanding: Decimal = Decimal(0)
+    invoices: list[dict] = field(default_factory=list)
+    mandate_payments: dict[str, dict] = field(default_factory=dict)  # idempotencyKey -> payload
+
+    def unsettled(self, auth: Transaction) -> Decimal:
+        """What an AUTHORIZATION can still capture (zero once captured, expired or not one)."""
+        if auth.kind != "AUTHORIZATION" or auth.status != "SUCCESS" or auth.closed:
+            return Decimal(0)
+        captured = sum((t.amount for t in self.transactions
+                        if t.parent_id == auth.id and t.kind == "CAPTURE"), Decimal(0))
+        return max(Decimal(0), auth.amount - captured)
+
+
+@dataclass
+class SandboxShop:
+    domain: str
+    name: str
+    currency: str = "EUR"
+    workflow: str = "processing"
+    other_service_default: bool = False  # new fulfillment orders go to another service
+    plus: bool = True  # Shopify Plus: orderCreateMandatePayment may take an `amount`
+    variants: dict[int, Variant] = field(default_factory=dict)
+    orders: dict[int, Order] = field(default_factory=dict)
+    returns: dict[int, Return] = field(default_factory=dict)
+    fulfillment_orders: dict[int, FulfillmentOrder] = field(default_factory=dict)
+    order_numbers: itertools.count = field(default_factory=lambda: itertools.count(1001))
+
+    def variant_by_sku(self, sku: str) -> Variant:
+        for variant in self.variants.values():
+            if variant.sku == sku:
+                return variant
+        raise ValueError(f"{self.domain} has no variant with SKU {sku!r} (add_variant first)")
+
+    def get(self, table: str, value: str | int, kind: str):
+        """The object behind a GID in one of this shop's tables, None when unknown."""
+        number = parse_gid(value, kind)
+        return getattr(self, table).get(number) if number is not None else None
+
+
+def add_line_item(order: Order, variant: Variant, quantity: int) -> LineItem:
+    item = LineItem(next_id(), variant, quantity, variant.price)
+    order.line_items.append(item)
+    return item
+
+
+def add_fulfillment_order(shop: SandboxShop, order: Order, items: list[LineItem],
+                          hold: str | None = None) -> FulfillmentOrder:
+    """A new fulfillment order for `items`, ON_HOLD with Shopify's own `hold` reason if given."""
+    lines = [FulfillmentOrderLine(next_id(), i, i.quantity, i.quantity) for i in items]
+    fo = FulfillmentOrder(next_id(), order.id, lines, other_service=shop.other_service_default)
+    if hold:
+        fo.holds.append(Hold(next_id(), hold, "", by_app=False))
+        fo.status = "ON_HOLD"
+    shop.fulfillment_orders[fo.id] = fo
+    order.fulfillment_order_ids.append(fo.id)
+    return fo
+
+
+def create_return(shop: SandboxShop, order: Order, returned: list[tuple[str, int]],
+                  exchange: list[tuple[str, int]], *, requested: bool = False) -> Return:
+    """A return as returnCreate (OPEN, workflow applied) or returnRequest (REQUESTED) makes it."""
+    lines = [ReturnLine(next_id(), _returnable(shop, order, sku, n), n) for sku, n in returned]
+    if not lines:
+        raise ValueError("a return needs at least one returned item")
+    exchanges = [ExchangeLine(next_id(), shop.variant_by_sku(sku), qty) for sku, qty in exchange]
+    ret = Return(next_id(), f"{order.name}-R{len(order.return_ids) + 1}", order.id, lines,
+                 exchanges, status="REQUESTED")
+    shop.returns[ret.id] = ret
+    order.return_ids.append(ret.id)
+    if not requested:
+        open_return(shop, ret)
+    return ret
+
+
+def _returnable(shop: SandboxShop, order: Order, sku: str, quantity: int) -> FulfillmentLine:
+    """The fulfillment line of `sku` with `quantity` not yet in a live return."""
+    taken: dict[int, int] = {}
+    for ret in (shop.returns[r] for r in order.return_ids):
+        if ret.status not in ("CANCELED", "DECLINED"):
+            for line in ret.lines:
+                taken[line.fulfillment_line.id] = taken.get(line.fulfillment_line.id, 0) + \
+                    line.quantity
+    for fulfillment in order.fulfillments:
+        for line in fulfillment.lines:
+            if line.line_item.variant.sku == sku and \
+                    line.quantity - taken.get(line.id, 0) >= quantity:
+                return line
+    raise ValueError(f"{order.name} has no {quantity} fulfilled, unreturned {sku!r}")
+
+
+def open_return(shop: SandboxShop, ret: Return) -> None:
+    """REQUESTED -> OPEN: authorize the balance, and in legacy shops process the exchange."""
+    order = shop.orders[ret.order_id]
+    ret.status = "OPEN"
+    balance = ret.balance(processed_only=False)
+    if balance > 0 and order.capture_mode == "authorization":
+        order.transactions.append(Transaction(
+            next_id(), "AUTHORIZATION", balance,
+            expires_at=now_iso(timedelta(days=AUTHORIZATION_DAYS))))
+    if shop.workflow == "legacy" and ret.exchanges:
+        process_exchanges(shop, ret, {e.id: e.quantity for e in ret.exchanges},
+                          hold="AWAITING_RETURN_ITEMS")
+
+
+def process_exchanges(shop: SandboxShop, ret: Return, quantities: dict[int, int],
+                      hold: str | None = None) -> FulfillmentOrder:
+    """Turn exchange quantities into order line items on one new fulfillment order."""
+    order = shop.orders[ret.order_id]
+    items = []
+    for line in ret.exchanges:
+        if quantities.get(line.id):
+            item = add_line_item(order, line.variant, quantities[line.id])
+            line.line_items.append(item)
+            line.processed += item.quantity
+            items.append(item)
+    apply_balance(order, ret)
+    if hold is None and order.outstanding > 0:
+        hold = "AWAITING_PAYMENT"
+    return add_fulfillment_order(shop, order, items, hold)
+
+
+def apply_balance(order: Order, ret: Return) -> None:
+    """Move totalOutstanding by the change in the return's balance since last applied."""
+    balance = ret.balance() if ret.status in ("OPEN", "CLOSED") else Decimal(0)
+    order.outstanding += balance - ret.balance_applied
+    ret.balance_applied = balance
+
+
+def settle(shop: SandboxShop, order: Order, amount: Decimal) -> None:
+    """A payment arrived: lower totalOutstanding; paid up releases Shopify's AWAITING_PAYMENT."""
+    order.outstanding -= amount
+    if order.outstanding > 0:
+        return
+    for fo in (shop.fulfillment_orders[i] for i in order.fulfillment_order_ids):
+        fo.holds = [h for h in fo.holds if h.by_app or h.reason != "AWAITING_PAYMENT"]
+        fo.reopen_if_free()
+
+
+def set_return_status(shop: SandboxShop, ret: Return, status: str) -> None:
+    """returnClose / returnReopen / returnCancel / returnDeclineRequest, with Shopify's guards."""
+    allowed = {"CLOSED": ("OPEN",), "OPEN": ("CLOSED",), "CANCELED": ("OPEN", "REQUESTED"),
+               "DECLINED": ("REQUESTED",)}[status]
+    if ret.status not in allowed:
+        raise ValueError(f"return {ret.name} is {ret.status}; Shopify moves only "
+                         f"{'/'.join(allowed)} returns to {status}")
+    order = shop.orders[ret.order_id]
+    exchange_fos = exchange_fulfillment_orders(shop, ret)
+    if status == "CANCELED":
+        if ret.processed_by_api or any(line.remaining < line.total
+                                       for fo in exchange_fos for line in fo.lines):
+            raise ValueError(f"return {ret.name} has been worked on; it cannot be canceled")
+        for fo in exchange_fos:
+            fo.status, fo.holds = "CANCELLED", []
+    ret.status = status
+    apply_balance(order, ret)
+
+
+def exchange_fulfillment_orders(shop: SandboxShop, ret: Return) -> list[FulfillmentOrder]:
+    """The fulfillment orders holding any of the return's processed exchange items."""
+    ids = {item.id for line in ret.exchanges for item in line.line_items}
+    order = shop.orders[ret.order_id]
+    return [fo for fo in (shop.fulfillment_orders[i] for i in order.fulfillment_order_ids)
+            if any(line.line_item.id in ids for line in fo.lines)]
