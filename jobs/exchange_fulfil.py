@@ -33,10 +33,10 @@ def ship(exchange: Exchange) -> str:
         if fos:  # everything of ours is fulfilled already (a re-run after Shopify said yes)
             return "already fulfilled in Shopify"
         raise NeedsAttention("Shopify has no fulfillment order for the exchange items.")
+    fo = _clear_holds(exchange, fo, line_items)  # an ON_HOLD order offers no CREATE_FULFILLMENT
     if "CREATE_FULFILLMENT" not in {a["action"] for a in fo["supportedActions"]}:
         raise NeedsAttention("The exchange's fulfillment order belongs to a location Swapline "
                              "cannot fulfil (another fulfillment service).")
-    fo = _clear_holds(exchange, fo, line_items)
     fulfillment = shop_api.fulfil(domain, fo, line_items, tracking, settings.notify_customer)
     update(exchange.id, fulfillment_gid=fulfillment["id"], fulfillment_order_gid=fo["id"],
           fulfilled_at=utcnow())
@@ -73,6 +73,19 @@ def _clear_holds(exchange: Exchange, fo: dict, line_items: list[str]) -> dict:
     return fo
 
 
+def _charged(exchange: Exchange, mandate_id: str, amount, currency: str) -> bool:
+    """Charge the vaulted card; False (noted) when the shop may not, e.g. `amount` off Plus."""
+    try:
+        result = shop_api.charge_mandate(exchange.shop_domain, exchange.order_gid, mandate_id,
+                                         f"swapline-exchange-{exchange.id}", amount, currency)
+    except NeedsAttention as exc:
+        note(exchange.id, "Shopify vaulted card", f"not allowed, sending an invoice: {exc}",
+             kind="warning")
+        return False
+    update(exchange.id, payment_reference=result.get("paymentReferenceId"))
+    return True
+
+
 def collect(exchange: Exchange) -> str:
     """Collect the order's outstanding balance once: capture, vaulted card, or invoice."""
     domain = exchange.shop_domain
@@ -87,11 +100,8 @@ def collect(exchange: Exchange) -> str:
         captured = min(amount, unsettled)
         shop_api.capture(domain, exchange.order_gid, tx["id"], captured, currency)
         method, collected = "captured", captured
-    elif mandates:
-        result = shop_api.charge_mandate(domain, exchange.order_gid, mandates[0]["id"],
-                                         f"swapline-exchange-{exchange.id}", amount, currency)
+    elif mandates and _charged(exchange, mandates[0]["id"], amount, currency):
         method, collected = "mandate", amount
-        update(exchange.id, payment_reference=result.get("paymentReferenceId"))
     else:
         shop_api.send_invoice(domain, exchange.order_gid)
         method, collected = "invoice", None

@@ -43,9 +43,18 @@ def create(exchange: Exchange) -> str:
     _ensure_status(exchange, client, settings.order_status_open)
     if exchange.ongoing_return_order_id is None and exchange.returned_items:
         _create_return_order(exchange, client, settings)
-    if exchange.workflow == "legacy":
-        _hold(exchange, ret)
+    _hold(exchange, _processed(exchange, ret))
     return f"Ongoing order {exchange.ongoing_order_number} parked at {settings.order_status_open}"
+
+
+def _processed(exchange: Exchange, ret: dict) -> dict:
+    """2025-07 workflow: process the exchange items now, while the return is open (a closed
+    return cannot be processed), so their fulfillment order exists and can be held."""
+    if any(n["unprocessedQuantity"] > 0 for n in ret["exchangeLineItems"]["nodes"]):
+        shop_api.process_exchange_items(exchange.shop_domain, ret)
+        note(exchange.id, "Shopify returnProcess", "exchange items processed")
+        ret = shop_api.read_return(exchange.shop_domain, exchange.return_gid)
+    return ret
 
 
 def _check_stock(exchange: Exchange, client: OngoingClient) -> None:

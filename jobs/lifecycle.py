@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections.abc import Callable
 
+from redis.exceptions import LockError
 from rq import Retry, get_current_job
 
 import logs
@@ -63,13 +64,20 @@ def advance(exchange_id: int, event: str, source: str = "") -> str:
     """Apply one event to one exchange: run its step and move its state, or record it ignored."""
     lock = jobs().connection.lock(f"swapline:exchange:{exchange_id}", timeout=300,
                                   blocking_timeout=300)
-    with lock:
+    if not lock.acquire():
+        raise TimeoutError(f"exchange {exchange_id} stayed locked; RQ retries this event")
+    try:
         with db.session() as s:
             exchange = s.get(Exchange, exchange_id)
             if exchange is None:
                 return "exchange gone"
         with logs.context(shop=exchange.shop_domain, exchange_id=exchange_id):
             return _apply(exchange, event, source)
+    finally:
+        try:
+            lock.release()
+        except LockError:  # expired during a very slow step; the step's own checks still hold
+            log.warning("exchange lock expired before release", extra={"exchange_id": exchange_id})
 
 
 def _apply(exchange: Exchange, event: str, source: str) -> str:

