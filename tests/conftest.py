@@ -166,10 +166,27 @@ def queued(app):
 
 @pytest.fixture
 def run_jobs(app):
-    """Run every queued job in-process, like a burst worker."""
+    """Run every queued job in-process, like a burst worker; `retries=True` also runs the RQ
+    retries scheduled for later, at once (the waiting is RQ's business, not the test's)."""
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    from jobs.queue import jobs
     from jobs.worker import run_burst_in_process
 
-    return lambda: run_burst_in_process(app)
+    def run(retries: bool = False) -> None:
+        run_burst_in_process(app)
+        for _ in range(10 if retries else 0):
+            registry = ScheduledJobRegistry(queue=jobs().queue)
+            waiting = registry.get_job_ids()
+            if not waiting:
+                return
+            for job_id in waiting:
+                registry.remove(job_id)
+                jobs().queue.enqueue_job(Job.fetch(job_id, connection=jobs().connection))
+            run_burst_in_process(app)
+
+    return run
 
 
 @pytest.fixture

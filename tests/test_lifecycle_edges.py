@@ -1,0 +1,252 @@
+"""The lifecycle when things go wrong: replays, out-of-order signals, failures, reconciliation."""
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from jobs.lifecycle import advance
+from jobs.reconcile import reconcile_shop
+
+
+def ongoing_orders_numbered(world, number: str) -> int:
+    return sum(1 for order in world.account.orders.values() if order.number == number)
+
+
+def parked(world, **setup):
+    world.setup(**setup).approve()
+    world.run_jobs()
+    assert world.exchange().state == "parked", world.exchange().attention_reason
+    return world
+
+
+def test_every_webhook_twice_and_the_whole_sequence_replayed(world):
+    world.setup(instant=False)
+    world.approve(webhook_id="approve-1")
+    world.return_webhook("returns/approve", webhook_id="approve-1")  # Shopify's retry
+    world.run_jobs()
+    world.close()
+    world.return_webhook("returns/close")  # a second close, new delivery id
+    world.run_jobs()
+    world.warehouse_moves(450, waybill="PN1")
+    world.ongoing_webhook(world.exchange().ongoing_order_id)  # Ongoing's retry
+    world.run_jobs()
+    for topic in ("returns/approve", "returns/close"):  # the whole sequence again
+        world.return_webhook(topic)
+    world.ongoing_webhook(world.exchange().ongoing_order_id)
+    world.run_jobs()
+    assert world.exchange().state == "completed"
+    assert ongoing_orders_numbered(world, "EXCH-1001-1") == 1
+    assert world.applied("FulfillmentCreate") == 1 and world.applied("OrderCapture") == 1
+    ignored = [e for e in world.timeline() if e.kind == "ignored"]
+    assert ignored, "late duplicates are recorded as ignored"
+
+
+def test_sent_before_release_still_fulfils_with_a_warning(world):
+    parked(world, instant=False)
+    world.warehouse_moves(450, waybill="EARLY1")
+    world.run_jobs()
+    assert world.exchange().state == "completed"
+    assert any(e.kind == "warning" and e.name == "Sent before release" for e in world.timeline())
+    assert world.applied("FulfillmentCreate") == 1
+
+
+def test_close_before_create_finished_releases_after_create(world, app):
+    world.setup(instant=False)
+    world.ret = world.store.create_return(world.domain, world.order["id"],
+                                          returned=[("SHIRT-M", 1)], exchange=[("SHIRT-L", 1)])
+    from jobs.deliveries import process_delivery
+    from models import db
+    from models.delivery import WebhookDelivery
+
+    world.return_webhook("returns/approve")
+    with db.session() as s:
+        [delivery] = s.exec(select(WebhookDelivery)).all()
+    process_delivery(delivery.id)  # the Exchange exists; its create job has not run yet
+    assert world.exchange().state == "detected"
+    advance(world.exchange().id, "release", "returns/close")  # the close overtakes create
+    assert world.exchange().state == "detected"
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "released"
+    assert world.ongoing_order()["orderInfo"]["orderStatus"]["number"] == 300
+
+
+def test_ongoing_500_then_success_is_retried_by_the_client(world):
+    world.setup()
+    world.ongoing.fail_next(1, status=500)
+    world.approve()
+    world.run_jobs()
+    assert world.exchange().state == "parked"
+    assert ongoing_orders_numbered(world, "EXCH-1001-1") == 1
+
+
+def test_ongoing_400_needs_attention_and_retry_works_after_the_fix(world):
+    world.setup()
+    world.ongoing.fail_next(1, status=400)
+    world.approve()
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "needs_attention"
+    assert "sandbox: injected 400" in exchange.attention_reason
+    advance(exchange.id, "retry", "merchant: Retry")
+    world.run_jobs()
+    assert world.exchange().state == "parked"
+    assert ongoing_orders_numbered(world, "EXCH-1001-1") == 1
+
+
+def test_out_of_stock_shows_the_numbers_then_retry_after_restock(world):
+    world.setup(stock=0).approve()
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "needs_attention"
+    assert exchange.attention_reason == ("Out of stock: SHIRT-L has 0 sellable in Ongoing, the "
+                                         "exchange needs 1.")
+    assert ongoing_orders_numbered(world, "EXCH-1001-1") == 0
+    world.account.add_article("SHIRT-L", "Shirt L", 3)
+    advance(exchange.id, "retry", "merchant: Retry")
+    world.run_jobs()
+    assert world.exchange().state == "parked"
+
+
+def test_shopify_throttled_waits_and_succeeds(world):
+    parked(world, instant=True)
+    world.in_transit()
+    world.run_jobs()
+    world.store.throttle_next = 2  # fulfilment time: Shopify says THROTTLED twice
+    world.warehouse_moves(450, waybill="THR1")
+    world.run_jobs(retries=True)
+    assert world.exchange().state == "completed"
+    assert world.applied("FulfillmentCreate") == 1
+    retried = [e for e in world.timeline() if e.kind == "error" and "will retry" in e.outcome]
+    assert len(retried) == 2 and "throttled" in retried[0].outcome
+
+
+def test_shopify_429_is_waited_out_inside_the_call(world):
+    parked(world, instant=True)
+    world.in_transit()
+    world.run_jobs()
+    world.store.http_fail_next(1, status=429, retry_after=0)
+    world.warehouse_moves(450, waybill="R429")
+    world.run_jobs()
+    assert world.exchange().state == "completed"
+
+
+def test_worker_killed_after_fulfilment_reruns_without_a_second_one(world, monkeypatch):
+    parked(world, instant=True)
+    world.in_transit()
+    world.run_jobs()
+    world.warehouse_moves(450, waybill="KILL1", webhook=False)
+    import jobs.lifecycle as lifecycle
+
+    real_move = lifecycle._move
+    monkeypatch.setattr(lifecycle, "_move", lambda *a, **k: (_ for _ in ()).throw(SystemExit()))
+    with pytest.raises(SystemExit):  # the process dies after Shopify said yes, before our commit
+        advance(world.exchange().id, "shipped", "Ongoing webhook")
+    monkeypatch.setattr(lifecycle, "_move", real_move)
+    assert world.exchange().state == "released"
+    advance(world.exchange().id, "shipped", "RQ re-run")
+    world.run_jobs()
+    assert world.exchange().state == "completed"
+    assert world.applied("FulfillmentCreate") == 1 and world.applied("OrderCapture") == 1
+
+
+def test_reconciliation_picks_up_a_sent_whose_webhook_never_came(world):
+    parked(world, instant=True)
+    world.in_transit()
+    world.run_jobs()
+    world.warehouse_moves(450, waybill="LOST1", webhook=False)
+    assert reconcile_shop(world.domain) == "1 open exchanges read, 1 acted on"
+    world.run_jobs()
+    assert world.exchange().state == "completed"
+    assert world.exchange().tracking_number == "LOST1"
+
+
+def test_reconciliation_releases_when_the_return_order_arrives(world):
+    parked(world, instant=False)
+    world.ongoing.move_return_order(world.exchange().ongoing_return_order_id, 200)
+    reconcile_shop(world.domain)
+    world.run_jobs()
+    assert world.exchange().state == "released"
+
+
+def test_the_original_order_returned_in_ongoing_releases(world):
+    parked(world, instant=False)
+    original = next(o for o in world.account.orders.values() if o.number == "1001")
+    world.ongoing.move_order(original.id, 800)
+    world.ongoing_webhook(original.id)
+    world.run_jobs()
+    assert world.exchange().state == "released"
+
+
+def test_in_transit_does_nothing_without_instant_exchange(world):
+    parked(world, instant=False)
+    assert world.in_transit().status_code == 200
+    world.run_jobs()
+    assert world.exchange().state == "parked"
+    assert any(e.kind == "ignored" and "Instant Exchange is off" in e.outcome
+               for e in world.timeline())
+
+
+def test_return_cancelled_before_picking_cancels_both_ongoing_orders(world):
+    parked(world)
+    world.return_webhook("returns/cancel")
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "cancelled"
+    assert world.account.orders[exchange.ongoing_order_id].status == 1000
+    assert world.account.return_orders[exchange.ongoing_return_order_id].status == 900
+
+
+def test_cancel_after_picking_started_needs_attention(world):
+    parked(world, instant=True)
+    world.in_transit()
+    world.run_jobs()
+    world.warehouse_moves(400, webhook=False)  # picked
+    world.return_webhook("returns/cancel")
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "needs_attention"
+    assert exchange.attention_reason.startswith("Ongoing refused the cancellation")
+
+
+def test_location_of_another_fulfillment_service_needs_attention(world):
+    world.setup(instant=True)
+    world.store.set_fulfillment_service(world.domain)
+    world.approve()
+    world.run_jobs()
+    world.in_transit()
+    world.run_jobs()
+    world.warehouse_moves(450, waybill="FS1")
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "needs_attention"
+    assert "another fulfillment service" in exchange.attention_reason
+
+
+def test_vaulted_card_is_charged_once(world):
+    parked(world, instant=True, capture_mode="vaulted")
+    world.in_transit()
+    world.run_jobs()
+    world.warehouse_moves(450, waybill="VC1")
+    world.run_jobs()
+    exchange = world.exchange()
+    assert (exchange.state, exchange.collection, exchange.collected_amount) == \
+        ("completed", "mandate", "5.00")
+    assert world.applied("OrderCreateMandatePayment") == 1
+
+
+def test_no_payment_method_sends_an_invoice_and_waits_for_payment(world):
+    parked(world, instant=True, capture_mode="none")
+    world.in_transit()
+    world.run_jobs()
+    world.warehouse_moves(450, waybill="INV1")
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "needs_attention"  # Shopify holds it AWAITING_PAYMENT
+    assert exchange.collection == "invoice" and "customer pays" in exchange.attention_reason
+    assert world.applied("OrderInvoiceSend") == 1
+    world.store.pay_outstanding(world.domain, world.order["id"])
+    advance(exchange.id, "retry", "merchant: Retry")
+    world.run_jobs()
+    assert world.exchange().state == "completed"
+    assert world.applied("FulfillmentCreate") == 1 and world.applied("OrderInvoiceSend") == 1
