@@ -61,10 +61,11 @@ def _clear_holds(exchange: Exchange, fo: dict, line_items: list[str]) -> dict:
     ours = [h["id"] for h in shop_api.own_holds(fo)]
     returns = [h["id"] for h in fo["fulfillmentHolds"] if h["reason"] == "AWAITING_RETURN_ITEMS"]
     if ours or returns:
-        shop_api.release_holds(domain, fo, ours + returns)
+        fo = shop_api.release_holds(domain, fo, ours + returns)
         note(exchange.id, "Shopify fulfillmentOrderReleaseHold", f"{len(ours + returns)} released")
-    if any(h["reason"] == "AWAITING_PAYMENT" for h in fo["fulfillmentHolds"]):
-        collect(exchange)  # Shopify lifts AWAITING_PAYMENT itself once the balance is paid
+    if not any(h["reason"] == "AWAITING_PAYMENT" for h in fo["fulfillmentHolds"]):
+        return fo
+    collect(exchange)  # Shopify lifts AWAITING_PAYMENT itself once the balance is paid
     fo = shop_api.open_fulfillment_order(
         shop_api.fulfillment_orders(domain, exchange.order_gid, line_items))
     if fo is None or any(h["reason"] == "AWAITING_PAYMENT" for h in fo["fulfillmentHolds"]):

@@ -68,11 +68,11 @@ def hold(domain: str, fo: dict, note: str) -> str:
     return data["fulfillmentHold"]["id"]
 
 
-def release_holds(domain: str, fo: dict, hold_ids: list[str]) -> None:
-    """Release exactly these holds (never all holds of the fulfillment order)."""
-    if hold_ids:
-        _mutate(domain, "FulfillmentOrderReleaseHold", {"id": fo["id"], "holdIds": hold_ids},
-                "fulfillmentOrderReleaseHold")
+def release_holds(domain: str, fo: dict, hold_ids: list[str]) -> dict:
+    """Release exactly these holds (never all of them); the FO as it is afterwards."""
+    data = _mutate(domain, "FulfillmentOrderReleaseHold", {"id": fo["id"], "holdIds": hold_ids},
+                   "fulfillmentOrderReleaseHold")
+    return {**fo, **data["fulfillmentOrder"]}
 
 
 def process_exchange_items(domain: str, ret: dict) -> None:

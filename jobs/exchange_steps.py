@@ -137,8 +137,9 @@ def _hold(exchange: Exchange, ret: dict) -> None:
 def release(exchange: Exchange) -> str:
     """PATCH the Ongoing order to the merchant's Released code: the warehouse may pick."""
     settings, client = _context(exchange)
-    _ensure_status(exchange, client, settings.order_status_released)
-    update(exchange.id, released_at=utcnow())
+    client.set_order_status(exchange.ongoing_order_id, settings.order_status_released)
+    note(exchange.id, "Ongoing PATCH orderStatus", f"→ {settings.order_status_released}")
+    update(exchange.id, released_at=utcnow(), ongoing_status=settings.order_status_released)
     return f"Ongoing order at {settings.order_status_released}"
 
 
