@@ -21,12 +21,7 @@ def ship(exchange: Exchange) -> str:
           ["number"], tracking_number=tracking["number"], tracking_url=tracking["url"],
           tracking_company=tracking["company"])
     domain = exchange.shop_domain
-    ret = shop_api.read_return(domain, exchange.return_gid)
-    if any(n["unprocessedQuantity"] > 0 for n in ret["exchangeLineItems"]["nodes"]):
-        shop_api.process_exchange_items(domain, ret)
-        note(exchange.id, "Shopify returnProcess", "exchange items processed")
-        ret = shop_api.read_return(domain, exchange.return_gid)
-    line_items = shop_api.exchange_line_item_ids(ret)
+    line_items = exchange.line_item_gids or _processed_line_items(exchange)
     fos = shop_api.fulfillment_orders(domain, exchange.order_gid, line_items)
     fo = shop_api.open_fulfillment_order(fos)
     if fo is None:
@@ -43,6 +38,17 @@ def ship(exchange: Exchange) -> str:
     note(exchange.id, "Shopify fulfillmentCreate", f"tracking {tracking['number']}",
           fulfillment=fulfillment["id"])
     return f"fulfilled with tracking {tracking['number']}"
+
+
+def _processed_line_items(exchange: Exchange) -> list[str]:
+    """The order line items of the exchange, processing the exchange items if create could not."""
+    domain = exchange.shop_domain
+    ret = shop_api.read_return(domain, exchange.return_gid)
+    if any(n["unprocessedQuantity"] > 0 for n in ret["exchangeLineItems"]["nodes"]):
+        shop_api.process_exchange_items(domain, ret)
+        note(exchange.id, "Shopify returnProcess", "exchange items processed")
+        ret = shop_api.read_return(domain, exchange.return_gid)
+    return shop_api.exchange_line_item_ids(ret)
 
 
 def tracking_of(order: dict) -> dict:
@@ -90,6 +96,8 @@ def _charged(exchange: Exchange, mandate_id: str, amount, currency: str) -> bool
 def collect(exchange: Exchange) -> str:
     """Collect the order's outstanding balance once: capture, vaulted card, or invoice."""
     domain = exchange.shop_domain
+    if exchange.collection and exchange.collection != "invoice":
+        return f"already collected ({exchange.collection})"  # during ship, for AWAITING_PAYMENT
     payment = shop_api.order_payment(domain, exchange.order_gid)
     amount, currency = shop_api.outstanding(payment)
     if amount <= 0:

@@ -54,6 +54,7 @@ def _processed(exchange: Exchange, ret: dict) -> dict:
         shop_api.process_exchange_items(exchange.shop_domain, ret)
         note(exchange.id, "Shopify returnProcess", "exchange items processed")
         ret = shop_api.read_return(exchange.shop_domain, exchange.return_gid)
+    update(exchange.id, line_item_gids=shop_api.exchange_line_item_ids(ret))
     return ret
 
 
@@ -96,8 +97,10 @@ def _ensure_status(exchange: Exchange, client: OngoingClient, number: int) -> No
 
 
 def _create_return_order(exchange: Exchange, client: OngoingClient, settings) -> None:
-    original = client.find_order_by_number(exchange.order_name) or \
-        client.find_order_by_number(exchange.order_name.lstrip("#"))
+    number = exchange.order_name.lstrip("#")  # how shop integrations usually number orders
+    original = client.find_order_by_number(number) or \
+        (client.find_order_by_number(exchange.order_name) if number != exchange.order_name
+         else None)
     if original is None:
         note(exchange.id, "Ongoing return order", f"original order {exchange.order_name} not "
               "found in Ongoing; no return order announced", kind="warning")

@@ -30,6 +30,7 @@ class Exchange(SQLModel, table=True):
     ongoing_order_number: str | None = Field(default=None, max_length=100)
     ongoing_return_order_id: int | None = None
     ongoing_status: int | None = None  # last Ongoing order status seen
+    line_item_gids: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     fulfillment_order_gid: str | None = Field(default=None, max_length=100)
     hold_gid: str | None = Field(default=None, max_length=100)
     fulfillment_gid: str | None = Field(default=None, max_length=100)

@@ -33,6 +33,7 @@ def upgrade() -> None:
     sa.Column('ongoing_order_number', sa.String(length=100), nullable=True),
     sa.Column('ongoing_return_order_id', sa.Integer(), nullable=True),
     sa.Column('ongoing_status', sa.Integer(), nullable=True),
+    sa.Column('line_item_gids', sa.JSON(), nullable=False),
     sa.Column('fulfillment_order_gid', sa.String(length=100), nullable=True),
     sa.Column('hold_gid', sa.String(length=100), nullable=True),
     sa.Column('fulfillment_gid', sa.String(length=100), nullable=True),
