@@ -1,0 +1,200 @@
+"""The Exchanges pages: the list, one exchange with its live status, the merchant's buttons."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import NamedTuple
+
+from flask import Blueprint, abort, g, render_template, request
+from redis.exceptions import RedisError
+from sqlalchemy import case, func
+from sqlmodel import select
+
+from blueprints.app_home import embedded, render_page
+from jobs.lifecycle import OPEN_STATES, TRANSITIONS, signal
+from models import db
+from models.exchange import Exchange, ExchangeEvent, timeline
+from models.settings import settings_of
+from models.types import utcnow
+
+bp = Blueprint("exchanges", __name__, url_prefix="/exchanges")
+log = logging.getLogger(__name__)
+LIST_LIMIT = 200
+STATUS_PARTIAL = "_partials/exchange_status.html"
+FINAL_STATES = ("completed", "cancelled")
+LIVE_STATES = ("needs_attention", *OPEN_STATES)  # the status block polls while in one of these
+STATES = (*LIVE_STATES, *FINAL_STATES)  # the filters, in the list's order
+STATE_LABELS = {"needs_attention": "Needs attention", "detected": "Detected",
+                "parked": "Parked in Ongoing", "released": "Released to the warehouse",
+                "fulfilled": "Fulfilled", "completed": "Completed", "cancelled": "Cancelled"}
+STATE_TONES = {"needs_attention": "critical", "completed": "success", "cancelled": ""}
+# Cancel is offered where the lifecycle accepts it, except for an exchange stuck after it shipped.
+CANCELLABLE = tuple(state for state, event in TRANSITIONS if event == "cancel")
+QUEUE_DOWN = ("Swapline's job queue is not reachable right now, so nothing was queued. "
+              "Try again in a minute.")
+
+
+class Action(NamedTuple):
+    event: str  # what jobs.lifecycle.signal receives
+    label: str
+    states: tuple[str, ...]  # where the button is offered; the lifecycle still decides
+    done: str
+    confirm: str = ""
+
+
+ACTIONS = {
+    "retry": Action("retry", "Retry", ("needs_attention",), "Retry queued."),
+    "release": Action("release", "Release now", ("detected", "parked"), "Release queued."),
+    "in-transit": Action("in_transit", "Mark in transit", ("detected", "parked"),
+                         "Marked in transit: release queued."),
+    "cancel": Action("cancel", "Cancel exchange", CANCELLABLE,
+                     "Cancellation queued.",
+                     "Cancel this exchange? Swapline cancels its orders in Ongoing; "
+                     "the exchange item will not ship."),
+}
+
+
+def get_exchange(exchange_id: int) -> Exchange:
+    """The current shop's exchange, or 404 (another shop's exchange does not exist here)."""
+    query = select(Exchange).where(Exchange.id == exchange_id,
+                                   Exchange.shop_domain == g.shop.domain)
+    with db.session() as s:
+        exchange = s.exec(query).first()
+    if exchange is None or exchange.shop_domain != g.shop.domain:
+        abort(404)
+    return exchange
+
+
+@bp.get("")
+@embedded
+def index():
+    """The shop's exchanges: needs attention first, then open, then done; filter by state."""
+    state = request.args.get("state")
+    state = state if state in STATES else None
+    counts = state_counts()
+    return render_page("exchanges.html", "_partials/exchange_rows.html", state=state,
+                       rows=list_exchanges(state), counts=counts,
+                       total=counts.get(state, 0) if state else sum(counts.values()),
+                       states=STATES, limit=LIST_LIMIT)
+
+
+@bp.get("/<int:exchange_id>")
+@embedded
+def show(exchange_id: int):
+    """One exchange: ids, tracking, money, its timeline and the buttons, updated live."""
+    exchange = get_exchange(exchange_id)
+    return render_page("exchange.html", STATUS_PARTIAL, **detail(exchange))
+
+
+@bp.get("/<int:exchange_id>/status")
+@embedded
+def status(exchange_id: int):
+    """The polled status block; 204 (nothing swapped) while the exchange has not changed."""
+    exchange = get_exchange(exchange_id)
+    context = detail(exchange)
+    if request.args.get("v") == context["version"]:
+        return "", 204
+    return render_template(STATUS_PARTIAL, **context)
+
+
+@bp.post("/<int:exchange_id>/<any(retry, release, 'in-transit', cancel):action>")
+@embedded
+def act(exchange_id: int, action: str):
+    """A merchant's button: queue the event; the lifecycle decides whether it applies."""
+    exchange = get_exchange(exchange_id)
+    chosen = ACTIONS[action]
+    try:
+        signal(exchange.id, chosen.event, shop=g.shop.domain, source=f"merchant: {chosen.label}")
+    except RedisError as exc:
+        log.warning("queue unreachable, %s not queued: %s", chosen.event, exc,
+                    extra={"shop": g.shop.domain, "exchange_id": exchange.id})
+        return render_template(STATUS_PARTIAL, **detail(exchange, problem=QUEUE_DOWN))
+    return render_template(STATUS_PARTIAL, **detail(exchange, message=chosen.done))
+
+
+def list_exchanges(state: str | None) -> list[Exchange]:
+    """Up to LIST_LIMIT of the shop's exchanges, in the order the list shows them."""
+    rank = case((Exchange.state == "needs_attention", 0),
+                (Exchange.state.in_(FINAL_STATES), 2), else_=1)
+    query = select(Exchange).where(Exchange.shop_domain == g.shop.domain)
+    if state:
+        query = query.where(Exchange.state == state)
+    query = query.order_by(rank, Exchange.updated_at.desc(), Exchange.id.desc()).limit(LIST_LIMIT)
+    with db.session() as s:
+        return list(s.exec(query))
+
+
+def state_counts() -> dict[str, int]:
+    """How many of the shop's exchanges are in each state."""
+    query = select(Exchange.state, func.count()).where(Exchange.shop_domain == g.shop.domain) \
+        .group_by(Exchange.state)
+    with db.session() as s:
+        return dict(s.exec(query).all())
+
+
+def detail(exchange: Exchange, *, message: str = "", problem: str = "") -> dict:
+    """Everything the exchange page and its status block show."""
+    with db.session() as s:
+        events = timeline(exchange.id, session=s)
+    instant = settings_of(exchange.shop_domain).instant_exchange
+    actions = [(name, action) for name, action in ACTIONS.items()
+               if offered(exchange, name, instant)]
+    last = events[-1].id if events else 0
+    return {"exchange": exchange, "events": [(e, _source(e)) for e in reversed(events)],
+            "actions": actions, "polling": exchange.state in LIVE_STATES,
+            "version": f"{exchange.updated_at.timestamp():.6f}-{last}",
+            "tracking_href": _web_url(exchange.tracking_url), "instant_exchange": instant,
+            "message": message, "problem": problem}
+
+
+def offered(exchange: Exchange, name: str, instant_exchange: bool) -> bool:
+    """Whether a button is worth showing (the lifecycle still decides what applies)."""
+    if exchange.state not in ACTIONS[name].states:
+        return False
+    if name == "in-transit":  # without Instant Exchange the lifecycle always ignores it
+        return instant_exchange
+    if name == "cancel" and exchange.state == "needs_attention":  # never once the parcel left
+        left, _, event = (exchange.attention_step or "").partition(":")
+        return left in CANCELLABLE and event != "shipped" and exchange.shipped_at is None
+    return True
+
+
+def _source(event: ExchangeEvent) -> str:
+    """Who or what caused a timeline line (a webhook topic, the merchant's button)."""
+    try:
+        return str(json.loads(event.detail or "{}").get("source") or "")
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _web_url(url: str | None) -> str | None:
+    """A tracking URL comes from the warehouse: link it only when it is plain http(s)."""
+    return url if url and url.strip().lower().startswith(("https://", "http://")) else None
+
+
+def age(created_at: datetime, now: datetime | None = None) -> str:
+    """How long ago, in the largest whole unit: '12 min', '3 h', '2 d'."""
+    minutes = int(max(0, ((now or utcnow()) - created_at).total_seconds()) // 60)
+    if minutes < 60:
+        return f"{minutes} min" if minutes else "< 1 min"
+    return f"{minutes // 60} h" if minutes < 24 * 60 else f"{minutes // (24 * 60)} d"
+
+
+def utc_text(moment: datetime | None) -> str:
+    """A timestamp as the page shows it (UTC, to the minute)."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+@bp.context_processor
+def exchange_helpers() -> dict:
+    return {"age": age, "utc_text": utc_text, "state_label": _label, "state_tone": _tone,
+            "final_states": FINAL_STATES}
+
+
+def _label(state: str) -> str:
+    return STATE_LABELS.get(state, state.replace("_", " ").capitalize())
+
+
+def _tone(state: str) -> str:
+    return STATE_TONES.get(state, "info")
