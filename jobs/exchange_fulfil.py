@@ -101,6 +101,8 @@ def collect(exchange: Exchange) -> str:
     payment = shop_api.order_payment(domain, exchange.order_gid)
     amount, currency = shop_api.outstanding(payment)
     if amount <= 0:
+        if not exchange.collection:
+            update(exchange.id, collection="none")
         return "nothing left to collect"
     authorization = shop_api.open_authorization(payment)
     mandates = (payment.get("paymentCollectionDetails") or {}).get("vaultedPaymentMethods") or []

@@ -51,7 +51,11 @@ def _processed(exchange: Exchange, ret: dict) -> dict:
     """2025-07 workflow: process the exchange items now, while the return is open (a closed
     return cannot be processed), so their fulfillment order exists and can be held."""
     if any(n["unprocessedQuantity"] > 0 for n in ret["exchangeLineItems"]["nodes"]):
-        shop_api.process_exchange_items(exchange.shop_domain, ret)
+        try:
+            shop_api.process_exchange_items(exchange.shop_domain, ret)
+        except NeedsAttention as exc:  # e.g. the return was closed first: ship tries again
+            note(exchange.id, "Shopify returnProcess", f"not yet: {exc}", kind="warning")
+            return ret
         note(exchange.id, "Shopify returnProcess", "exchange items processed")
         ret = shop_api.read_return(exchange.shop_domain, exchange.return_gid)
     update(exchange.id, line_item_gids=shop_api.exchange_line_item_ids(ret))

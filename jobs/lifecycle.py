@@ -82,19 +82,24 @@ def advance(exchange_id: int, event: str, source: str = "") -> str:
 
 def _apply(exchange: Exchange, event: str, source: str) -> str:
     if event == "retry":
-        return _retry(exchange)
+        return _retry(exchange, source)
     if event == "in_transit":  # the return parcel is on its way: a release with Instant Exchange
         if not settings_of(exchange.shop_domain).instant_exchange:
             _note(exchange.id, "ignored", "in transit", "Instant Exchange is off", source)
             return "ignored: Instant Exchange is off"
         event = "release"
-    if event == "release" and exchange.state == "detected":  # close before create finished
+    if event == "release" and _before_parked(exchange):  # e.g. close before create finished
         _keep_release(exchange.id, source)
         return "release kept until the Ongoing order exists"
     if event == "release_if_requested":
         if not exchange.release_reason:
             return "no release requested yet"
         event, source = "release", exchange.release_reason
+    if exchange.state == "needs_attention" and not _allowed_in_attention(exchange, event):
+        _note(exchange.id, "ignored", event, "not applicable after this failure", source)
+        return "ignored in needs_attention"
+    if exchange.state == "needs_attention" and event == "shipped":
+        _resume(exchange, "shipped: the parcel left")  # a missed Sent must not strand it
     found = TRANSITIONS.get((exchange.state, event))
     if found is None:
         _note(exchange.id, "ignored", event, f"not applicable in state {exchange.state}", source)
@@ -106,7 +111,7 @@ def _apply(exchange: Exchange, event: str, source: str) -> str:
         return _attention(exchange, step, event, str(exc))
     except Exception as exc:
         if getattr(exc, "retriable", False) and _retries_left():
-            _note(exchange.id, "error", step, f"will retry: {exc}", source)
+            _note(exchange.id, "error", step, logs.scrub(f"will retry: {exc}"), source)
             raise
         return _attention(exchange, step, event, logs.scrub(str(exc)))
     _move(exchange.id, exchange.state, after, f"{step}: {outcome}", source)
@@ -114,6 +119,35 @@ def _apply(exchange: Exchange, event: str, source: str) -> str:
     if follow_up:
         signal(exchange.id, follow_up, shop=exchange.shop_domain, source=f"after {step}")
     return outcome
+
+
+def _failed(exchange: Exchange) -> tuple[str, str]:
+    """(state it left, event that failed) of an exchange in needs_attention."""
+    state, _, event = (exchange.attention_step or ":").partition(":")
+    return state, event
+
+
+def _before_parked(exchange: Exchange) -> bool:
+    return exchange.state == "detected" or \
+        (exchange.state == "needs_attention" and _failed(exchange)[0] == "detected")
+
+
+def _allowed_in_attention(exchange: Exchange, event: str) -> bool:
+    """Cancel only before the parcel left; Sent only where it can still be fulfilled."""
+    state, failed = _failed(exchange)
+    if event == "cancel":
+        return state in ("detected", "parked", "released") and failed not in ("shipped", "collect")
+    return event == "shipped" and state in ("parked", "released")
+
+
+def _resume(exchange: Exchange, why: str) -> None:
+    """Leave needs_attention for the state the exchange was in."""
+    state, _ = _failed(exchange)
+    with db.session() as s:
+        row = s.get(Exchange, exchange.id)
+        row.state, row.attention_reason, row.attention_step = state, None, None
+        record(row.id, "transition", f"needs_attention → {state}", why, session=s)
+    exchange.state, exchange.attention_step = state, None
 
 
 def _keep_release(exchange_id: int, source: str) -> None:
@@ -150,21 +184,18 @@ def _attention(exchange: Exchange, step: str, event: str, reason: str) -> str:
         row = s.get(Exchange, exchange.id)
         record(row.id, "transition", f"{row.state} → needs_attention", reason, session=s,
                step=step)
-        row.attention_reason, row.attention_step = reason, f"{row.state}:{event}"
-        row.state, row.updated_at = "needs_attention", utcnow()
+        if row.state != "needs_attention":  # a failed cancel keeps the first failure's Retry
+            row.attention_step = f"{row.state}:{event}"
+        row.attention_reason, row.state, row.updated_at = reason, "needs_attention", utcnow()
     log.warning("exchange needs attention at %s: %s", step, reason)
     return f"needs attention: {reason}"
 
 
-def _retry(exchange: Exchange) -> str:
+def _retry(exchange: Exchange, source: str) -> str:
     """Back to the state it left, and the event that failed goes again."""
     if exchange.state != "needs_attention" or not exchange.attention_step:
-        _note(exchange.id, "ignored", "retry", f"not applicable in state {exchange.state}")
+        _note(exchange.id, "ignored", "retry", f"not applicable in state {exchange.state}", source)
         return "nothing to retry"
-    state, event = exchange.attention_step.split(":", 1)
-    with db.session() as s:
-        row = s.get(Exchange, exchange.id)
-        row.state, row.attention_reason, row.attention_step = state, None, None
-        record(row.id, "transition", f"needs_attention → {state}", "retry", session=s)
-    exchange.state = state
-    return _apply(exchange, event, "retry")
+    _, event = _failed(exchange)
+    _resume(exchange, f"retry ({source or 'retry'})")
+    return _apply(exchange, event, source or "retry")

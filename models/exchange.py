@@ -116,6 +116,10 @@ def update(exchange_id: int, **fields) -> None:
 def note(exchange_id: int, what: str, outcome: str = "ok", kind: str = "call", **ids) -> None:
     """One timeline line in its own transaction (an outside call, a warning, a webhook)."""
     from models import db
+    from models.types import utcnow
 
     with db.session() as s:
         record(exchange_id, kind, what, outcome, session=s, **ids)
+        row = s.get(Exchange, exchange_id)
+        if row is not None:
+            row.updated_at = utcnow()  # the list sorts by latest activity

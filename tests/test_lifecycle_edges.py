@@ -250,3 +250,46 @@ def test_no_payment_method_sends_an_invoice_and_waits_for_payment(world):
     world.run_jobs()
     assert world.exchange().state == "completed"
     assert world.applied("FulfillmentCreate") == 1 and world.applied("OrderInvoiceSend") == 1
+
+
+def test_a_close_during_a_failed_create_is_kept_for_after_retry(world):
+    world.setup(stock=0, instant=False).approve()
+    world.run_jobs()
+    assert world.exchange().state == "needs_attention"
+    world.close()
+    world.run_jobs()
+    world.account.add_article("SHIRT-L", "Shirt L", 3)
+    advance(world.exchange().id, "retry", "merchant: Retry")
+    world.run_jobs()
+    assert world.exchange().state == "released"
+    # The sandbox refuses to process a closed return's exchange items (Shopify's rule here is
+    # undocumented): create goes on without a hold, and says so on the timeline.
+    assert any(e.kind == "warning" and e.name == "Shopify returnProcess"
+               for e in world.timeline())
+
+
+def test_sent_while_stuck_at_release_still_fulfils(world):
+    parked(world, instant=False)
+    world.ongoing.fail_next(1, status=400)
+    world.close()
+    world.run_jobs()
+    assert world.exchange().state == "needs_attention"
+    world.warehouse_moves(450, waybill="STUCK1")
+    world.run_jobs()
+    assert world.exchange().state == "completed"
+    assert world.applied("FulfillmentCreate") == 1
+
+
+def test_no_cancel_once_the_parcel_left(world):
+    world.setup(instant=True, capture_mode="none").approve()
+    world.run_jobs()
+    world.in_transit()
+    world.run_jobs()
+    world.warehouse_moves(450, waybill="PAID1")
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "needs_attention"  # waiting for the invoice to be paid
+    world.return_webhook("returns/cancel")
+    world.run_jobs()
+    assert world.exchange().state == "needs_attention"
+    assert world.account.orders[exchange.ongoing_order_id].status == 450
