@@ -5,9 +5,11 @@ import logging
 
 from flask import Response, jsonify
 
+import logs
 from jobs.deliveries import enqueue_delivery
 from models import db
 from models.delivery import record_delivery
+from models.settings import by_webhook_key
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +18,16 @@ def refuse(status: int, message: str) -> Response:
     """The one place a webhook is turned away; nothing has been stored."""
     log.warning("webhook refused (%d): %s", status, message)
     return Response(message, status=status, mimetype="text/plain")
+
+
+def keyed_shop(webhook_key: str):
+    """(settings, shop) behind a per-shop webhook key, or the 404 to send (nothing stored)."""
+    with db.session() as s:
+        found = by_webhook_key(webhook_key, session=s)
+    if found is None:
+        return refuse(404, "unknown webhook key")
+    logs.bind(shop=found[1].domain)
+    return found
 
 
 def accept(*, source: str, delivery_id: str, shop: str, topic: str, payload: str) -> Response:

@@ -6,12 +6,9 @@ import hmac
 import json
 from datetime import datetime
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 
-import logs
-from blueprints.intake import accept, refuse
-from models import db
-from models.settings import by_webhook_key
+from blueprints.intake import accept, keyed_shop, refuse
 
 bp = Blueprint("return_events", __name__)
 SIGNATURE_HEADER = "X-Swapline-Signature"
@@ -25,12 +22,10 @@ def signature(body: bytes, secret: str) -> str:
 @bp.post("/webhooks/return-events/<webhook_key>")
 def receive(webhook_key: str):
     """Verify the signature on the raw body, check the fields, record once, enqueue, 200."""
-    with db.session() as s:
-        found = by_webhook_key(webhook_key, session=s)
-    if found is None:
-        return refuse(404, "unknown webhook key")
+    found = keyed_shop(webhook_key)
+    if isinstance(found, Response):
+        return found
     settings, shop = found
-    logs.bind(shop=shop.domain)
     raw = request.get_data(cache=False)
     secret = settings.events_secret()
     given = request.headers.get(SIGNATURE_HEADER, "").strip().lower()

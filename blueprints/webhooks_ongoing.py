@@ -4,12 +4,9 @@ from __future__ import annotations
 import hmac
 import json
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 
-import logs
-from blueprints.intake import accept, refuse
-from models import db
-from models.settings import by_webhook_key
+from blueprints.intake import accept, keyed_shop, refuse
 
 bp = Blueprint("webhooks_ongoing", __name__)
 
@@ -17,12 +14,10 @@ bp = Blueprint("webhooks_ongoing", __name__)
 @bp.post("/webhooks/ongoing/<webhook_key>")
 def receive(webhook_key: str):
     """Check the shop's token in constant time, record the event once, enqueue, answer 200."""
-    with db.session() as s:
-        found = by_webhook_key(webhook_key, session=s)
-    if found is None:
-        return refuse(404, "unknown webhook key")
+    found = keyed_shop(webhook_key)
+    if isinstance(found, Response):
+        return found
     settings, shop = found
-    logs.bind(shop=shop.domain)
     expected = settings.webhook_token()
     given = request.headers.get("X-Auth-Token", "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
