@@ -5,6 +5,7 @@ def all_blueprints() -> list:
     """Every blueprint the app registers (imported here, late, to keep imports acyclic)."""
     from blueprints import (
         app_home,
+        demo,
         exchanges,
         health,
         return_events,
@@ -14,5 +15,5 @@ def all_blueprints() -> list:
         webhooks_shopify,
     )
 
-    return [app_home.bp, settings.bp, exchanges.bp, shop_cli.bp, webhooks_shopify.bp,
+    return [app_home.bp, demo.bp, settings.bp, exchanges.bp, shop_cli.bp, webhooks_shopify.bp,
             webhooks_ongoing.bp, return_events.bp, health.bp]

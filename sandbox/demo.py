@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from urllib.parse import urlparse
 
 import click
@@ -17,10 +18,13 @@ import jwt
 from flask import Flask
 from werkzeug.serving import make_server
 
+from blueprints.demo import EXTENSION as DEMO_EXTENSION
 from jobs import embedded_redis
 from jobs.queue import jobs
 from models import db, migrate
+from sandbox import ongoing_store, shopify_store
 from sandbox.ongoing import SandboxOngoing
+from sandbox.scenario import SampleScenario
 from sandbox.shopify import SandboxShopify, mint_session_token
 
 DEMO_SHOP = "swapline-demo.myshopify.com"
@@ -30,6 +34,14 @@ DEMO_ONGOING = {"warehouse": "swaplinedemo", "goods_owner_id": 1001,
 DEMO_WEBHOOK_TOKEN = "sandbox-ongoing-webhook-token-0123456789"
 DEMO_ARTICLES = (("TSHIRT-M-BLUE", "T-shirt, blue, M", 25),
                  ("TSHIRT-L-BLUE", "T-shirt, blue, L", 12), ("SNEAKER-42", "Sneaker, size 42", 8))
+
+
+def seed_ids() -> None:
+    """Fresh id ranges for this run: ids of an earlier run (kept in the app's database) must
+    never come back, exactly as real Shopify and Ongoing never reuse one."""
+    now = int(time.time())
+    shopify_store.reseed_ids(now * 1000)
+    ongoing_store.reseed_ids((now % 100_000) * 10_000)  # Ongoing ids are int32
 
 
 def start_shopify(app: Flask, app_url: str) -> SandboxShopify:
@@ -101,6 +113,7 @@ def run_demo(app: Flask, *, port: int) -> None:
     if not settings.sandbox:
         raise click.ClickException("the demo runs only with SWAPLINE_SANDBOX=1 (make demo)")
     app_url = f"http://127.0.0.1:{port}"
+    seed_ids()
     shopify = start_shopify(app, app_url)
     with app.app_context():
         migrate.upgrade(db.engine())
@@ -110,6 +123,8 @@ def run_demo(app: Flask, *, port: int) -> None:
         key = configure_demo_shop()
     ongoing.register_webhook(ongoing.accounts[0], f"{app_url}/webhooks/ongoing/{key}",
                              DEMO_WEBHOOK_TOKEN)
+    scenario = SampleScenario(shopify, ongoing, DEMO_SHOP).start()
+    app.extensions[DEMO_EXTENSION] = scenario
     worker = start_worker()
     server = make_server("127.0.0.1", port, app, threaded=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -125,6 +140,7 @@ def run_demo(app: Flask, *, port: int) -> None:
         server.server_close()
         worker.terminate()
         worker.wait(timeout=30)
+        scenario.stop()
         shopify.stop()
         ongoing.stop()
         if not settings.redis_url:

@@ -40,6 +40,12 @@ def _next_id(kind: str) -> int:
     return next(_ids[kind])
 
 
+def reseed_ids(offset: int) -> None:
+    """Shift every id sequence by `offset` (the demo: ids of earlier runs are never reused)."""
+    for kind in list(_ids):
+        _ids[kind] = itertools.count(next(_ids[kind]) + offset)
+
+
 def _now() -> str:
     """Ongoing's response time format: UTC with Z."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

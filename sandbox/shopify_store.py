@@ -32,6 +32,12 @@ def next_id() -> int:
     return next(_ids)
 
 
+def reseed_ids(start: int) -> None:
+    """Start the ids at `start` (the demo: a new run never reuses an id an earlier run gave)."""
+    global _ids
+    _ids = itertools.count(start)
+
+
 def gid(kind: str, number: int) -> str:
     return f"gid://shopify/{kind}/{number}"
 
