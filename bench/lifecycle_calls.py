@@ -1,0 +1,98 @@
+"""Call accounting for bench/lifecycle.py: the minimum the lifecycle needs, per step, and the
+comparison of what the sandboxes recorded against it (per phase, per exchange, extras named).
+
+The minimum is for the scenario the bench drives: Shopify's 2025-07 processing workflow, a balance
+owed (Shopify puts AWAITING_PAYMENT on the exchange's new fulfillment order), an authorization to
+capture from, Instant Exchange off. Derived from jobs/exchange_triggers.py (detect),
+jobs/exchange_steps.py (create, release) and jobs/exchange_fulfil.py (ship, collect).
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+# step -> (Shopify operations, Ongoing calls), in the order the code makes them
+STEPS: dict[str, tuple[list[str], list[str]]] = {
+    "detect": (["ReturnForExchange", "VariantsForExchange"], []),
+    "create": (["ReturnForExchange", "ReturnProcessExchange", "ReturnForExchange",
+                "OrderFulfillmentOrders", "FulfillmentOrderHold"],
+               ["GET /articles?articleNumbers", "PUT /orders", "GET /orders/{id}",
+                "GET /orders?orderNumber", "PUT /returnOrders", "GET /returnOrders/{id}"]),
+    "release": ([], ["PATCH /orders/{id}/orderStatus"]),
+    "ship": (["OrderFulfillmentOrders", "FulfillmentOrderReleaseHold", "OrderPayment",
+              "OrderCapture", "OrderFulfillmentOrders", "FulfillmentCreate"],
+             ["GET /orders/{id}"]),
+    "collect": ([], []),  # ship already captured (AWAITING_PAYMENT): collect only checks the row
+}
+# The bench drives the lifecycle in three phases; each waits until every exchange got there.
+PHASES: dict[str, tuple[str, ...]] = {
+    "approve->parked": ("detect", "create"),
+    "close->released": ("release",),
+    "sent->completed": ("ship", "collect"),
+}
+# Calls made once per shop or per token, not per exchange.
+ONE_OFF_SHOPIFY = ("token_exchange", "refresh", "ShopDetails")
+_ID = re.compile(r"/\d+(?=/|$)")
+
+
+def ongoing_key(method: str, path: str, params: dict[str, str]) -> str:
+    """'GET /orders/{id}', 'GET /orders?orderNumber': ids and values out, parameter names kept."""
+    names = sorted(k for k in params if k != "goodsOwnerId")
+    return f"{method} {_ID.sub('/{id}', path)}" + (f"?{'&'.join(names)}" if names else "")
+
+
+def minimum(phase_steps: tuple[str, ...], system: int) -> Counter:
+    """Minimum calls per exchange of a phase; system 0 = Shopify, 1 = Ongoing."""
+    return Counter(call for step in phase_steps for call in STEPS[step][system])
+
+
+@dataclass
+class Calls:
+    """What one system recorded in each phase (keys as above), plus one-off calls."""
+
+    by_phase: dict[str, Counter] = field(default_factory=dict)
+    one_off: Counter = field(default_factory=Counter)
+
+
+def compare(name: str, calls: Calls, system: int, n: int) -> list[str]:
+    """Print per-phase observed/exchange vs minimum; return the lines describing extras."""
+    print(f"\n{name} calls per exchange (observed / minimum), N={n}")
+    print(f"  {'phase':<16} {'call':<34} {'observed':>9} {'minimum':>8} {'extra':>8}")
+    extras, total_seen, total_min = [], 0, 0
+    for phase, phase_steps in PHASES.items():
+        seen, least = calls.by_phase.get(phase, Counter()), minimum(phase_steps, system)
+        for call in sorted(set(seen) | set(least)):
+            extra = seen[call] - least[call] * n
+            print(f"  {phase:<16} {call:<34} {seen[call] / n:>9.3f} {least[call]:>8} "
+                  f"{extra / n:>+8.3f}")
+            if extra:
+                where = "/".join(phase_steps)
+                extras.append(f"{name} {call} during {phase} ({where}): {extra:+d} calls "
+                              f"({extra / n:+.3f} per exchange)")
+        total_seen += sum(seen.values())
+        total_min += sum(least.values())
+    print(f"  {'total':<16} {'':<34} {total_seen / n:>9.3f} {total_min:>8} "
+          f"{(total_seen - total_min * n) / n:>+8.3f}")
+    if calls.one_off:
+        print(f"  not counted (one-off per shop/token): {dict(calls.one_off)}")
+    return extras
+
+
+def print_minimum() -> None:
+    """The per-step breakdown of the minimum."""
+    print("\nminimum per exchange, by step (Shopify | Ongoing):")
+    for step, (shopify, ongoing) in STEPS.items():
+        print(f"  {step:<8} {len(shopify):>2} | {len(ongoing)}   "
+              f"{', '.join(shopify) or '-'} | {', '.join(ongoing) or '-'}")
+    shopify = sum(len(s) for s, _ in STEPS.values())
+    ongoing = sum(len(o) for _, o in STEPS.values())
+    print(f"  {'total':<8} {shopify:>2} | {ongoing}")
+
+
+def per_exchange_spread(raw: list[tuple[str, str]], order_ids: set[int]) -> str:
+    """How many GET /orders/{id} each exchange order got (e.g. '2 calls: 495, 3 calls: 5')."""
+    per_order = Counter(int(path.split("/")[2]) for method, path in raw
+                        if method == "GET" and re.fullmatch(r"/orders/\d+", path))
+    spread = Counter(per_order.get(order_id, 0) for order_id in order_ids)
+    return ", ".join(f"{calls} calls: {count}" for calls, count in sorted(spread.items()))
