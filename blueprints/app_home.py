@@ -95,11 +95,18 @@ def render_page(page: str, partial: str, **context) -> str:
 @bp.get("/")
 @embedded
 def home():
-    """App Home: who the shop is and the setup checklist."""
+    """App Home: the setup checklist until every step is done, then the exchange overview."""
+    from blueprints.exchanges import STATE_LABELS, STATES  # that module imports this one
+    from models.exchange_stats import overview
     from models.settings import settings_of
 
-    return render_template("home.html", shop=g.shop,
-                           checklist=setup_checklist(settings_of(g.shop.domain)))
+    checklist = setup_checklist(settings_of(g.shop.domain))
+    stats = None
+    if all(done for _, done, _ in checklist):
+        with db.session() as s:
+            stats = overview(g.shop.domain, STATES, session=s)
+    return render_template("home.html", shop=g.shop, checklist=checklist, stats=stats,
+                           state_labels=STATE_LABELS)
 
 
 def setup_checklist(row) -> list[tuple[str, bool, str]]:
