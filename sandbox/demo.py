@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import click
@@ -107,12 +108,26 @@ def start_worker() -> subprocess.Popen:
                             env={**os.environ, "SWAPLINE_SANDBOX": "1"}, start_new_session=True)
 
 
-def run_demo(app: Flask, *, port: int) -> None:
-    """Migrate, start everything, print the one URL to open, stop cleanly on Ctrl-C."""
+@dataclass
+class Demo:
+    """What the demo started, to stop it again."""
+
+    shopify: SandboxShopify
+    ongoing: SandboxOngoing
+    scenario: SampleScenario
+
+    def stop(self) -> None:
+        self.scenario.stop()
+        self.shopify.stop()
+        self.ongoing.stop()
+
+
+def start_demo(app: Flask, app_url: str) -> Demo:
+    """Everything but the web server and the worker: migrated database, queue, both sandboxes,
+    the demo shop installed and configured, the sample scenario (also used by the tests)."""
     settings = app.config["SETTINGS"]
     if not settings.sandbox:
         raise click.ClickException("the demo runs only with SWAPLINE_SANDBOX=1 (make demo)")
-    app_url = f"http://127.0.0.1:{port}"
     seed_ids()
     shopify = start_shopify(app, app_url)
     with app.app_context():
@@ -125,6 +140,14 @@ def run_demo(app: Flask, *, port: int) -> None:
                              DEMO_WEBHOOK_TOKEN)
     scenario = SampleScenario(shopify, ongoing, DEMO_SHOP).start()
     app.extensions[DEMO_EXTENSION] = scenario
+    return Demo(shopify, ongoing, scenario)
+
+
+def run_demo(app: Flask, *, port: int) -> None:
+    """Start everything, print the one URL to open, stop cleanly on Ctrl-C."""
+    settings = app.config["SETTINGS"]
+    demo = start_demo(app, f"http://127.0.0.1:{port}")
+    shopify = demo.shopify
     worker = start_worker()
     server = make_server("127.0.0.1", port, app, threaded=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -140,9 +163,7 @@ def run_demo(app: Flask, *, port: int) -> None:
         server.server_close()
         worker.terminate()
         worker.wait(timeout=30)
-        scenario.stop()
-        shopify.stop()
-        ongoing.stop()
+        demo.stop()
         if not settings.redis_url:
             embedded_redis.stop_server(settings.instance_path)
         click.echo("Swapline demo stopped.")
