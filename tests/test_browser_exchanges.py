@@ -1,0 +1,227 @@
+"""In a real browser: a sample exchange run from the app home and watched live on its page.
+
+The same setup as tests/test_browser.py (Debian's Chromium, Shopify's CDN blocked, the sandbox
+minting session tokens), with the demo's moving parts: the shop is installed and configured as
+`make demo` does it, SampleScenario plays the customer and the warehouse, and Ongoing's webhook
+reaches the app over HTTP. Jobs run in this (the main) thread while the test waits: RQ's worker
+installs signal handlers, which only the main thread may do.
+"""
+from __future__ import annotations
+
+import base64
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from types import SimpleNamespace
+from urllib.parse import urlencode
+
+import jwt
+import pytest
+from werkzeug.serving import make_server
+
+from app import create_app
+from blueprints.demo import EXTENSION as DEMO_EXTENSION
+from models import db
+from sandbox.scenario import EXCHANGED, RETURNED, SampleScenario
+from sandbox.shopify import mint_session_token
+from tests.conftest import API_KEY, API_SECRET
+
+CHROMIUM = "/usr/bin/chromium"
+if not shutil.which(CHROMIUM):
+    pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM} "
+                "(`make browser-deps` as root installs it)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright "
+                               "package (pip install -r requirements-dev.txt)")
+expect = sync_api.expect
+
+from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS  # noqa: E402  (after the skips)
+
+WEBHOOK_TOKEN = "browser-ongoing-webhook-token-" + "b" * 20
+LATER_THAN_PARKED = ("Parked in Ongoing", "Released to the warehouse", "Fulfilled", "Completed")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Debian Chromium for the module."""
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                              headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def script_errors() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def page(browser, script_errors):
+    """A fresh page with Shopify's CDN unreachable; any script error fails the test."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    tab.route("https://cdn.shopify.com/**", lambda route: route.abort())
+    tab.on("pageerror", lambda exc: script_errors.append(str(exc)))
+    tab.on("console", lambda msg: msg.type == "error"
+           and not msg.text.startswith("Failed to load resource")
+           and script_errors.append(msg.text))
+    yield tab
+    context.close()
+    assert script_errors == [], f"errors in the page: {script_errors}"
+
+
+@pytest.fixture
+def demo_shop(app, base_config, sandbox, ongoing, ongoing_account):
+    """`make (exchange_stock)`: the app in sandbox mode in a thread, a fresh shop installed and
+    configured like the demo shop, Ongoing's webhook registered, SampleScenario running."""
+    started: list[Callable[[], None]] = []
+
+    def make(exchange_stock: int = 12) -> SimpleNamespace:
+        domain = f"browser-{uuid.uuid4().hex[:8]}.myshopify.com"
+        sandbox.store.add_shop(domain, "Browser Test Store")
+        server = make_server("127.0.0.1", 0, None, threaded=True)
+        url = f"http://127.0.0.1:{server.server_port}"
+        served = create_app({**base_config, "SWAPLINE_SANDBOX": "1", "SHOPIFY_APP_URL": url})
+        server.app = served  # the app needs its own URL, known once the port is bound
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        account = ongoing_account
+        account.add_article(RETURNED[0], "T-shirt, blue, M", 25)
+        account.add_article(EXCHANGED[0], "T-shirt, blue, L", exchange_stock)
+        with served.app_context():
+            key = _install_and_configure(served, domain, account)
+        ongoing.register_webhook(account, f"{url}/webhooks/ongoing/{key}", WEBHOOK_TOKEN)
+        previous_app_url, sandbox.app_url = sandbox.app_url, url  # Shopify's webhooks go here
+        scenario = SampleScenario(sandbox, ongoing, domain)
+        scenario.account = account  # not ongoing.accounts[0]: that is an earlier test's
+        served.extensions[DEMO_EXTENSION] = scenario.start()
+
+        def stop() -> None:
+            scenario.stop()
+            sandbox.app_url = previous_app_url
+            server.shutdown()
+            server.server_close()
+            with served.app_context():
+                db.dispose()
+
+        started.append(stop)
+        return SimpleNamespace(url=url, domain=domain, account=account, app=served,
+                               run_jobs=lambda: _run_jobs(served))
+
+    yield make
+    for stop in started:
+        stop()
+
+
+def _install_and_configure(app, domain: str, account) -> str:
+    """sandbox/demo.py's install_demo_shop and configure_demo_shop for `domain`: a real token
+    exchange, then the Settings page's own save path; returns the shop's webhook key."""
+    from blueprints.settings import save_settings
+    from clients.shopify import SessionToken, install
+    from jobs.shops import enqueue_details_sync
+    from models.settings import settings_of
+
+    token = mint_session_token(domain, API_KEY, API_SECRET)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    install(SessionToken(domain, claims["sub"], token, claims))
+    enqueue_details_sync(domain)
+    errors, _ = save_settings(domain, {
+        "ongoing_server": "api", "ongoing_warehouse": account.warehouse,
+        "goods_owner_id": str(account.goods_owner_id), "ongoing_username": account.username,
+        "password": account.password, "warehouse_id": "1", "order_status_open": "200",
+        "order_status_returned": "800", "order_status_released": "300",
+        "order_status_sent": "450", "return_status_notified": "100",
+        "return_status_returned": "200", "webhook_token": WEBHOOK_TOKEN,
+        "order_number_prefix": "EXCH", "notify_customer": "on"})
+    assert not errors, errors
+    return settings_of(domain).webhook_key
+
+
+def _run_jobs(app) -> None:
+    """One burst of the worker, in this thread (RQ's worker needs the main thread's signals)."""
+    from jobs.worker import run_burst_in_process
+
+    run_burst_in_process(app)
+
+
+def admin_url(shop, path: str = "/") -> str:
+    """What Shopify admin opens: embedded, shop, host and a fresh id_token (valid 60 s)."""
+    host = base64.b64encode(f"admin.shopify.com/store/{shop.domain.split('.')[0]}".encode())
+    query = {"embedded": "1", "shop": shop.domain, "host": host.decode(),
+             "id_token": mint_session_token(shop.domain, API_KEY, API_SECRET)}
+    return f"{shop.url}{path}?{urlencode(query)}"
+
+
+def wait_while_working(shop, page, done: Callable[[], bool], timeout: float, what: str) -> None:
+    """Run the worker's jobs until `done()` (read from the page, which updates by itself)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            shown = page.get_by_test_id("state").all_inner_texts()  # does not wait
+            raise AssertionError(f"not {what} within {timeout:g} s; the page shows {shown}")
+        shop.run_jobs()
+        page.wait_for_timeout(200)
+
+
+def state_of(page) -> str:
+    return page.get_by_test_id("state").inner_text().strip()
+
+
+def open_sample_exchange(shop, page) -> None:
+    """App home → *Run a sample exchange* → the (boosted) link to its exchange page."""
+    page.goto(admin_url(shop))
+    expect(page.get_by_test_id("shop-name")).to_be_visible()
+    page.evaluate("window.__marker = 1")
+    page.get_by_test_id("run-sample").click()
+    link = page.get_by_test_id("sample-link")
+    wait_while_working(shop, page, lambda: link.count() == 1, 20, "detected")
+    link.click()
+    expect(page.get_by_test_id("exchange-status")).to_be_visible()
+    assert page.evaluate("window.__marker") == 1, "the exchange page was a full page load"
+
+
+def test_sample_exchange_watched_live_until_completed(page, demo_shop):
+    shop = demo_shop()
+    ARTIFACTS.mkdir(exist_ok=True)
+    shop.run_jobs()  # the shop's details sync: the home greets it by name
+    page.goto(admin_url(shop))
+    expect(page.get_by_test_id("shop-name")).to_have_text("Browser Test Store")
+    page.screenshot(path=ARTIFACTS / "exchanges-home.png", full_page=True)
+
+    open_sample_exchange(shop, page)
+    status = page.get_by_test_id("exchange-status")
+    expect(status).to_have_attribute("data-polling", "yes")
+    wait_while_working(shop, page, lambda: state_of(page) == "Completed", 60, "completed")
+
+    assert page.evaluate("window.__marker") == 1, "the page was reloaded"
+    expect(status).to_have_attribute("data-polling", "no")  # done: the polling stopped
+    number = page.get_by_test_id("tracking").get_by_role("link").inner_text().strip()
+    assert number.startswith("SBX")  # the sandbox warehouse's waybill, linked
+    fulfilled = page.get_by_test_id("timeline").locator("li", has_text="released → fulfilled")
+    expect(fulfilled).to_contain_text(f"fulfilled with tracking {number}")
+    expect(page.get_by_test_id("timeline")).to_contain_text(
+        f"Shopify fulfillmentCreate: tracking {number}")
+    page.screenshot(path=ARTIFACTS / "exchange-completed.png", full_page=True)
+
+
+def test_needs_attention_exchange_retried_from_the_ui(page, demo_shop):
+    shop = demo_shop(exchange_stock=0)
+    ARTIFACTS.mkdir(exist_ok=True)
+    open_sample_exchange(shop, page)
+    wait_while_working(shop, page, lambda: state_of(page) == "Needs attention", 20,
+                       "needing attention")
+    expect(page.get_by_test_id("attention")).to_contain_text(f"Out of stock: {EXCHANGED[0]}")
+
+    shop.account.add_article(EXCHANGED[0], "T-shirt, blue, L", 5)  # the warehouse restocks
+    retry = page.get_by_role("button", name="Retry")
+    retry.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("queued")).to_have_text("Retry queued.")
+    wait_while_working(shop, page, lambda: state_of(page) in LATER_THAN_PARKED, 30,
+                       "parked or later")
+
+    assert page.evaluate("window.__marker") == 1, "the page was reloaded"
+    expect(page.get_by_test_id("attention")).to_have_count(0)
+    page.screenshot(path=ARTIFACTS / "exchange-retried.png", full_page=True)
