@@ -80,7 +80,7 @@ def _register_errors(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from jobs import worker
-    from models import db, migrate
+    from models import crypto, db, migrate
 
     @app.cli.group("db")
     def db_group():
@@ -105,6 +105,21 @@ def _register_cli(app: Flask) -> None:
         from jobs.deliveries import sweep
 
         click.echo(f"enqueued {sweep(grace_seconds=0)} unprocessed deliveries")
+
+    @app.cli.command("rotate-keys")
+    def rotate_keys_command():
+        """Re-encrypt every stored secret with the newest SWAPLINE_ENCRYPTION_KEYS key."""
+        from models.settings import SECRET_COLUMNS, ShopSettings
+        from models.shop import Shop
+
+        columns = {Shop: ("access_token_enc", "refresh_token_enc"),
+                   ShopSettings: tuple(SECRET_COLUMNS.values())}
+        try:
+            rewritten, current = crypto.rotate_all(columns)
+        except crypto.SecretUnreadable as exc:
+            raise click.ClickException(str(exc)) from None  # exit 1, nothing changed
+        click.echo(f"re-encrypted {rewritten} values with the newest key "
+                   f"({current} already current)")
 
     @app.cli.command("demo")
     @click.option("--port", default=8000, show_default=True)

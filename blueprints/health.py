@@ -1,26 +1,67 @@
-"""GET /healthz: the database and Redis answer, or 503."""
+"""GET /healthz (database, Redis, worker heartbeat) and GET /metrics (Prometheus text format)."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
-from sqlalchemy import text
+from datetime import UTC, datetime, timedelta
 
+from flask import Blueprint, Response, jsonify
+from rq import Worker
+from sqlalchemy import func, select, text
+
+from jobs import metrics
 from jobs.queue import jobs
 from models import db
+from models.exchange import Exchange
 
 bp = Blueprint("health", __name__)
+HEARTBEAT_MAX_AGE = timedelta(seconds=120)  # workers beat at least every worker_ttl (75 s)
 
 
 @bp.get("/healthz")
 def healthz():
-    """200 when the database and Redis both answer; 503 naming what does not."""
+    """200 when the database and Redis answer (`degraded` without a live worker); else 503.
+
+    A web node is healthy without workers (they may be deployed, or restarting, elsewhere), so a
+    missing heartbeat is reported but never takes the node out of the load balancer.
+    """
     checks = {"database": _check(_database), "redis": _check(lambda: jobs().connection.ping())}
     ok = all(v == "ok" for v in checks.values())
-    return jsonify(status="ok" if ok else "unavailable", **checks), 200 if ok else 503
+    worker = _worker() if checks["redis"] == "ok" else "unknown"
+    status = "unavailable" if not ok else "ok" if worker == "ok" else "degraded"
+    return jsonify(status=status, worker=worker, **checks), 200 if ok else 503
+
+
+# No auth for now: in production the proxy must keep /metrics off the public internet.
+@bp.get("/metrics")
+def metrics_view():
+    """Counters and latency histograms from Redis, plus exchanges by state and queue length."""
+    with db.session() as s:
+        rows = s.execute(select(Exchange.state, func.count()).group_by(Exchange.state)).all()
+    gauges = [
+        ("swapline_exchanges", "Exchanges by state.",
+         {metrics.labels(state=state): n for state, n in rows}),
+        ("swapline_queue_length", "Jobs waiting in the queue.", {"": jobs().queue.count}),
+    ]
+    return Response(metrics.render(gauges), mimetype="text/plain",
+                    content_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 def _database() -> None:
     with db.engine().connect() as connection:
         connection.execute(text("SELECT 1"))
+
+
+def _worker() -> str:
+    """"ok" when some RQ worker beat within HEARTBEAT_MAX_AGE, "stale" when none did, "none"."""
+    try:
+        beats = [w.last_heartbeat for w in Worker.all(connection=jobs().connection)]
+    except Exception as exc:  # a health check reports every failure instead of raising it
+        return f"error: {type(exc).__name__}"
+    if not beats:
+        return "none"
+    now = datetime.now(UTC)
+    fresh = any(b is not None and now - b.replace(tzinfo=b.tzinfo or UTC) < HEARTBEAT_MAX_AGE
+                for b in beats)
+    return "ok" if fresh else "stale"
 
 
 def _check(probe) -> str:

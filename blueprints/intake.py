@@ -6,6 +6,7 @@ import logging
 from flask import Response, jsonify
 
 import logs
+from jobs import metrics
 from jobs.deliveries import enqueue_delivery
 from models import db
 from models.delivery import record_delivery
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 def refuse(status: int, message: str) -> Response:
     """The one place a webhook is turned away; nothing has been stored."""
     log.warning("webhook refused (%d): %s", status, message)
+    metrics.count("swapline_webhooks_rejected_total", status=status)
     return Response(message, status=status, mimetype="text/plain")
 
 
@@ -36,6 +38,8 @@ def accept(*, source: str, delivery_id: str, shop: str, topic: str, payload: str
         row_id = record_delivery(connection, source=source, delivery_id=delivery_id[:255],
                                  shop_domain=shop, topic=topic[:128], payload=payload)
     if row_id is None:
-        return jsonify(status="duplicate")
-    queued = enqueue_delivery(row_id, shop)
-    return jsonify(status="queued" if queued else "recorded")
+        outcome = "duplicate"
+    else:
+        outcome = "queued" if enqueue_delivery(row_id, shop) else "recorded"
+    metrics.count("swapline_webhooks_received_total", source=source, outcome=outcome)
+    return jsonify(status=outcome)

@@ -263,19 +263,27 @@ class OngoingClient:
 
     def _send(self, method: str, path: str, params: dict | None,
               json: dict | None) -> dict | list:
+        from jobs import metrics  # late: this client module stays importable without the app
+
         creds = self.credentials
         with self.serializer(creds.key):
+            started, status = time.perf_counter(), "error"
             try:
                 response = self.session.request(
                     method, self.base_url + path, params=params, json=json, headers=HEADERS,
                     auth=(creds.username, creds.password), timeout=self.timeout,
                 )
+                status = f"{response.status_code // 100}xx"
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
+                status = "network"
                 raise _network_error(exc, method, path) from None
             except requests.RequestException as exc:  # a bad URL template, not a network fault
                 raise OngoingError(f"could not send the request ({type(exc).__name__})",
                                    method=method, path=path) from None
+            finally:  # the attempt alone: not the wait for the serializer, not the backoff
+                metrics.observe("swapline_ongoing_call_seconds", time.perf_counter() - started,
+                                method=method, status=status)
         if response.status_code >= 400:
             raise _http_error(response, method, path)
         if not response.content:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -140,11 +141,19 @@ class Shopify:
 
     def _graphql_once(self, shop_domain: str, document: str, variables: dict | None,
                       token: str) -> dict:
-        result = self.app.admin_graphql_request(
-            load_document(document), shop=shop_domain.removesuffix(".myshopify.com"),
-            access_token=token, api_version=self.settings.api_version, variables=variables,
-            http_client=self.http,
-        )
+        from jobs import metrics  # late, as access_token imports jobs.queue
+
+        started, outcome = time.perf_counter(), "error"
+        try:
+            result = self.app.admin_graphql_request(
+                load_document(document), shop=shop_domain.removesuffix(".myshopify.com"),
+                access_token=token, api_version=self.settings.api_version, variables=variables,
+                http_client=self.http,
+            )
+            outcome = "ok" if result.ok else "error"
+        finally:
+            metrics.observe("swapline_shopify_call_seconds", time.perf_counter() - started,
+                            operation=document, outcome=outcome)
         if result.ok:
             return result.data or {}
         raise _graphql_error(result, document)
@@ -273,10 +282,15 @@ def access_token(domain: str, *, rejected: str | None = None) -> str:
     """
     with db.session() as s:
         shop = get_shop(domain, session=s)
-    if shop is None or not shop.installed:
-        raise ShopifyAuthError(f"{domain} has no offline token (app not opened or uninstalled)")
-    if not _needs_refresh(shop, rejected):
-        return crypto.decrypt(shop.access_token_enc)
+        if shop is None or not shop.installed:
+            raise ShopifyAuthError(f"{domain} has no offline token (app not opened or uninstalled)")
+        if not _needs_refresh(shop, rejected):
+            # Read inside the session: a token under an older key is re-encrypted and saved here.
+            plain, rotated = crypto.decrypt_current(shop.access_token_enc)
+            if rotated is not None:
+                crypto.swap(Shop, shop.id, "access_token_enc", shop.access_token_enc, rotated,
+                            session=s)
+            return plain
     from jobs.queue import jobs  # the lock lives in the same Redis as the queue
 
     with jobs().connection.lock(f"swapline:token-refresh:{domain}", timeout=60,

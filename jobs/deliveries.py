@@ -9,6 +9,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 import logs
+from jobs import metrics
 from jobs.queue import enqueue, job_id, jobs
 from models import db
 from models.delivery import WebhookDelivery, unprocessed
@@ -30,6 +31,7 @@ def delivery_job_id(delivery_id: int) -> str:
     return job_id("delivery", delivery_id)
 
 
+@metrics.counts_job
 def process_delivery(delivery_id: int) -> str:
     """Run the handler of one recorded delivery, once; failures are recorded and re-raised."""
     with db.session() as s:

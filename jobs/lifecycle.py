@@ -18,6 +18,7 @@ from redis.exceptions import LockError
 from rq import Retry, get_current_job
 
 import logs
+from jobs import metrics
 from jobs.queue import enqueue, job_id, jobs
 from models import db
 from models.exchange import Exchange, record
@@ -60,6 +61,7 @@ def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "") ->
             job_id=job_id("exchange", exchange_id, event, uuid.uuid4().hex[:8]))
 
 
+@metrics.counts_job
 def advance(exchange_id: int, event: str, source: str = "") -> str:
     """Apply one event to one exchange: run its step and move its state, or record it ignored."""
     lock = jobs().connection.lock(f"swapline:exchange:{exchange_id}", timeout=300,

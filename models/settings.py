@@ -5,6 +5,7 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import Column, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import object_session
 from sqlmodel import Field, Session, SQLModel, select
 
 from models import crypto
@@ -66,13 +67,28 @@ class ShopSettings(SQLModel, table=True):
         return {code: getattr(self, f"return_status_{code}") for code in RETURN_CODES}
 
     def password(self) -> str | None:
-        return crypto.decrypt(self.ongoing_password_enc) if self.ongoing_password_enc else None
+        return self._secret("ongoing_password_enc")
 
     def webhook_token(self) -> str | None:
-        return crypto.decrypt(self.webhook_token_enc) if self.webhook_token_enc else None
+        return self._secret("webhook_token_enc")
 
     def events_secret(self) -> str | None:
-        return crypto.decrypt(self.events_secret_enc) if self.events_secret_enc else None
+        return self._secret("events_secret_enc")
+
+    def _secret(self, column: str) -> str | None:
+        """Decrypt one secret column; one made with an older key is re-encrypted (lazy rotation).
+
+        Only a row still attached to a session is rewritten, in that session (committed with it);
+        a detached row (webhook intake, jobs) is left to `flask rotate-keys`.
+        """
+        token = getattr(self, column)
+        if not token:
+            return None
+        plain, rotated = crypto.decrypt_current(token)
+        session = object_session(self)
+        if rotated is not None and session is not None and self.id is not None:
+            crypto.swap(ShopSettings, self.id, column, token, rotated, session=session)
+        return plain
 
 
 def settings_for(shop: Shop, *, session: Session) -> ShopSettings:

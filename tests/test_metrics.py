@@ -1,0 +1,134 @@
+"""GET /metrics (Prometheus text format, counters in Redis) and the worker field of /healthz."""
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rq import Worker
+
+from clients.ongoing_accounts import client_for
+from clients.shopify import shopify
+from jobs import metrics
+from jobs.queue import jobs
+from models import db
+from models.exchange import Exchange
+from tests.conftest import SHOP
+from tests.test_tokens import installed  # noqa: F401 (a fixture)
+from tests.test_webhooks_shopify import APPROVE
+
+SAMPLE = re.compile(r"^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$")
+
+
+@pytest.fixture
+def scrape(client):
+    """GET /metrics: {sample name with labels: value}, after checking every line's format."""
+
+    def get() -> dict[str, float]:
+        response = client.get("/metrics")
+        assert response.status_code == 200
+        assert response.content_type == "text/plain; version=0.0.4; charset=utf-8"
+        samples = {}
+        for line in response.text.splitlines():
+            if line.startswith("#"):
+                assert re.match(r"^# (HELP|TYPE) [a-z_]+ \S", line), line
+                continue
+            assert SAMPLE.match(line), line
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+        return samples
+
+    return get
+
+
+def _exchange(n: int, state: str) -> int:
+    with db.session() as s:
+        exchange = Exchange(shop_domain=SHOP, return_gid=f"gid://shopify/Return/{n}",
+                            order_gid=f"gid://shopify/Order/{n}", order_name=f"#{n}", state=state)
+        s.add(exchange)
+        s.flush()
+        return exchange.id
+
+
+def test_valid_forged_and_duplicate_webhooks_are_counted(post_webhook, scrape):
+    post_webhook("returns/reopen", APPROVE, webhook_id="one")
+    post_webhook("returns/reopen", APPROVE, webhook_id="one")
+    post_webhook("returns/reopen", APPROVE, secret="forged-secret-" * 5)
+    samples = scrape()
+    received = 'swapline_webhooks_received_total{outcome="%s",source="shopify"}'
+    assert samples[received % "queued"] == 1 and samples[received % "duplicate"] == 1
+    assert samples['swapline_webhooks_rejected_total{status="401"}'] == 1
+    assert samples["swapline_queue_length"] == 1
+
+
+def test_jobs_are_counted_by_outcome(app, post_webhook, run_jobs, scrape, monkeypatch):
+    from jobs import lifecycle
+
+    post_webhook("returns/reopen", APPROVE)
+    run_jobs()
+    exchange_id = _exchange(1, "parked")
+    monkeypatch.setattr(lifecycle, "_apply", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        lifecycle.advance(exchange_id, "release")
+    samples = scrape()
+    assert samples['swapline_jobs_total{job="process_delivery",outcome="ok"}'] == 1
+    assert samples['swapline_jobs_total{job="advance",outcome="failed"}'] == 1
+    assert samples["swapline_queue_length"] == 0
+
+
+def test_exchanges_by_state_are_counted_at_scrape_time(app, scrape):
+    for n, state in enumerate(["parked", "parked", "needs_attention"]):
+        _exchange(n, state)
+    samples = scrape()
+    assert samples['swapline_exchanges{state="parked"}'] == 2
+    assert samples['swapline_exchanges{state="needs_attention"}'] == 1
+
+
+def test_ongoing_attempts_are_timed_by_method_and_status_class(app, ongoing_account, scrape):
+    a = ongoing_account
+    client = client_for({"ongoing_server": a.server, "ongoing_warehouse": a.warehouse,
+                         "goods_owner_id": a.goods_owner_id, "ongoing_username": a.username,
+                         "password": a.password})
+    client.list_warehouses()
+    samples = scrape()
+    series = 'method="GET",status="2xx"'
+    assert samples[f"swapline_ongoing_call_seconds_count{{{series}}}"] == 1
+    assert samples[f'swapline_ongoing_call_seconds_bucket{{{series},le="+Inf"}}'] == 1
+    assert samples[f"swapline_ongoing_call_seconds_sum{{{series}}}"] >= 0
+
+
+def test_shopify_calls_are_timed_by_operation(installed, scrape):  # noqa: F811
+    shopify().graphql(installed, "ShopDetails")
+    samples = scrape()
+    series = 'operation="ShopDetails",outcome="ok"'
+    assert samples[f"swapline_shopify_call_seconds_count{{{series}}}"] == 1
+    assert samples[f'swapline_shopify_call_seconds_bucket{{{series},le="10"}}'] == 1
+
+
+def test_histogram_buckets_are_cumulative(app, scrape):
+    for seconds in (0.01, 0.3, 0.3, 42):
+        metrics.observe("swapline_ongoing_call_seconds", seconds, method="PUT", status="5xx")
+    samples = scrape()
+    bucket = 'swapline_ongoing_call_seconds_bucket{method="PUT",status="5xx",le="%s"}'
+    assert [samples[bucket % le] for le in ("0.05", "0.25", "0.5", "10", "+Inf")] == [1, 1, 3, 3, 4]
+    assert samples['swapline_ongoing_call_seconds_sum{method="PUT",status="5xx"}'] == 42.61
+
+
+def test_metric_writes_survive_redis_down(app, redis_down, post_webhook):
+    # Redis down: the webhook is still recorded and answered, its counter silently lost.
+    assert post_webhook("returns/reopen", APPROVE).get_json() == {"status": "recorded"}
+
+
+def test_healthz_reports_worker_heartbeat(client):
+    assert client.get("/healthz").get_json()["worker"] == "none"
+    worker = Worker([jobs().queue], connection=jobs().connection)
+    worker.register_birth()
+    worker.heartbeat()
+    body = client.get("/healthz")
+    assert body.status_code == 200 and body.get_json()["worker"] == "ok"
+    old = datetime.now(UTC) - timedelta(minutes=5)
+    jobs().connection.hset(worker.key, "last_heartbeat", old.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    body = client.get("/healthz")
+    assert body.status_code == 200
+    assert body.get_json() == {"status": "degraded", "database": "ok", "redis": "ok",
+                               "worker": "stale"}
