@@ -34,6 +34,8 @@ def keyed_shop(webhook_key: str):
 
 def accept(*, source: str, delivery_id: str, shop: str, topic: str, payload: str) -> Response:
     """Record a verified delivery once and queue its job; a duplicate is a 200 no-op."""
+    if "\x00" in delivery_id + topic + shop:  # PostgreSQL text cannot hold NUL: a 500 otherwise
+        return refuse(400, "delivery id, topic and shop must not contain NUL")
     with db.autocommit() as connection:
         row_id = record_delivery(connection, source=source, delivery_id=delivery_id[:255],
                                  shop_domain=shop, topic=topic[:128], payload=payload)

@@ -136,4 +136,5 @@ def save():
 
 def _number(value):
     """Form text that is a whole number becomes an int, so selects can compare with ids."""
-    return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+    digits = isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()
+    return int(value) if digits else value  # ASCII only: "²".isdigit() but int("²") fails

@@ -32,10 +32,18 @@ def _integer(form, name: str, errors: dict, label: str, required: bool = True) -
         if required:
             errors[name] = f"{label} is required."
         return None
-    if not raw.isdigit() or int(raw) <= 0:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) <= 0:  # "²".isdigit() is True
         errors[name] = f"{label} must be a positive whole number."
         return None
     return int(raw)
+
+
+def _latin1(value: str) -> bool:
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def clean_connection(form, current: ShopSettings | None) -> tuple[dict, dict]:
@@ -49,11 +57,13 @@ def clean_connection(form, current: ShopSettings | None) -> tuple[dict, dict]:
         errors["ongoing_warehouse"] = ("Warehouse is the name in your Ongoing URL, e.g. "
                                        "returnflows (letters, digits, . _ ~ -).")
     username = _text(form, "ongoing_username")
-    if not username.startswith("WSI") or len(username) > 100:
+    if not username.startswith("WSI") or len(username) > 100 or not _latin1(username):
         errors["ongoing_username"] = "Ongoing API usernames begin with WSI."
     password = form.get("password") or ""
     if not password and not (current and current.password_set):
         errors["password"] = "Password is required."
+    elif not _latin1(password):  # HTTP Basic auth sends latin-1; anything else cannot be sent
+        errors["password"] = "The password has a character Ongoing's API cannot receive."
     values.update(ongoing_server=server, ongoing_warehouse=warehouse, ongoing_username=username,
                   password=password,
                   goods_owner_id=_integer(form, "goods_owner_id", errors, "Goods Owner ID"))
