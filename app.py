@@ -1,6 +1,7 @@
 """Swapline: the Flask app factory and the CLI (`flask --app app ...`)."""
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Mapping
@@ -30,7 +31,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         raise
     app = Flask(__name__, instance_path=str(settings.instance_path))
     app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
-    logs.setup([settings.api_secret, settings.old_api_secret or "", *settings.encryption_keys])
+    logs.setup([settings.api_secret, settings.old_api_secret or "", *settings.encryption_keys],
+               level=os.environ.get("SWAPLINE_LOG_LEVEL", "INFO").upper())
     for extension in (db, crypto, queue, shopify):
         extension.init_app(app)
     Htmx(app)

@@ -60,7 +60,7 @@ class JsonFormatter(logging.Formatter):
         return scrub(json.dumps(line, default=str))
 
 
-def setup(secrets: list[str], level: int = logging.INFO) -> None:
+def setup(secrets: list[str], level: int | str = logging.INFO) -> None:
     """Install the JSON handler on the root logger once; remember secrets to scrub."""
     _secrets.update(s for s in secrets if s and len(s) >= 6)
     root = logging.getLogger()
@@ -70,4 +70,5 @@ def setup(secrets: list[str], level: int = logging.INFO) -> None:
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per call is noise
+    for noisy in ("httpx", "alembic.runtime.plugins"):  # a line per call / per plugin is noise
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -44,7 +44,8 @@ def run(app: Flask, *, burst: bool = False) -> None:
         worker = SwaplineWorker([jobs().queue], connection=jobs().connection,
                                 worker_ttl=75, maintenance_interval=PERIOD_SECONDS)
         enqueue_periodic()
-        worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+        level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+        worker.work(burst=burst, with_scheduler=True, logging_level=level)
 
 
 def run_burst_in_process(app: Flask) -> bool:

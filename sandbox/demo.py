@@ -6,6 +6,7 @@ printed, so the merchant lands on a working app.
 """
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -104,8 +105,10 @@ def configure_demo_shop() -> str:
 
 def start_worker() -> subprocess.Popen:
     """`flask --app app worker` in its own session: Ctrl-C reaches only the demo, which stops it."""
-    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker"],
-                            env={**os.environ, "SWAPLINE_SANDBOX": "1"}, start_new_session=True)
+    env = {**os.environ, "SWAPLINE_SANDBOX": "1",
+           "SWAPLINE_LOG_LEVEL": os.environ.get("SWAPLINE_LOG_LEVEL", "WARNING")}
+    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker"], env=env,
+                            start_new_session=True)
 
 
 @dataclass
@@ -151,6 +154,8 @@ def run_demo(app: Flask, *, port: int) -> None:
     worker = start_worker()
     server = make_server("127.0.0.1", port, app, threaded=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    if "SWAPLINE_LOG_LEVEL" not in os.environ:  # the URL must not drown in request lines
+        logging.getLogger().setLevel(logging.WARNING)
     click.echo(f"\nSwapline demo is running. Open:\n\n  {shopify.origin}/admin/apps/swapline"
                f"?shop={DEMO_SHOP}\n\nCtrl-C stops everything.\n")
     try:
