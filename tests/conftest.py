@@ -227,3 +227,37 @@ def world(app, client, sandbox, ongoing, ongoing_account, run_jobs):
     from tests.lifecycle_world import World
 
     return World(client, sandbox, ongoing, ongoing_account, run_jobs)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Debian Chromium for the module (tests/browser_support.py skips without it)."""
+    from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, sync_api
+
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                              headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def script_errors() -> list[str]:
+    """Uncaught exceptions and console errors of the page (failed loads are checked otherwise)."""
+    return []
+
+
+@pytest.fixture
+def page(browser, script_errors):
+    """A fresh page with Shopify's CDN unreachable; any script error fails the test."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    tab.route("https://cdn.shopify.com/**", lambda route: route.abort())
+    tab.on("pageerror", lambda exc: script_errors.append(str(exc)))
+    tab.on("console", lambda msg: msg.type == "error"
+           and not msg.text.startswith("Failed to load resource")
+           and script_errors.append(msg.text))
+    yield tab
+    context.close()
+    assert script_errors == [], f"errors in the page: {script_errors}"

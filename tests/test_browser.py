@@ -7,9 +7,7 @@ session tokens, and the server verifies them exactly as it verifies App Bridge's
 from __future__ import annotations
 
 import base64
-import shutil
 import threading
-from pathlib import Path
 from urllib.parse import urlencode, urlparse
 
 import pytest
@@ -21,34 +19,13 @@ from models import db
 from models.settings import ShopSettings
 from models.shop import get_shop
 from sandbox.shopify import mint_session_token
+from tests.browser_support import ARTIFACTS, expect  # skips the module without a browser
 from tests.conftest import API_KEY, API_SECRET, SHOP
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
-ARTIFACTS = Path(__file__).parent / "artifacts"  # git-ignored
 STATUSES = {"order_status_open": "200", "order_status_returned": "800",
             "order_status_released": "300", "order_status_sent": "450",
             "return_status_notified": "100", "return_status_returned": "200"}
 BASE64URL = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-
-if not shutil.which(CHROMIUM):
-    pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM} "
-                "(`make browser-deps` as root installs it)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright "
-                               "package (pip install -r requirements-dev.txt)")
-expect = sync_api.expect
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One headless Debian Chromium for the module."""
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                              headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -63,28 +40,6 @@ def app_url(app, base_config, sandbox):
     server.server_close()
     with served.app_context():
         db.dispose()
-
-
-@pytest.fixture
-def script_errors() -> list[str]:
-    """Uncaught exceptions and console errors of the page (failed loads are checked otherwise)."""
-    return []
-
-
-@pytest.fixture
-def page(browser, script_errors):
-    """A fresh page with Shopify's CDN unreachable; any script error fails the test."""
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    tab.route("https://cdn.shopify.com/**", lambda route: route.abort())
-    tab.on("pageerror", lambda exc: script_errors.append(str(exc)))
-    tab.on("console", lambda msg: msg.type == "error"
-           and not msg.text.startswith("Failed to load resource")
-           and script_errors.append(msg.text))
-    yield tab
-    context.close()
-    assert script_errors == [], f"errors in the page: {script_errors}"
 
 
 def admin_url(app_url: str, path: str = "/") -> str:

@@ -9,7 +9,6 @@ installs signal handlers, which only the main thread may do.
 from __future__ import annotations
 
 import base64
-import shutil
 import threading
 import time
 import uuid
@@ -26,51 +25,11 @@ from blueprints.demo import EXTENSION as DEMO_EXTENSION
 from models import db
 from sandbox.scenario import EXCHANGED, RETURNED, SampleScenario
 from sandbox.shopify import mint_session_token
+from tests.browser_support import ARTIFACTS, expect  # skips the module without a browser
 from tests.conftest import API_KEY, API_SECRET
-
-CHROMIUM = "/usr/bin/chromium"
-if not shutil.which(CHROMIUM):
-    pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM} "
-                "(`make browser-deps` as root installs it)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright "
-                               "package (pip install -r requirements-dev.txt)")
-expect = sync_api.expect
-
-from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS  # noqa: E402  (after the skips)
 
 WEBHOOK_TOKEN = "browser-ongoing-webhook-token-" + "b" * 20
 LATER_THAN_PARKED = ("Parked in Ongoing", "Released to the warehouse", "Fulfilled", "Completed")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One headless Debian Chromium for the module."""
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                              headless=True)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def script_errors() -> list[str]:
-    return []
-
-
-@pytest.fixture
-def page(browser, script_errors):
-    """A fresh page with Shopify's CDN unreachable; any script error fails the test."""
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    tab.route("https://cdn.shopify.com/**", lambda route: route.abort())
-    tab.on("pageerror", lambda exc: script_errors.append(str(exc)))
-    tab.on("console", lambda msg: msg.type == "error"
-           and not msg.text.startswith("Failed to load resource")
-           and script_errors.append(msg.text))
-    yield tab
-    context.close()
-    assert script_errors == [], f"errors in the page: {script_errors}"
 
 
 @pytest.fixture
