@@ -20,6 +20,7 @@ API_KEY = "test-api-key"
 API_SECRET = "test-api-secret-" + "0123456789abcdef" * 4  # 64+ bytes, as real secrets
 SHOP = "alpha-shop.myshopify.com"
 OTHER_SHOP = "beta-shop.myshopify.com"
+SETTINGS_TOKEN = "webhook-token-" + "t" * 30
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -261,3 +262,29 @@ def page(browser, script_errors):
     yield tab
     context.close()
     assert script_errors == [], f"errors in the page: {script_errors}"
+
+
+@pytest.fixture
+def htmx(client, session_token):
+    """Send a request the way the embedded page does: htmx with a fresh session token."""
+
+    def send(method: str, path: str, shop: str = SHOP, boosted: bool = False, **kwargs):
+        headers = {"Authorization": f"Bearer {session_token(shop)}", "HX-Request": "true"}
+        if boosted:
+            headers["HX-Boosted"] = "true"
+        return client.open(path, method=method, headers=headers, **kwargs)
+
+    return send
+
+
+@pytest.fixture
+def valid_form(ongoing_account):
+    """A settings form that passes every check against the sandbox Ongoing account."""
+    a = ongoing_account
+    return {"ongoing_warehouse": a.warehouse, "goods_owner_id": str(a.goods_owner_id),
+            "ongoing_username": a.username, "password": a.password, "ongoing_server": "api",
+            "warehouse_id": "2", "order_status_open": "200", "order_status_returned": "800",
+            "order_status_released": "300", "order_status_sent": "450",
+            "return_status_notified": "100", "return_status_returned": "200",
+            "webhook_token": SETTINGS_TOKEN, "events_secret": "", "order_number_prefix": "SWAP",
+            "instant_exchange": "on", "notify_customer": ""}

@@ -16,19 +16,6 @@ ALL_ROUTES = [("GET", ""), ("GET", "/status"), ("POST", "/retry"), ("POST", "/re
 
 
 @pytest.fixture
-def htmx(client, session_token):
-    """Send a request the way the embedded page does: htmx with a fresh session token."""
-
-    def send(method: str, path: str, shop: str = SHOP, boosted: bool = False, **kwargs):
-        headers = {"Authorization": f"Bearer {session_token(shop)}", "HX-Request": "true"}
-        if boosted:
-            headers["HX-Boosted"] = "true"
-        return client.open(path, method=method, headers=headers, **kwargs)
-
-    return send
-
-
-@pytest.fixture
 def make_exchange(app):
     """An exchange row (with an optional timeline) for a shop; returns its id."""
     counter = iter(range(1, 10_000))

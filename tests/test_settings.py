@@ -10,32 +10,9 @@ from sqlmodel import select
 
 from models import db
 from models.settings import ShopSettings
-from tests.conftest import OTHER_SHOP, SHOP
+from tests.conftest import OTHER_SHOP, SETTINGS_TOKEN, SHOP
 
-TOKEN = "webhook-token-" + "t" * 30
-
-
-@pytest.fixture
-def htmx(client, session_token):
-    """Send a request the way the embedded page does: htmx with a fresh session token."""
-
-    def send(method: str, path: str, shop: str = SHOP, **kwargs):
-        headers = {"Authorization": f"Bearer {session_token(shop)}", "HX-Request": "true"}
-        return client.open(path, method=method, headers=headers, **kwargs)
-
-    return send
-
-
-@pytest.fixture
-def valid_form(ongoing_account):
-    a = ongoing_account
-    return {"ongoing_warehouse": a.warehouse, "goods_owner_id": str(a.goods_owner_id),
-            "ongoing_username": a.username, "password": a.password, "ongoing_server": "api",
-            "warehouse_id": "2", "order_status_open": "200", "order_status_returned": "800",
-            "order_status_released": "300", "order_status_sent": "450",
-            "return_status_notified": "100", "return_status_returned": "200",
-            "webhook_token": TOKEN, "events_secret": "", "order_number_prefix": "SWAP",
-            "instant_exchange": "on", "notify_customer": ""}
+TOKEN = SETTINGS_TOKEN  # the webhook token of conftest's valid_form
 
 
 def saved(domain: str = SHOP) -> ShopSettings | None:
