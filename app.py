@@ -103,10 +103,12 @@ def _register_cli(app: Flask) -> None:
 
     @app.cli.command("sweep")
     def sweep_command():
-        """Enqueue every recorded delivery that was never processed."""
-        from jobs.deliveries import sweep
+        """Queue every recorded delivery never processed and exchange event never applied."""
+        from jobs.sweeper import sweep
 
-        click.echo(f"enqueued {sweep(grace_seconds=0)} unprocessed deliveries")
+        counts = sweep(grace_seconds=0)
+        click.echo(f"enqueued {counts['deliveries']} unprocessed deliveries and "
+                   f"{counts['signals']} pending exchange events")
 
     @app.cli.command("rotate-keys")
     def rotate_keys_command():

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import NamedTuple
 
 from flask import Blueprint, abort, g, render_template, request
-from redis.exceptions import RedisError
 from sqlalchemy import case, func
 from sqlmodel import select
 
@@ -31,8 +30,8 @@ STATE_LABELS = {"needs_attention": "Needs attention", "detected": "Detected",
 STATE_TONES = {"needs_attention": "critical", "completed": "success", "cancelled": ""}
 # Cancel is offered where the lifecycle accepts it, except for an exchange stuck after it shipped.
 CANCELLABLE = tuple(state for state, event in TRANSITIONS if event == "cancel")
-QUEUE_DOWN = ("Swapline's job queue is not reachable right now, so nothing was queued. "
-              "Try again in a minute.")
+QUEUE_DOWN = ("Saved, but Swapline's job queue is not reachable right now: this runs by itself "
+              "within a few minutes of the queue coming back. No need to press again.")
 
 
 class Action(NamedTuple):
@@ -104,11 +103,8 @@ def act(exchange_id: int, action: str):
     """A merchant's button: queue the event; the lifecycle decides whether it applies."""
     exchange = get_exchange(exchange_id)
     chosen = ACTIONS[action]
-    try:
-        signal(exchange.id, chosen.event, shop=g.shop.domain, source=f"merchant: {chosen.label}")
-    except RedisError as exc:
-        log.warning("queue unreachable, %s not queued: %s", chosen.event, exc,
-                    extra={"shop": g.shop.domain, "exchange_id": exchange.id})
+    if not signal(exchange.id, chosen.event, shop=g.shop.domain,
+                  source=f"merchant: {chosen.label}"):
         return render_template(STATUS_PARTIAL, **detail(exchange, problem=QUEUE_DOWN))
     return render_template(STATUS_PARTIAL, **detail(exchange, message=chosen.done))
 

@@ -1,22 +1,18 @@
-"""Recorded webhook deliveries: one job per delivery, and the sweeper that finds strays."""
+"""Recorded webhook deliveries: one job per delivery (strays are found by jobs/sweeper.py)."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 import redis
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
 
 import logs
 from jobs import metrics
-from jobs.queue import enqueue, job_id, jobs
+from jobs.queue import enqueue, job_id
 from models import db
-from models.delivery import WebhookDelivery, unprocessed
+from models.delivery import WebhookDelivery
 from models.types import utcnow
 
 log = logging.getLogger(__name__)
-FINISHED = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
 
 def handlers() -> dict:
@@ -68,39 +64,13 @@ def _record_error(delivery_id: int, exc: Exception) -> None:
 
 
 def enqueue_delivery(delivery_id: int, shop: str) -> bool:
-    """Queue a delivery's job; False when Redis is unreachable (the sweeper will pick it up)."""
+    """Queue a delivery's job; False when Redis is unreachable (the sweeper will pick it up)
+    or the job is already there."""
     try:
-        enqueue(process_delivery, delivery_id, job_id=delivery_job_id(delivery_id), shop=shop)
+        job = enqueue(process_delivery, delivery_id, job_id=delivery_job_id(delivery_id),
+                      shop=shop)
     except redis.RedisError as exc:
         log.warning("queue unreachable, delivery left for the sweeper: %s", type(exc).__name__,
                     extra={"shop": shop, "delivery_id": delivery_id})
         return False
-    return True
-
-
-def sweep(grace_seconds: int = 30) -> int:
-    """Enqueue recorded deliveries that were never processed; returns how many were enqueued.
-
-    A delivery whose job is still queued or running is left alone; one whose job ended without
-    marking it processed (Redis lost it, retries ran out) gets a fresh job.
-    """
-    with db.session() as s:
-        strays = [(d.id, d.shop_domain) for d in
-                  unprocessed(session=s, older_than=timedelta(seconds=grace_seconds))]
-    count = 0
-    for delivery_id, shop in strays:
-        _forget_ended_job(delivery_job_id(delivery_id))
-        if enqueue(process_delivery, delivery_id, job_id=delivery_job_id(delivery_id), shop=shop):
-            count += 1
-    if count:
-        log.info("sweeper enqueued %d unprocessed deliveries", count)
-    return count
-
-
-def _forget_ended_job(jid: str) -> None:
-    try:
-        job = Job.fetch(jid, connection=jobs().connection)
-    except NoSuchJobError:
-        return
-    if job.get_status(refresh=False) in FINISHED:
-        job.delete()
+    return job is not None

@@ -15,6 +15,9 @@ from models.delivery import WebhookDelivery
 from models.exchange import Exchange, find_by_ongoing_order, find_by_return, note
 from models.settings import settings_of
 
+# States in which a Sent notice still means something (a repeat after fulfilment is only noted).
+SHIP_PENDING = ("detected", "parked", "released", "needs_attention")
+
 
 def _return_gid(payload: dict) -> str | None:
     gid = payload.get("admin_graphql_api_id")
@@ -114,7 +117,7 @@ def ongoing_status(domain: str, order_id: int, number: int, source: str) -> str:
         exchange = find_by_ongoing_order(domain, order_id, session=s)
     if exchange is not None:
         note(exchange.id, f"Ongoing order status {number}", source, kind="webhook")
-        if shipped_status(settings, number):
+        if shipped_status(settings, number) and exchange.state in SHIP_PENDING:
             signal(exchange.id, "shipped", shop=domain, source=source)
             return f"shipped queued for exchange {exchange.id}"
         return "status noted"

