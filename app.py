@@ -9,11 +9,13 @@ from collections.abc import Mapping
 import click
 from flask import Flask, g, jsonify, request
 from htmx_flask import Htmx
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 import logs
 from config import ConfigError, load_settings
 
 MAX_BODY_BYTES = 2 * 1024 * 1024  # webhooks and forms; larger bodies are refused before parsing
+DB_RETRY_AFTER = 5  # seconds, on the 503 answered while the database is unreachable
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -73,6 +75,16 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(413)
     def too_large(_error):
         return as_json(413, f"body larger than {MAX_BODY_BYTES} bytes")
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def database_unreachable(error):
+        # Nothing was stored: a webhook sender retries on a 503, a person reloads.
+        app.logger.warning("database unreachable on %s %s: %s", request.method, request.path,
+                           type(getattr(error, "orig", None) or error).__name__)
+        response, status = as_json(503, "the database is unreachable right now; retry shortly")
+        response.headers["Retry-After"] = str(DB_RETRY_AFTER)
+        return response, status
 
     @app.errorhandler(500)
     def server_error(_error):

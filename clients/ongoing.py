@@ -23,6 +23,7 @@ from urllib3.exceptions import NewConnectionError
 MAX_MESSAGE = 500  # characters of Ongoing's error text kept on an exception
 MAX_RETRY_AFTER = 30.0  # never wait longer than this on a 429, whatever Retry-After says
 MAX_BACKOFF = 8.0
+TIMEOUT = (3.05, 20.0)  # seconds: connect, read
 HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 SERVER_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
 TAG = re.compile(r"<[^>]*>")
@@ -126,7 +127,7 @@ class OngoingClient:
 
     def __init__(self, credentials: OngoingCredentials, *, url_template: str,
                  session: requests.Session | None = None,
-                 timeout: tuple[float, float] = (3.05, 20.0), max_retries: int = 2,
+                 timeout: tuple[float, float] | None = None, max_retries: int = 2,
                  backoff: float = 0.5, serializer: Serializer | None = None):
         if not SERVER_LABEL.match(credentials.server or ""):
             raise OngoingValidationError("the API server must be a host name like 'api' or 'wms1'")
@@ -138,7 +139,7 @@ class OngoingClient:
             server=credentials.server, warehouse=quote(credentials.warehouse, safe="")
         ).rstrip("/")
         self.session = session or requests.Session()
-        self.timeout, self.max_retries, self.backoff = timeout, max_retries, backoff
+        self.timeout, self.max_retries, self.backoff = timeout or TIMEOUT, max_retries, backoff
         self.serializer = serializer or process_serializer
 
     def __repr__(self) -> str:

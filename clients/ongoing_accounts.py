@@ -23,7 +23,10 @@ from clients.ongoing import (
 from models.settings import ShopSettings
 
 log = logging.getLogger(__name__)
-LOCK_TIMEOUT = 120  # seconds a lock may be held (longer than any single call with its retries)
+# The lock is held per attempt: connect + read timeout and a margin. A worker killed mid-call
+# leaves it to expire that soon; other callers wait up to LOCK_WAIT for their turn.
+LOCK_TIMEOUT = 30
+LOCK_WAIT = 120
 CHECK_ARTICLE = "swapline-connection-check"  # no such article: the call only proves the owner id
 
 
@@ -42,7 +45,7 @@ def redis_serializer(key: str) -> Iterator[None]:
     from jobs.queue import jobs
 
     lock = jobs().connection.lock(f"swapline:ongoing:{key}", timeout=LOCK_TIMEOUT,
-                                  blocking_timeout=LOCK_TIMEOUT)
+                                  blocking_timeout=LOCK_WAIT)
     if not lock.acquire():
         raise OngoingNetworkError("waited too long for this goods owner's previous call",
                                   never_sent=True)

@@ -18,7 +18,7 @@ from rq import Retry, get_current_job
 
 import logs
 from jobs import metrics
-from jobs.queue import enqueue, job_id, jobs
+from jobs.queue import DEFAULT_TIMEOUT, enqueue, job_id, jobs
 from models import db
 from models.exchange import Exchange, record
 from models.exchange_signal import ExchangeSignal
@@ -41,6 +41,8 @@ TRANSITIONS: dict[tuple[str, str], tuple[str, str]] = {
 }
 # What runs next by itself once a step has moved the exchange.
 FOLLOW_UP = {"parked": "release_if_requested", "fulfilled": "collect"}
+# A job's lease is its timeout + 60 s: a worker killed mid-step leaves the lock to expire with it.
+LOCK_SECONDS = DEFAULT_TIMEOUT + 60
 STEP_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 
 
@@ -91,8 +93,8 @@ def advance(exchange_id: int, event: str, source: str = "", signal_id: int | Non
     With `signal_id`, the recorded signal is applied once: marked done when the event has been
     applied, ignored or has put the exchange in needs_attention; a retriable failure leaves it
     pending for RQ's retry (or the sweeper, should Redis lose that retry)."""
-    lock = jobs().connection.lock(f"swapline:exchange:{exchange_id}", timeout=300,
-                                  blocking_timeout=300)
+    lock = jobs().connection.lock(f"swapline:exchange:{exchange_id}", timeout=LOCK_SECONDS,
+                                  blocking_timeout=LOCK_SECONDS)
     if not lock.acquire():
         raise TimeoutError(f"exchange {exchange_id} stayed locked; RQ retries this event")
     try:

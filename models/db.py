@@ -23,8 +23,10 @@ def engine_for(url: str, **options) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # No pre-ping (a round trip per request); a connection broken by a database restart fails
-    # one request and SQLAlchemy then discards the whole stale pool.
-    return create_engine(url, pool_size=5, max_overflow=5, pool_recycle=1800, **options)
+    # one request (a 503) and SQLAlchemy then discards the whole stale pool. A database that
+    # does not answer fails a connect within 3 s instead of holding a web worker.
+    return create_engine(url, pool_size=5, max_overflow=5, pool_recycle=1800,
+                         connect_args={"connect_timeout": 3}, **options)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

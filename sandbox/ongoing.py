@@ -19,7 +19,8 @@ Rules:
 - PUT /returnOrders updates a return order only while Notified; PATCH to Returned books the
   returned items on the return lines and on the original order's lines; Cancelled is final.
 Test hooks (plain methods): add_account, Account.add_article, move_order / move_return_order
-(the warehouse at work; move_order fires the registered webhook), fail_next / delay_next, calls.
+(the warehouse at work; move_order fires the registered webhook), fail_next / delay_next,
+outage (every call fails for a while, some hang), calls.
 """
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ class SandboxOngoing:
         self.calls: list[tuple[str, str]] = []  # (method, path below /api/v1), for tests
         self._failures: deque[tuple[int, float | None]] = deque()
         self._delays: deque[float] = deque()
+        self._outage: tuple[float, float, int] | None = None  # (until, hang seconds, every)
+        self._outage_calls = 0
         self.server = make_server(host, port, create_sandbox_app(self), threaded=True)
         self.origin = f"http://{host}:{self.server.server_port}"
         self.url_template = f"{self.origin}/{{server}}/{{warehouse}}/api/v1"
@@ -130,9 +133,26 @@ class SandboxOngoing:
         with self.lock:
             self._delays.extend([seconds] * n)
 
+    def outage(self, seconds: float, *, hang: float = 25.0, hang_every: int = 3) -> None:
+        """For `seconds` from now every API call fails: 500 or 503 (the IIS page), and every
+        `hang_every`-th one first hangs `hang` seconds (past a client's read timeout)."""
+        with self.lock:
+            self._outage = (time.monotonic() + seconds, hang, hang_every)
+            self._outage_calls = 0
+
+    def _outage_fault(self) -> tuple[float, tuple[int, None]] | None:
+        if self._outage is None or time.monotonic() >= self._outage[0]:
+            return None
+        _, hang, every = self._outage
+        self._outage_calls += 1
+        if self._outage_calls % every == 0:
+            return hang, (503, None)
+        return 0, (500 if self._outage_calls % 2 else 503, None)
+
     def reset(self) -> None:
         """Forget recorded calls and pending faults (accounts and their data stay)."""
         with self.lock:
+            self._outage = None
             self.calls.clear()
             self._failures.clear()
             self._delays.clear()
@@ -148,6 +168,9 @@ class SandboxOngoing:
             self.calls.append((method, path))
             delay = self._delays.popleft() if self._delays else 0
             failure = self._failures.popleft() if self._failures else None
+            outage = self._outage_fault()
+            if outage is not None:
+                delay, failure = outage
         if delay:
             time.sleep(delay)
         if failure is None:

@@ -7,8 +7,9 @@ sandbox/shopify_store.py), a stand-in for the admin that opens the app with a fr
 helper that sends correctly signed webhooks. The shop comes from the X-Swapline-Shop header, as the
 app sends it with SHOPIFY_API_ORIGIN. Anything it was not built for is refused loudly.
 Test hooks: the data hooks of sandbox/shopify_hooks.py on `Store` (create_order, create_return,
-close_return, return_payload, ...); faults `throttle_next` (THROTTLED in a 200) and
-`http_fail_next` (an HTTP status with Retry-After); `count` (calls received) and `applied`
+close_return, return_payload, ...); faults `throttle_next` (THROTTLED in a 200),
+`http_fail_next` (an HTTP status with Retry-After) and `throttle_for` (a window of THROTTLED and
+429 answers); `count` (calls received) and `applied`
 (calls that changed something) per operation name.
 """
 from __future__ import annotations
@@ -110,6 +111,8 @@ class Store(ShopData):
         self.requests: list[tuple[str, str, dict]] = []  # (shop, operation, variables)
         self.changes: Counter[tuple[str, str]] = Counter()  # (shop, operation) that changed data
         self.throttle_next = 0  # answer this many GraphQL calls THROTTLED first
+        self.throttled_until = 0.0  # time.monotonic() until which every call is throttled
+        self._throttled_calls = 0
         self.http_failures: deque[tuple[int, float | None]] = deque()
         # (shop, what) for tests to count; tests reset with calls.clear(), which also forgets
         # the variables, the change counts and pending HTTP faults.
@@ -157,10 +160,25 @@ class Store(ShopData):
         with self.lock:
             self.http_failures.extend([(status, retry_after)] * n)
 
+    def throttle_for(self, seconds: float) -> None:
+        """For `seconds` from now the app is over its rate limit: GraphQL calls are answered
+        THROTTLED (in a 200, the cost bucket empty) and every other one HTTP 429, Retry-After 1."""
+        with self.lock:
+            self.throttled_until = time.monotonic() + seconds
+
+    def throttled(self) -> str | None:
+        """"THROTTLED", "429" or None for the call being answered now."""
+        with self.lock:
+            if time.monotonic() >= self.throttled_until:
+                return None
+            self._throttled_calls += 1
+            return "429" if self._throttled_calls % 2 == 0 else "THROTTLED"
+
     def reset_faults(self) -> None:
         """Drop pending THROTTLED and HTTP faults."""
         with self.lock:
             self.throttle_next = 0
+            self.throttled_until = 0.0
             self.http_failures.clear()
 
     def issue_pair(self, shop: str) -> dict:
@@ -243,6 +261,11 @@ def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> 
         failure = _http_failure()
         if failure is not None:
             return failure
+        throttled = store.throttled()
+        if throttled == "429":
+            return _too_many(1)
+        if throttled == "THROTTLED":
+            return _throttled()
         body = request.get_json(silent=True) or {}
         name, document, error = _operation(body.get("query", ""))
         if error:
@@ -251,8 +274,7 @@ def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> 
         with store.lock:
             if store.throttle_next > 0:
                 store.throttle_next -= 1
-                return jsonify(errors=[{"message": "Throttled",
-                                        "extensions": {"code": "THROTTLED"}}])
+                return _throttled()
             variables = body.get("variables") or {}
             store.calls.append((shop, name))
             store.requests.append((shop, name, variables))
@@ -274,10 +296,22 @@ def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> 
             if not store.http_failures:
                 return None
             status, retry_after = store.http_failures.popleft()
+        if status == 429:
+            return _too_many(retry_after)
         headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
-        message = ("Exceeded 2 calls per second for api client. Reduce request rates to resume "
-                   "uninterrupted service." if status == 429 else f"sandbox: injected {status}")
-        return jsonify(errors=message), status, headers
+        return jsonify(errors=f"sandbox: injected {status}"), status, headers
+
+    def _too_many(retry_after: float | None):
+        headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+        return jsonify(errors="Exceeded 2 calls per second for api client. Reduce request rates "
+                              "to resume uninterrupted service."), 429, headers
+
+    def _throttled():
+        return jsonify(errors=[{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+                       extensions={"cost": {"requestedQueryCost": 2, "actualQueryCost": None,
+                                            "throttleStatus": {"maximumAvailable": 2000.0,
+                                                               "currentlyAvailable": 0,
+                                                               "restoreRate": 100.0}}})
 
     def _operation(query: str):
         try:

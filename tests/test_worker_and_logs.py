@@ -1,4 +1,4 @@
-"""The real worker process (fork per job) and the log lines it and the web side write."""
+"""The real worker process and the log lines it and the web side write."""
 from __future__ import annotations
 
 import io
@@ -19,8 +19,7 @@ from tests.conftest import API_SECRET, SHOP
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_flask_worker_burst_processes_a_delivery_in_a_forked_child(app, base_config,
-                                                                   post_webhook):
+def test_flask_worker_burst_processes_a_delivery(app, base_config, post_webhook):
     post_webhook("returns/reopen", {"id": 1, "admin_graphql_api_id": "gid://shopify/Return/1"})
     env = {**os.environ, **base_config}
     result = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "worker", "--burst"],

@@ -1,0 +1,157 @@
+"""Faults while exchanges are under way, small versions of bench/soak.py's: Ongoing down for a
+while (500s, 503s and hanging calls), Shopify throttling for a while, a worker SIGKILLed in the
+middle of a step, the database unreachable for the web process. Nothing is lost, nothing is done
+twice, and stuck exchanges go on by themselves once the fault clears."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from rq.registry import StartedJobRegistry
+from sqlmodel import select
+
+from app import create_app
+from jobs.queue import jobs
+from models import db
+from models.delivery import WebhookDelivery
+from sandbox.netlink import Link
+from sandbox.shopify import webhook_headers
+from tests.conftest import API_SECRET, SHOP
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def released(world):
+    world.setup(instant=False).approve()
+    world.run_jobs()
+    world.close()
+    world.run_jobs()
+    assert world.exchange().state == "released", world.exchange().attention_reason
+    return world
+
+
+def sleep_until(moment: float) -> None:
+    time.sleep(max(0.0, moment - time.monotonic()))
+
+
+def shipped_once(world, waybill: str) -> None:
+    exchange = world.exchange()
+    assert exchange.state == "completed", exchange.attention_reason
+    assert exchange.tracking_number == waybill
+    assert world.applied("FulfillmentCreate") == 1 and world.applied("OrderCapture") == 1
+
+
+def test_ongoing_down_for_a_while_then_the_exchange_ships_by_itself(world, monkeypatch):
+    monkeypatch.setattr("clients.ongoing.TIMEOUT", (1.0, 0.3))  # a hang is a read timeout
+    released(world)
+    world.warehouse_moves(450, waybill="OUT1")
+    outage_ends = time.monotonic() + 4
+    world.ongoing.outage(4, hang=0.6, hang_every=3)
+    world.run_jobs()  # ship: every call fails, the client's retries run out, RQ retries later
+    exchange = world.exchange()
+    assert exchange.state == "released" and world.applied("FulfillmentCreate") == 0
+    assert any(e.kind == "error" and "will retry" in e.outcome for e in world.timeline())
+    sleep_until(outage_ends)
+    world.run_jobs(retries=True)  # RQ's retry, after the outage
+    shipped_once(world, "OUT1")
+
+
+def test_shopify_throttling_for_a_while_delays_but_never_doubles(world):
+    released(world)
+    world.warehouse_moves(450, waybill="THR1")
+    throttle_ends = time.monotonic() + 3
+    world.store.throttle_for(3)
+    world.run_jobs()
+    assert world.exchange().state in ("released", "fulfilled")  # part done, none failed
+    assert world.exchange().state != "needs_attention"
+    sleep_until(throttle_ends)
+    world.run_jobs(retries=True)
+    shipped_once(world, "THR1")
+
+
+def test_a_worker_killed_mid_step_leaves_the_step_to_be_redone_once(world, app, base_config,
+                                                                    tmp_path):
+    """A real worker process, SIGKILLed while its ship step waits on Ongoing. RQ re-queues the
+    job once its lease (timeout + 60 s) expires, and the locks the dead worker held expire by
+    then too; the test lets those three minutes pass (RQ's own cleanup with a later clock, and
+    the keys whose TTL would have run out dropped)."""
+    released(world)
+    world.ongoing.delay_next(1, 20)  # the ship step's first Ongoing call hangs
+    world.warehouse_moves(450, waybill="KILL1")
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "app", "worker"], cwd=ROOT,
+            env={**os.environ, **base_config}, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    try:
+        registry = StartedJobRegistry(queue=jobs().queue)
+        deadline = time.monotonic() + 30
+        while not any(j.startswith("exchange-") for j in registry.get_job_ids()):
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.05)
+        time.sleep(0.3)  # inside the step, waiting on Ongoing
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+    [killed] = [j for j in registry.get_job_ids() if j.startswith("exchange-")]
+    assert world.exchange().state == "released" and world.applied("FulfillmentCreate") == 0
+
+    three_minutes_pass(registry)
+    world.run_jobs(retries=True)
+    shipped_once(world, "KILL1")
+    assert killed not in registry.get_job_ids()
+
+
+def three_minutes_pass(registry: StartedJobRegistry) -> None:
+    later = 181
+    registry.cleanup(timestamp=time.time() + later)  # the lease has expired: RQ retries the job
+    connection = jobs().connection
+    for key in connection.scan_iter("swapline:*"):  # the dead worker's locks
+        if 0 < connection.ttl(key) <= later:
+            connection.delete(key)
+
+
+@pytest.fixture
+def link(database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the database outage needs PostgreSQL (SQLite is a local file)")
+    parts = urlsplit(database_url)
+    proxy = Link(parts.hostname, parts.port)
+    yield proxy, urlunsplit(parts._replace(netloc=f"{parts.username}@{proxy.url_host}"))
+    proxy.close()
+
+
+def test_database_unreachable_for_the_web_answers_503_and_stores_nothing(app, base_config,
+                                                                        link, queued):
+    proxy, through_link = link
+    web = create_app({**base_config, "DATABASE_URL": through_link})
+    client = web.test_client()
+
+    def post(webhook_id: str):
+        body = json.dumps({"id": 7, "admin_graphql_api_id": "gid://shopify/Return/7"}).encode()
+        return client.post("/webhooks/shopify", data=body, headers=webhook_headers(
+            "returns/reopen", SHOP, body, API_SECRET, webhook_id=webhook_id))
+
+    assert post("before").status_code == 200
+    proxy.cut()
+    down = post("during")
+    assert down.status_code == 503 and down.headers["Retry-After"] == "5"
+    text = down.get_data(as_text=True)
+    assert "retry" in text and "postgres" not in text and API_SECRET not in text
+    assert client.get("/healthz").status_code == 503
+    proxy.restore()
+    answers = [post("during").status_code for _ in range(3)]  # Shopify's re-sends
+    assert 200 in answers and set(answers) <= {200, 503}  # a stale pooled connection: one 503
+    with db.session() as s:
+        rows = s.exec(select(WebhookDelivery.delivery_id)).all()
+    assert sorted(rows) == ["before", "during"] and len(queued()) == 2
