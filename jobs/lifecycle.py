@@ -146,10 +146,11 @@ def _apply(exchange: Exchange, event: str, source: str) -> str:
     except NeedsAttention as exc:
         return _attention(exchange, step, event, str(exc))
     except Exception as exc:
-        if getattr(exc, "retriable", False) and _retries_left():
+        transient = getattr(exc, "retriable", False)
+        if transient and _retries_left():
             _note(exchange.id, "error", step, logs.scrub(f"will retry: {exc}"), source)
             raise
-        return _attention(exchange, step, event, logs.scrub(str(exc)))
+        return _attention(exchange, step, event, logs.scrub(str(exc)), transient=transient)
     _move(exchange.id, exchange.state, after, f"{step}: {outcome}", source)
     follow_up = FOLLOW_UP.get(after)
     if follow_up:
@@ -199,6 +200,7 @@ def _resume(exchange: Exchange, why: str) -> None:
     with db.session() as s:
         row = s.get(Exchange, exchange.id)
         row.state, row.attention_reason, row.attention_step = state, None, None
+        row.attention_transient = False
         record(row.id, "transition", f"needs_attention → {state}", why, session=s)
     exchange.state, exchange.attention_step = state, None
 
@@ -231,8 +233,11 @@ def _note(exchange_id: int, kind: str, name: str, outcome: str, source: str = ""
         record(exchange_id, kind, name, outcome, session=s, source=source)
 
 
-def _attention(exchange: Exchange, step: str, event: str, reason: str) -> str:
-    """Park the exchange in needs_attention with a readable reason; Retry re-sends `event`."""
+def _attention(exchange: Exchange, step: str, event: str, reason: str, *,
+               transient: bool = False) -> str:
+    """Park the exchange in needs_attention with a readable reason; Retry re-sends `event`.
+
+    `transient`: an outage outlasted the retries; reconciliation retries it by itself later."""
     with db.session() as s:
         row = s.get(Exchange, exchange.id)
         record(row.id, "transition", f"{row.state} → needs_attention", reason, session=s,
@@ -240,6 +245,7 @@ def _attention(exchange: Exchange, step: str, event: str, reason: str) -> str:
         if row.state != "needs_attention":  # a failed cancel keeps the first failure's Retry
             row.attention_step = f"{row.state}:{event}"
         row.attention_reason, row.state, row.updated_at = reason, "needs_attention", utcnow()
+        row.attention_transient = transient
     log.warning("exchange needs attention at %s: %s", step, reason)
     return f"needs attention: {reason}"
 

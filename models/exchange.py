@@ -23,6 +23,7 @@ class Exchange(SQLModel, table=True):
     state: str = Field(default="detected", max_length=32, index=True)
     attention_reason: str | None = Field(default=None, sa_column=Column(Text))
     attention_step: str | None = Field(default=None, max_length=32)  # what Retry runs again
+    attention_transient: bool = False  # an outage outlasted the retries: retried by itself
     items: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     returned_items: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     workflow: str | None = Field(default=None, max_length=16)  # legacy | processing

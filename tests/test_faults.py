@@ -155,3 +155,31 @@ def test_database_unreachable_for_the_web_answers_503_and_stores_nothing(app, ba
     with db.session() as s:
         rows = s.exec(select(WebhookDelivery.delivery_id)).all()
     assert sorted(rows) == ["before", "during"] and len(queued()) == 2
+
+
+def test_an_outage_longer_than_the_retries_resumes_by_itself_once_it_clears(world, monkeypatch,
+                                                                            htmx):
+    from datetime import timedelta
+
+    from jobs.reconcile import reconcile_shop
+    from models.exchange import Exchange
+    from models.types import utcnow
+
+    monkeypatch.setattr("clients.ongoing.TIMEOUT", (1.0, 0.3))
+    released(world)
+    world.warehouse_moves(450, waybill="LONG1")
+    world.ongoing.outage(3600, hang=0.4, hang_every=5)  # down for an hour
+    world.run_jobs(retries=True)  # RQ's five retries all fail
+    exchange = world.exchange()
+    assert exchange.state == "needs_attention" and exchange.attention_transient
+    page = htmx("GET", f"/exchanges/{exchange.id}", shop=world.domain).get_data(as_text=True)
+    assert 'data-testid="auto-retry"' in page and "every 10 minutes" in page
+
+    world.ongoing.reset()  # Ongoing answers again
+    assert reconcile_shop(world.domain) == "1 open exchanges read, 0 acted on"  # too soon
+    with db.session() as s:
+        s.get(Exchange, exchange.id).updated_at = utcnow() - timedelta(minutes=11)
+    assert reconcile_shop(world.domain) == "1 open exchanges read, 1 acted on"
+    world.run_jobs()
+    shipped_once(world, "LONG1")
+    assert not world.exchange().attention_transient

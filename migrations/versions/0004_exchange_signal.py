@@ -1,4 +1,4 @@
-"""exchange signals: queued events kept until applied
+"""exchange signals: queued events kept until applied; transient needs_attention
 
 Revision ID: 0004
 Revises: 0003
@@ -15,6 +15,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('exchange', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('attention_transient', sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
     op.create_table('exchange_signal',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('exchange_id', sa.Integer(), nullable=False),
@@ -36,3 +39,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_exchange_signal_done_at'))
         batch_op.drop_index(batch_op.f('ix_exchange_signal_exchange_id'))
     op.drop_table('exchange_signal')
+    with op.batch_alter_table('exchange', schema=None) as batch_op:
+        batch_op.drop_column('attention_transient')
