@@ -185,6 +185,14 @@ class OngoingClient:
         return next((o for o in orders
                      if (o.get("orderInfo") or {}).get("orderNumber") == order_number), None)
 
+    def find_orders(self, order_numbers: list[str]) -> list[dict]:
+        """The orders with these orderNumbers, in one call (sent as repeated `orderNumbers`)."""
+        if not order_numbers:
+            return []
+        params = {"goodsOwnerId": self.goods_owner_id, "orderNumbers": list(order_numbers),
+                  "maxOrdersToGet": len(order_numbers)}
+        return _expect(self._request("GET", "/orders", params=params, idempotent=True), list)
+
     def set_order_status(self, order_id: int, status_number: int) -> dict:
         """Move an order to a status number; returns {orderId, message}."""
         body = {"orderStatusNumber": int(status_number)}

@@ -158,10 +158,13 @@ def create_api(sandbox: SandboxOngoing) -> Blueprint:
     def find_orders():
         _query_int("goodsOwnerId", required=True)
         number = request.args.get("orderNumber")
+        numbers = set(request.args.getlist("orderNumbers"))
+        most = _query_int("maxOrdersToGet")
         with sandbox.lock:
             found = [order_model(g.account, o) for o in g.account.orders.values()
-                     if number is None or o.number == number]
-            return jsonify(found)
+                     if (number is None or o.number == number)
+                     and (not numbers or o.number in numbers)]
+            return jsonify(found[:most] if most else found)
 
     @bp.get("/orders/<int:order_id>")
     def get_order(order_id: int):

@@ -164,9 +164,32 @@ def test_reconciliation_picks_up_a_sent_whose_webhook_never_came(world):
 def test_reconciliation_releases_when_the_return_order_arrives(world):
     parked(world, instant=False)
     world.ongoing.move_return_order(world.exchange().ongoing_return_order_id, 200)
+    world.ongoing.reset()
     reconcile_shop(world.domain)
+    # read in batches: one call for the orders, one for the return orders, none per exchange
+    assert world.ongoing.count("GET", "/orders") == 1
+    assert world.ongoing.count("GET", "/returnOrders") == 1
+    assert world.ongoing.count("GET", f"/orders/{world.exchange().ongoing_order_id}") == 0
     world.run_jobs()
     assert world.exchange().state == "released"
+
+
+def test_reconciliation_reads_each_order_a_batch_answer_left_out(world, monkeypatch):
+    """Should Ongoing ignore the orderNumbers filter (its wire form is not documented), the
+    orders missing from the answer are read one by one, never taken from another order."""
+    from clients.ongoing import OngoingClient
+
+    parked(world, instant=True)
+    world.in_transit()
+    world.run_jobs()
+    world.warehouse_moves(450, waybill="MISS1", webhook=False)
+    monkeypatch.setattr(OngoingClient, "find_orders", lambda self, numbers: [
+        {"orderInfo": {"orderId": 999999, "orderStatus": {"number": 450}}}])
+    world.ongoing.reset()
+    assert reconcile_shop(world.domain) == "1 open exchanges read, 1 acted on"
+    assert world.ongoing.count("GET", f"/orders/{world.exchange().ongoing_order_id}") == 1
+    world.run_jobs()
+    assert world.exchange().state == "completed"
 
 
 def test_the_original_order_returned_in_ongoing_releases(world):
