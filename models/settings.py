@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Column, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import object_session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Field, Session, SQLModel, select
 
 from models import crypto
@@ -78,16 +79,25 @@ class ShopSettings(SQLModel, table=True):
     def _secret(self, column: str) -> str | None:
         """Decrypt one secret column; one made with an older key is re-encrypted (lazy rotation).
 
-        Only a row still attached to a session is rewritten, in that session (committed with it);
-        a detached row (webhook intake, jobs) is left to `flask rotate-keys`.
+        A row attached to a session is rewritten in that session (committed with it); a detached
+        row (webhook intake, jobs) in a short transaction of its own. Both compare-and-swap, so a
+        secret saved meanwhile is never overwritten with the old one.
         """
         token = getattr(self, column)
         if not token:
             return None
         plain, rotated = crypto.decrypt_current(token)
+        if rotated is None or self.id is None:
+            return plain
         session = object_session(self)
-        if rotated is not None and session is not None and self.id is not None:
+        if session is not None:
             crypto.swap(ShopSettings, self.id, column, token, rotated, session=session)
+        else:
+            from models import db
+
+            with db.session() as own:
+                crypto.swap(ShopSettings, self.id, column, token, rotated, session=own)
+            set_committed_value(self, column, rotated)  # this copy no longer holds the old token
         return plain
 
 

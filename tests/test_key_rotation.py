@@ -81,6 +81,38 @@ def test_reads_under_old_key_work_and_re_encrypt_lazily(app, base_config):
         only(KEY_B, refresh_enc)
 
 
+def test_a_detached_read_re_encrypts_in_its_own_transaction(app, base_config):
+    """Webhook intake and jobs read settings detached from any session (settings_of)."""
+    from models.settings import settings_of
+
+    with keyed(base_config, KEY_A):
+        store_shop(**SECRETS)
+    with keyed(base_config, f"{KEY_B},{KEY_A}"):
+        row = settings_of(SHOP)
+        assert row.webhook_token() == SECRETS["webhook_token"]
+        assert only(KEY_B, row.webhook_token_enc) == SECRETS["webhook_token"]  # this copy too
+        assert row.webhook_token() == SECRETS["webhook_token"]  # read again: nothing to swap
+        _, settings_values = raw_rows().values()
+    password_enc, token_enc, _ = settings_values
+    assert only(KEY_B, token_enc) == SECRETS["webhook_token"]
+    with pytest.raises(InvalidToken):  # not read: left for the next read or rotate-keys
+        only(KEY_B, password_enc)
+
+
+def test_a_detached_read_never_puts_back_a_secret_saved_meanwhile(app, base_config):
+    from models.settings import settings_of
+
+    with keyed(base_config, KEY_A):
+        store_shop(**SECRETS)
+    with keyed(base_config, f"{KEY_B},{KEY_A}"):
+        stale = settings_of(SHOP)  # read before the merchant saves a new token
+        with db.session() as s:
+            apply(settings_for(get_shop(SHOP, session=s), session=s),
+                  {"webhook_token": "wt-New-1234"})
+        assert stale.webhook_token() == SECRETS["webhook_token"]  # what this copy held
+        assert settings_of(SHOP).webhook_token() == "wt-New-1234"  # the store kept the new one
+
+
 def test_rotate_keys_re_encrypts_every_row(app, base_config):
     with keyed(base_config, KEY_A):
         store_shop(**SECRETS)
