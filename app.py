@@ -80,7 +80,7 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(InterfaceError)
     def database_unreachable(error):
         # Nothing was stored: a webhook sender retries on a 503, a person reloads.
-        app.logger.warning("database unreachable on %s %s: %s", request.method, request.path,
+        app.logger.warning("database unreachable on %s %s: %s", request.method, _route(),
                            type(getattr(error, "orig", None) or error).__name__)
         response, status = as_json(503, "the database is unreachable right now; retry shortly")
         response.headers["Retry-After"] = str(DB_RETRY_AFTER)
@@ -88,8 +88,14 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(_error):
-        app.logger.error("unhandled error on %s %s", request.method, request.path)
+        app.logger.error("unhandled error on %s %s", request.method, _route())
         return as_json(500, "internal error")
+
+
+def _route() -> str:
+    """The matched route's rule (/webhooks/ongoing/<webhook_key>), never the path: a path may
+    hold a shop's webhook key."""
+    return request.url_rule.rule if request.url_rule else "(no route)"
 
 
 def _register_cli(app: Flask) -> None:

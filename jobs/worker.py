@@ -14,10 +14,12 @@ import time
 import redis
 from flask import Flask
 from rq import SimpleWorker
+from rq.worker_registration import REDIS_WORKER_KEYS
 
 from jobs.queue import enqueue, job_id, jobs
 
 PERIOD_SECONDS = 60
+REGISTRATION_CHECK_SECONDS = 10
 log = logging.getLogger(__name__)
 
 
@@ -36,6 +38,25 @@ class SwaplineWorker(SimpleWorker):
     """Runs each job in this process, reusing its DB, Redis and HTTP connections."""
 
     stop_asked = False
+    checked_at = 0.0
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        super().heartbeat(timeout, pipeline)
+        if time.monotonic() - self.checked_at >= REGISTRATION_CHECK_SECONDS:
+            self.checked_at = time.monotonic()
+            self._register_again_if_forgotten()
+
+    def _register_again_if_forgotten(self) -> None:
+        """A Redis restarted without its data no longer lists this worker: /healthz would say
+        no worker runs. RQ reconnects by itself while waiting for a job, but never re-registers."""
+        try:
+            if self.connection.sismember(REDIS_WORKER_KEYS, self.key):
+                return
+            log.warning("worker no longer registered (Redis lost its data); registering again")
+            self.connection.delete(self.key)
+            self.register_birth()
+        except redis.RedisError as exc:
+            log.warning("worker registration check failed: %s", type(exc).__name__)
 
     def request_stop(self, signum, frame):
         self.stop_asked = True  # SIGTERM/SIGINT: RQ's warm shutdown, and no restart after it

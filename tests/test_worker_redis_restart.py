@@ -89,6 +89,16 @@ def test_worker_rides_out_a_redis_restart_and_nothing_acknowledged_is_lost(
                        "the delivery recorded while Redis was down")
             assert post("after") == {"status": "queued"}
             wait_until(lambda: all(processed().values()) and len(processed()) == 3, "after")
+            # and it is listed again (for /healthz), within a few jobs
+            extra = iter(range(100))
+
+            def registered_after_more_jobs() -> bool:
+                if _registered():
+                    return True
+                post(f"more-{next(extra)}")
+                return False
+
+            wait_until(registered_after_more_jobs, "the worker registered again", timeout=40)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
     finally:
@@ -96,6 +106,15 @@ def test_worker_rides_out_a_redis_restart_and_nothing_acknowledged_is_lost(
             worker.kill()
         server.kill()
         server.wait()
+
+
+def _registered() -> bool:
+    from rq import Worker
+
+    from jobs.queue import jobs
+
+    time.sleep(1)
+    return len(Worker.all(connection=jobs().connection)) == 1
 
 
 def _answers(app) -> bool:
