@@ -1,0 +1,32 @@
+"""The benchmark scripts are not run by the suite (minutes each), but they must keep importing
+and parsing their arguments: a broken bench is found here, not on the day it is needed."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize("script", ["webhook_ingest.py", "lifecycle.py", "soak.py"])
+def test_each_bench_script_imports_and_explains_itself(script):
+    result = run(f"bench/{script}", "--help")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "usage:" in result.stdout
+
+
+def test_the_soak_names_its_faults_and_refuses_an_unknown_one():
+    result = run("bench/soak.py", "--help")
+    for fault in ("worker-kill", "redis-restart", "ongoing-outage", "shopify-throttle",
+                  "db-outage"):
+        assert fault in result.stdout
+    refused = run("bench/soak.py", "--fault", "worker-kill,meteor")
+    assert refused.returncode == 2 and "meteor" in refused.stderr
