@@ -94,7 +94,7 @@ def status(exchange_id: int):
     context = detail(exchange)
     if request.args.get("v") == context["version"]:
         return "", 204
-    return render_template(STATUS_PARTIAL, **context)
+    return render_template(STATUS_PARTIAL, moved=True, **context)
 
 
 @bp.post("/<int:exchange_id>/<any(retry, release, 'in-transit', cancel):action>")

@@ -183,4 +183,24 @@ def test_needs_attention_exchange_retried_from_the_ui(page, demo_shop):
 
     assert page.evaluate("window.__marker") == 1, "the page was reloaded"
     expect(page.get_by_test_id("attention")).to_have_count(0)
+    expect(page.get_by_test_id("queued")).to_have_count(0)  # the exchange moved on: history
     page.screenshot(path=ARTIFACTS / "exchange-retried.png", full_page=True)
+
+
+def test_needs_attention_retried_from_the_home_overview(page, demo_shop):
+    shop = demo_shop(exchange_stock=0)
+    open_sample_exchange(shop, page)
+    wait_while_working(shop, page, lambda: state_of(page) == "Needs attention", 20,
+                       "needing attention")
+    page.goto(admin_url(shop))
+    rows = page.get_by_test_id("attention-row")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(f"Out of stock: {EXCHANGED[0]}")
+
+    shop.account.add_article(EXCHANGED[0], "T-shirt, blue, L", 5)
+    rows.first.get_by_test_id("retry").click()
+    expect(page.get_by_test_id("queued")).to_have_text("Retry queued.")
+    expect(rows).to_have_count(0)  # gone at once, no reload
+    shop.run_jobs()
+    page.reload()
+    expect(page.get_by_test_id("attention-empty")).to_be_visible()
