@@ -136,8 +136,8 @@ def test_home_shows_the_overview_once_setup_is_done(make_shop, make_exchange, ho
                     re.S).group(0)
     assert "Only 0 of TEE-M sellable in Ongoing." in row
     assert f'href="/exchanges/{stuck}"' in row
-    assert re.search(rf'<form hx-post="/exchanges/{stuck}/retry" hx-swap="none"[^>]*>\s*'
-                     r'<button type="submit"[^>]*>Retry', row)
+    assert re.search(rf'<form hx-post="/exchanges/{stuck}/retry" hx-target="closest li" '
+                     r'hx-swap="delete"[^>]*>\s*<button type="submit"[^>]*>Retry', row)
     assert "#9999" not in page and "Theirs, not ours." not in page
     assert 'id="exchange-message"' in page  # where Retry's out-of-band message lands
 
