@@ -10,7 +10,9 @@ from sqlalchemy import func, select, text
 from jobs import metrics
 from jobs.queue import jobs
 from models import db
+from models.delivery import WebhookDelivery
 from models.exchange import Exchange
+from models.exchange_signal import ExchangeSignal
 
 bp = Blueprint("health", __name__)
 HEARTBEAT_MAX_AGE = timedelta(seconds=120)  # workers beat at least every worker_ttl (75 s)
@@ -36,10 +38,18 @@ def metrics_view():
     """Counters and latency histograms from Redis, plus exchanges by state and queue length."""
     with db.session() as s:
         rows = s.execute(select(Exchange.state, func.count()).group_by(Exchange.state)).all()
+        unprocessed = s.execute(select(func.count()).select_from(WebhookDelivery)
+                                .where(WebhookDelivery.processed_at.is_(None))).scalar_one()
+        pending = s.execute(select(func.count()).select_from(ExchangeSignal)
+                            .where(ExchangeSignal.done_at.is_(None))).scalar_one()
     gauges = [
         ("swapline_exchanges", "Exchanges by state.",
          {metrics.labels(state=state): n for state, n in rows}),
         ("swapline_queue_length", "Jobs waiting in the queue.", {"": jobs().queue.count}),
+        ("swapline_deliveries_unprocessed", "Webhooks answered 200 and not processed yet.",
+         {"": unprocessed}),
+        ("swapline_exchange_events_pending", "Exchange events recorded and not applied yet.",
+         {"": pending}),
     ]
     return Response(metrics.render(gauges), mimetype="text/plain",
                     content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -21,7 +21,7 @@ from jobs import metrics
 from jobs.queue import DEFAULT_TIMEOUT, enqueue, job_id, jobs
 from models import db
 from models.exchange import Exchange, record
-from models.exchange_signal import ExchangeSignal
+from models.exchange_signal import ExchangeSignal, waiting_signal
 from models.settings import settings_of
 from models.types import utcnow
 
@@ -61,8 +61,12 @@ def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "") ->
     """Queue `event` for an exchange (from a webhook, the poll, a button or a follow-up).
 
     The event is written to the database first, so a job Redis loses is queued again by the
-    sweeper; with Redis down the signal waits there. False when it could not be queued yet."""
+    sweeper; with Redis down the signal waits there. False when it could not be queued yet.
+    The same event still waiting, untouched, for this exchange stands for this one too (a
+    warehouse repeating its Sent notice queues one job, not ten)."""
     with db.session() as s:
+        if waiting_signal(exchange_id, event, session=s) is not None:
+            return True
         row = ExchangeSignal(exchange_id=exchange_id, event=event, source=source[:255])
         s.add(row)
         s.flush()

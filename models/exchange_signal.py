@@ -38,3 +38,12 @@ def pending(*, session: Session, older_than: timedelta, limit: int = 500) -> lis
              .where(ExchangeSignal.attempts < MAX_ATTEMPTS)
              .order_by(ExchangeSignal.id).limit(limit))
     return list(session.exec(query))
+
+
+def waiting_signal(exchange_id: int, event: str, *, session: Session) -> int | None:
+    """The id of the same event queued for this exchange and not yet taken by a worker."""
+    query = (select(ExchangeSignal.id)
+             .where(ExchangeSignal.exchange_id == exchange_id, ExchangeSignal.event == event)
+             .where(ExchangeSignal.done_at.is_(None), ExchangeSignal.attempts == 0)
+             .limit(1))
+    return session.exec(query).first()

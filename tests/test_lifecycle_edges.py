@@ -316,3 +316,24 @@ def test_no_cancel_once_the_parcel_left(world):
     world.run_jobs()
     assert world.exchange().state == "needs_attention"
     assert world.account.orders[exchange.ongoing_order_id].status == 450
+
+
+def test_repeated_sent_notices_queue_one_ship_while_it_waits(world, queued):
+    from models.exchange_signal import ExchangeSignal
+
+    world.setup(instant=False).approve()
+    world.run_jobs()
+    world.close()
+    world.run_jobs()
+    world.warehouse_moves(450, waybill="REP1")
+    for _ in range(3):  # the warehouse system re-sends its notice
+        world.ongoing_webhook(world.exchange().ongoing_order_id)
+    world.run_jobs()
+    from models import db
+
+    with db.session() as s:
+        shipped = s.exec(select(ExchangeSignal).where(ExchangeSignal.event == "shipped")).all()
+    assert len(shipped) == 1 and shipped[0].done_at is not None
+    assert world.exchange().state == "completed" and world.applied("FulfillmentCreate") == 1
+    notices = [e for e in world.timeline() if e.name == "Ongoing order status 450"]
+    assert len(notices) == 4  # every notice is still on the timeline

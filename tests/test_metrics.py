@@ -59,6 +59,22 @@ def test_valid_forged_and_duplicate_webhooks_are_counted(post_webhook, scrape):
     assert samples[received % "queued"] == 1 and samples[received % "duplicate"] == 1
     assert samples['swapline_webhooks_rejected_total{status="401"}'] == 1
     assert samples["swapline_queue_length"] == 1
+    assert samples["swapline_deliveries_unprocessed"] == 1  # answered, not processed yet
+
+
+def test_pending_work_is_a_gauge_an_alert_can_watch(app, post_webhook, run_jobs, scrape):
+    from jobs.lifecycle import signal
+
+    post_webhook("returns/reopen", APPROVE)
+    exchange_id = _exchange(1, "parked")
+    signal(exchange_id, "cancel", source="test")
+    samples = scrape()
+    assert samples["swapline_deliveries_unprocessed"] == 1
+    assert samples["swapline_exchange_events_pending"] == 1
+    run_jobs()
+    samples = scrape()
+    assert samples["swapline_deliveries_unprocessed"] == 0
+    assert samples["swapline_exchange_events_pending"] == 0
 
 
 def test_jobs_are_counted_by_outcome(app, post_webhook, run_jobs, scrape, monkeypatch):
