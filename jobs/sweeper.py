@@ -21,22 +21,25 @@ from models.delivery import unprocessed
 from models.exchange_signal import pending
 
 log = logging.getLogger(__name__)
+PAGE, MAX_PAGES = 500, 40  # up to 20,000 rows of each kind per run
 ENDED = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
 
 def sweep(grace_seconds: int = 30) -> dict[str, int]:
-    """Queue stray deliveries and signals recorded at least `grace_seconds` ago; the counts."""
+    """Queue stray deliveries and signals recorded at least `grace_seconds` ago; the counts.
+
+    Reads in pages of PAGE rows, up to MAX_PAGES each: after a Redis restart thousands of jobs
+    may be gone at once, and they should come back in this run, not 500 a minute."""
     older_than = timedelta(seconds=grace_seconds)
-    with db.session() as s:
-        deliveries = [(d.id, d.shop_domain) for d in unprocessed(session=s, older_than=older_than)]
-        signals = [(g.id, g.exchange_id, g.event, g.source)
-                   for g in pending(session=s, older_than=older_than)]
     counts = {
         "deliveries": _requeue(
-            deliveries, lambda d: delivery_job_id(d[0]),
-            lambda d: enqueue_delivery(*d)),
+            lambda s, after: [(d.id, d.shop_domain) for d in unprocessed(
+                session=s, older_than=older_than, limit=PAGE, after_id=after)],
+            lambda d: delivery_job_id(d[0]), lambda d: enqueue_delivery(*d)),
         "signals": _requeue(
-            signals, lambda g: signal_job_id(g[0], g[1], g[2]),
+            lambda s, after: [(g.id, g.exchange_id, g.event, g.source) for g in pending(
+                session=s, older_than=older_than, limit=PAGE, after_id=after)],
+            lambda g: signal_job_id(g[0], g[1], g[2]),
             lambda g: enqueue_signal(*g) is not None),
     }
     if any(counts.values()):
@@ -44,11 +47,18 @@ def sweep(grace_seconds: int = 30) -> dict[str, int]:
     return counts
 
 
-def _requeue(rows: list, job_id_of: Callable, enqueue_one: Callable) -> int:
-    count = 0
-    for row in rows:
-        _forget_ended_job(job_id_of(row))
-        count += bool(enqueue_one(row))
+def _requeue(page_after: Callable, job_id_of: Callable, enqueue_one: Callable) -> int:
+    """Walk the rows page by page (ids ascending); queue each one whose job is gone."""
+    count, after = 0, 0
+    for _ in range(MAX_PAGES):
+        with db.session() as s:
+            rows = page_after(s, after)
+        for row in rows:
+            _forget_ended_job(job_id_of(row))
+            count += bool(enqueue_one(row))
+        if len(rows) < PAGE:
+            break
+        after = rows[-1][0]
     return count
 
 

@@ -42,14 +42,16 @@ def record_delivery(connection: Connection, **values) -> int | None:
     return connection.execute(statement).scalar()
 
 
-def unprocessed(*, session: Session, older_than: timedelta, limit: int = 500):
-    """Deliveries never processed, received at least `older_than` ago, with attempts left."""
+def unprocessed(*, session: Session, older_than: timedelta, limit: int = 500, after_id: int = 0):
+    """Deliveries never processed, received at least `older_than` ago, with attempts left;
+    the first `limit` with an id above `after_id`."""
     cutoff = utcnow() - older_than
     query = (
         select(WebhookDelivery)
         .where(WebhookDelivery.processed_at.is_(None))
         .where(WebhookDelivery.received_at <= cutoff)
         .where(WebhookDelivery.attempts < MAX_ATTEMPTS)
+        .where(WebhookDelivery.id > after_id)
         .order_by(WebhookDelivery.id)
         .limit(limit)
     )

@@ -100,3 +100,16 @@ def test_the_sweeper_leaves_a_waiting_retry_alone(world, app, ongoing, queued):
 def _rows() -> list[ExchangeSignal]:
     with db.session() as s:
         return list(s.exec(select(ExchangeSignal)))
+
+
+def test_the_sweeper_brings_back_every_lost_job_in_one_run(app, post_webhook, queued,
+                                                           monkeypatch):
+    """After a restart thousands of jobs may be gone at once: page after page, not 500 a run."""
+    monkeypatch.setattr("jobs.sweeper.PAGE", 2)
+    for n in range(5):
+        post_webhook("returns/reopen", {"id": n, "admin_graphql_api_id":
+                                        f"gid://shopify/Return/{n}"}, webhook_id=f"lost-{n}")
+    redis_restarts()
+    assert sweep(grace_seconds=0) == {"deliveries": 5, "signals": 0}
+    assert len(queued()) == 5
+    assert sweep(grace_seconds=0) == {"deliveries": 0, "signals": 0}  # queued: left alone
