@@ -24,14 +24,18 @@ log = logging.getLogger(__name__)
 
 
 def enqueue_periodic() -> None:
-    """Enqueue the periodic jobs once per minute (unique ids make it safe from any worker)."""
+    """Enqueue the periodic jobs (sweep every minute, reconciliation every 5, retention every
+    hour); ids unique per period make it safe from any worker, any number of times."""
     from jobs.reconcile import PERIOD_SECONDS as RECONCILE_SECONDS
     from jobs.reconcile import reconcile_all
+    from jobs.retention import PERIOD_SECONDS as PRUNE_SECONDS
+    from jobs.retention import prune
     from jobs.sweeper import sweep
 
     now = int(time.time())
     enqueue(sweep, job_id=job_id("sweep", now // PERIOD_SECONDS))
     enqueue(reconcile_all, job_id=job_id("reconcile-all", now // RECONCILE_SECONDS))
+    enqueue(prune, job_id=job_id("prune", now // PRUNE_SECONDS))
 
 
 class SwaplineWorker(SimpleWorker):
