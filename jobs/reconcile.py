@@ -10,12 +10,13 @@ from sqlalchemy import and_, or_
 from sqlmodel import select
 
 import logs
+from clients.ongoing import OngoingNotFound
 from clients.ongoing_accounts import client_for_shop
 from jobs.exchange_steps import shipped_status
 from jobs.lifecycle import signal
 from jobs.queue import enqueue, job_id
 from models import db
-from models.exchange import Exchange
+from models.exchange import Exchange, ExchangeEvent, note
 from models.settings import settings_of
 from models.types import utcnow
 
@@ -74,7 +75,11 @@ def _order_statuses(client, exchanges: list[Exchange]) -> dict[int, int]:
                 found[info["orderId"]] = info["orderStatus"]["number"]
     for exchange in exchanges:
         if exchange.ongoing_order_id not in found:
-            order = client.get_order(exchange.ongoing_order_id)
+            try:
+                order = client.get_order(exchange.ongoing_order_id)
+            except OngoingNotFound:  # deleted in Ongoing: one exchange must not stop the rest
+                _warn_once(exchange.id, "the Ongoing order no longer exists")
+                continue
             found[exchange.ongoing_order_id] = order["orderInfo"]["orderStatus"]["number"]
     return found
 
@@ -88,6 +93,16 @@ def _return_statuses(client, exchanges: list[Exchange]) -> dict[int, int]:
             info = ret["returnOrderInfo"]
             found[info["returnOrderId"]] = info["returnOrderStatus"]["number"]
     return found
+
+
+def _warn_once(exchange_id: int, warning: str) -> None:
+    """A timeline warning the merchant sees once, not every 5 minutes."""
+    with db.session() as s:
+        seen = s.exec(select(ExchangeEvent.id).where(
+            ExchangeEvent.exchange_id == exchange_id, ExchangeEvent.kind == "warning",
+            ExchangeEvent.name == "reconciliation", ExchangeEvent.outcome == warning)).first()
+    if seen is None:
+        note(exchange_id, "reconciliation", warning, kind="warning")
 
 
 def _batches(items: list) -> list[list]:
@@ -107,6 +122,8 @@ def _reconcile(exchange: Exchange, settings, orders: dict[int, int],
         if exchange.state == "detected" and exchange.updated_at < utcnow() - STUCK_CREATE:
             signal(exchange.id, "create", shop=exchange.shop_domain, source=source)
             return True
+        return False
+    if exchange.ongoing_order_id not in orders:
         return False
     if shipped_status(settings, orders[exchange.ongoing_order_id]):
         signal(exchange.id, "shipped", shop=exchange.shop_domain, source=source)

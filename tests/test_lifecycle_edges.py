@@ -192,6 +192,16 @@ def test_reconciliation_reads_each_order_a_batch_answer_left_out(world, monkeypa
     assert world.exchange().state == "completed"
 
 
+def test_an_order_deleted_in_ongoing_does_not_stop_the_shop_s_reconciliation(world):
+    parked(world, instant=False)
+    with world.ongoing.lock:  # someone deleted it in Ongoing's own UI
+        del world.account.orders[world.exchange().ongoing_order_id]
+    for _ in range(2):  # every 5 minutes
+        assert reconcile_shop(world.domain) == "1 open exchanges read, 0 acted on"
+    warning = [e for e in world.timeline() if e.kind == "warning" and e.name == "reconciliation"]
+    assert [e.outcome for e in warning] == ["the Ongoing order no longer exists"]  # said once
+
+
 def test_the_original_order_returned_in_ongoing_releases(world):
     parked(world, instant=False)
     original = next(o for o in world.account.orders.values() if o.number == "1001")
