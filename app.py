@@ -31,7 +31,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         if config is None and click.get_current_context(silent=True) is not None:
             raise click.ClickException(str(exc)) from None  # CLI: one clear line, exit 1
         raise
-    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app = SwaplineFlask(__name__, instance_path=str(settings.instance_path))
     app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     logs.setup([settings.api_secret, settings.old_api_secret or "", *settings.encryption_keys],
                level=os.environ.get("SWAPLINE_LOG_LEVEL", "INFO").upper())
@@ -90,6 +90,12 @@ def _register_errors(app: Flask) -> None:
     def server_error(_error):
         app.logger.error("unhandled error on %s %s", request.method, _route())
         return as_json(500, "internal error")
+
+
+class SwaplineFlask(Flask):
+    def log_exception(self, exc_info) -> None:
+        """Flask's own line names request.path, which may hold a shop's webhook key."""
+        self.logger.error("Exception on %s [%s]", _route(), request.method, exc_info=exc_info)
 
 
 def _route() -> str:

@@ -15,13 +15,14 @@ from collections.abc import Callable
 
 from redis.exceptions import LockError, RedisError
 from rq import Retry, get_current_job
+from rq.timeouts import JobTimeoutException
 
 import logs
 from jobs import metrics
 from jobs.queue import DEFAULT_TIMEOUT, enqueue, job_id, jobs
 from models import db
 from models.exchange import Exchange, record
-from models.exchange_signal import ExchangeSignal, waiting_signal
+from models.exchange_signal import MAX_ATTEMPTS, ExchangeSignal, waiting_signal
 from models.settings import settings_of
 from models.types import utcnow
 
@@ -102,14 +103,18 @@ def advance(exchange_id: int, event: str, source: str = "", signal_id: int | Non
     if not lock.acquire():
         raise TimeoutError(f"exchange {exchange_id} stayed locked; RQ retries this event")
     try:
-        if signal_id is not None and not _take_signal(signal_id):
+        attempts = _take_signal(signal_id) if signal_id is not None else 1
+        if attempts is None:
             return "signal already applied"
         with db.session() as s:
             exchange = s.get(Exchange, exchange_id)
             if exchange is None:
                 return "exchange gone"
         with logs.context(shop=exchange.shop_domain, exchange_id=exchange_id):
-            outcome = _apply(exchange, event, source)
+            if attempts > MAX_ATTEMPTS:  # every run died before it could finish: a person looks
+                outcome = _give_up(exchange, event, source)
+            else:
+                outcome = _apply(exchange, event, source)
         if signal_id is not None:
             _signal_done(signal_id)
         return outcome
@@ -120,7 +125,10 @@ def advance(exchange_id: int, event: str, source: str = "", signal_id: int | Non
             log.warning("exchange lock expired before release", extra={"exchange_id": exchange_id})
 
 
-def _apply(exchange: Exchange, event: str, source: str) -> str:
+def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool = True) -> str:
+    """`may_raise=False` (a Retry applying the failed event): a retriable failure parks the
+    exchange as transient instead of leaving it to an RQ retry of the "retry" job, which would
+    find the exchange already resumed and drop the event."""
     if event == "retry":
         return _retry(exchange, source)
     if event == "in_transit":  # the return parcel is on its way: a release with Instant Exchange
@@ -150,8 +158,8 @@ def _apply(exchange: Exchange, event: str, source: str) -> str:
     except NeedsAttention as exc:
         return _attention(exchange, step, event, str(exc))
     except Exception as exc:
-        transient = getattr(exc, "retriable", False)
-        if transient and _retries_left():
+        transient = getattr(exc, "retriable", False) or isinstance(exc, JobTimeoutException)
+        if transient and may_raise and _retries_left():
             _note(exchange.id, "error", step, logs.scrub(f"will retry: {exc}"), source)
             raise
         return _attention(exchange, step, event, logs.scrub(str(exc)), transient=transient)
@@ -162,14 +170,23 @@ def _apply(exchange: Exchange, event: str, source: str) -> str:
     return outcome
 
 
-def _take_signal(signal_id: int) -> bool:
-    """Count an attempt at a recorded signal; False when it was applied already (or is gone)."""
+def _give_up(exchange: Exchange, event: str, source: str) -> str:
+    reason = f"Swapline could not apply {event!r} after {MAX_ATTEMPTS} attempts; see the timeline"
+    if exchange.state in ("completed", "cancelled"):
+        _note(exchange.id, "ignored", event, reason, source)
+        return f"ignored: {reason}"
+    return _attention(exchange, event, event, reason)
+
+
+def _take_signal(signal_id: int) -> int | None:
+    """Count an attempt at a recorded signal: the attempts so far, or None when it was applied
+    already (or is gone)."""
     with db.session() as s:
         row = s.get(ExchangeSignal, signal_id)
         if row is None or row.done_at is not None:
-            return False
+            return None
         row.attempts += 1
-        return True
+        return row.attempts
 
 
 def _signal_done(signal_id: int) -> None:
@@ -261,4 +278,4 @@ def _retry(exchange: Exchange, source: str) -> str:
         return "nothing to retry"
     _, event = _failed(exchange)
     _resume(exchange, f"retry ({source or 'retry'})")
-    return _apply(exchange, event, source or "retry")
+    return _apply(exchange, event, source or "retry", may_raise=False)

@@ -9,7 +9,10 @@ is retried once its lease (timeout + 60 s) expires; a delivery job is also found
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
 import time
 
 import redis
@@ -87,20 +90,35 @@ def run(app: Flask, *, burst: bool = False) -> None:
                 worker.work(burst=burst, with_scheduler=True, logging_level=level)
             except redis.RedisError as exc:
                 log.error("worker lost Redis: %s", type(exc).__name__)
+            finally:
+                with contextlib.suppress(Exception):  # its pubsub thread, even if teardown failed
+                    worker.unsubscribe()
             if burst or worker.stop_asked:
                 return
+            stop = _stop_flag()  # RQ's handlers went with its loop: SIGTERM must still stop us
             log.warning("worker loop ended without a stop request; starting again once Redis "
                         "answers")
-            _wait_for_redis()
+            if not _wait_for_redis(stop):
+                return
 
 
-def _wait_for_redis(pause: float = 1.0) -> None:
-    while True:
+def _stop_flag() -> threading.Event:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def _wait_for_redis(stop: threading.Event, pause: float = 1.0) -> bool:
+    """True once Redis answers (after at least one pause: no busy restart loop); False when a
+    stop was asked meanwhile."""
+    while not stop.wait(pause):
         try:
             jobs().connection.ping()
-            return
+            return True
         except redis.RedisError:
-            time.sleep(pause)
+            continue
+    return False
 
 
 def run_burst_in_process(app: Flask) -> bool:

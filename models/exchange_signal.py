@@ -32,12 +32,13 @@ class ExchangeSignal(SQLModel, table=True):
 
 def pending(*, session: Session, older_than: timedelta, limit: int = 500,
             after_id: int = 0) -> list[ExchangeSignal]:
-    """Signals not yet applied, created at least `older_than` ago, with attempts left; the
-    first `limit` with an id above `after_id`."""
+    """Signals not yet applied, created at least `older_than` ago; the first `limit` with an id
+    above `after_id`. One past MAX_ATTEMPTS is queued once more: its job then gives up, visibly
+    (the exchange goes to needs attention)."""
     query = (select(ExchangeSignal)
              .where(ExchangeSignal.done_at.is_(None))
              .where(ExchangeSignal.created_at <= utcnow() - older_than)
-             .where(ExchangeSignal.attempts < MAX_ATTEMPTS)
+             .where(ExchangeSignal.attempts <= MAX_ATTEMPTS)
              .where(ExchangeSignal.id > after_id)
              .order_by(ExchangeSignal.id).limit(limit))
     return list(session.exec(query))

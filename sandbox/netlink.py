@@ -45,6 +45,10 @@ class Link:
                 continue
             server.settimeout(None)
             with self.lock:
+                if self.listener is not listener:  # cut() came while this one was connecting
+                    client.close()
+                    server.close()
+                    continue
                 self.open.update((client, server))
             for a, b in ((client, server), (server, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()

@@ -183,3 +183,34 @@ def test_an_outage_longer_than_the_retries_resumes_by_itself_once_it_clears(worl
     world.run_jobs()
     shipped_once(world, "LONG1")
     assert not world.exchange().attention_transient
+
+
+def test_an_automatic_retry_during_the_outage_parks_it_again_instead_of_losing_it(
+        world, monkeypatch):
+    from datetime import timedelta
+
+    from jobs.lifecycle import signal
+    from jobs.reconcile import reconcile_shop
+    from models.exchange import Exchange
+    from models.types import utcnow
+
+    def ten_minutes_pass() -> None:
+        with db.session() as s:
+            s.get(Exchange, world.exchange().id).updated_at = utcnow() - timedelta(minutes=11)
+
+    monkeypatch.setattr("clients.ongoing.TIMEOUT", (1.0, 0.3))
+    released(world)
+    world.warehouse_moves(450, waybill="AGAIN1")
+    world.ongoing.outage(3600, hang=0.4, hang_every=5)
+    world.run_jobs(retries=True)
+    assert world.exchange().attention_transient
+    # the Retry reconciliation sends (or a merchant's), while Ongoing is still down
+    signal(world.exchange().id, "retry", source="reconciliation: retry after an outage")
+    world.run_jobs()  # the step fails again, retriably: no RQ retry of a "retry" job
+    exchange = world.exchange()
+    assert exchange.state == "needs_attention" and exchange.attention_transient  # not lost
+    world.ongoing.reset()
+    ten_minutes_pass()
+    reconcile_shop(world.domain)
+    world.run_jobs()
+    shipped_once(world, "AGAIN1")

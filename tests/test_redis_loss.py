@@ -113,3 +113,26 @@ def test_the_sweeper_brings_back_every_lost_job_in_one_run(app, post_webhook, qu
     assert sweep(grace_seconds=0) == {"deliveries": 5, "signals": 0}
     assert len(queued()) == 5
     assert sweep(grace_seconds=0) == {"deliveries": 0, "signals": 0}  # queued: left alone
+
+
+def test_a_signal_every_run_of_which_died_ends_in_needs_attention_not_limbo(world, app):
+    from models.exchange_signal import MAX_ATTEMPTS
+
+    world.setup(instant=False).approve()
+    world.run_jobs()
+    signal(world.exchange().id, "release", source="returns/close")
+    with db.session() as s:  # ten runs were killed before they could finish
+        row = s.exec(select(ExchangeSignal).where(ExchangeSignal.event == "release")).one()
+        row.attempts = MAX_ATTEMPTS
+    redis_restarts()  # and its job is gone too
+    assert sweep(grace_seconds=0) == {"deliveries": 0, "signals": 1}  # queued one last time
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "needs_attention"
+    assert f"could not apply 'release' after {MAX_ATTEMPTS} attempts" in exchange.attention_reason
+    assert all(done for _, done, _ in signals())
+    world.run_jobs()
+    from jobs.lifecycle import advance
+
+    advance(exchange.id, "retry", "merchant: Retry")  # the merchant retries: it releases
+    assert world.exchange().state == "released"

@@ -58,3 +58,20 @@ def test_log_lines_are_json_with_context_and_no_secrets():
     assert API_SECRET not in line["msg"] and "shpat_0123abcd" not in line["msg"]
     assert "abc.def.ghi" not in line["msg"] and "eyJpc3Mi" not in line["msg"]
     assert line["msg"].count("[redacted]") == 4
+
+
+def test_an_unhandled_error_logs_the_route_never_a_path_with_a_webhook_key(app, client,
+                                                                         monkeypatch, caplog):
+    import blueprints.webhooks_ongoing as ongoing_hooks
+
+    def boom(_key):
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(ongoing_hooks, "keyed_shop", boom)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    key = "k3y-" + "s" * 28
+    with caplog.at_level(logging.ERROR):
+        response = client.post(f"/webhooks/ongoing/{key}", json={"orderId": 1})
+    assert response.status_code == 500
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "/webhooks/ongoing/<" in logged and key not in logged
