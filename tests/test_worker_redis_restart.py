@@ -124,3 +124,26 @@ def _answers(app) -> bool:
         return jobs().connection.ping()
     except Exception:
         return False
+
+
+def test_sigterm_stops_a_worker_while_redis_is_down(app, base_config, tmp_path):
+    sock = tmp_path / "redis.sock"
+    server = start_redis(sock)
+    config = {**base_config, "REDIS_URL": f"unix://{sock}"}
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker"],
+                                  cwd=ROOT, env={**os.environ, **config}, stdout=out,
+                                  stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "Listening on" in log.read_text(), "the worker to listen")
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+        time.sleep(3)  # the worker is retrying its connection now
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)  # stops, instead of waiting for a Redis that is not coming
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        if server.poll() is None:
+            server.kill()
