@@ -54,6 +54,7 @@ from bench.webhook_ingest import (  # noqa: E402
     free_port,
     percentile,
     redis_url,
+    wait_until_ready,
 )
 from sandbox.ongoing import SandboxOngoing  # noqa: E402
 from sandbox.ongoing_store import webhook_payload  # noqa: E402
@@ -159,18 +160,6 @@ def process(command: list[str], env: dict, log: Path, stop_timeout: float = 20.0
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)  # its group: its own work horses
                 proc.wait()
-
-
-def wait_for_http(proc: subprocess.Popen, port: int, limit: float = 30.0) -> None:
-    deadline, answers = time.monotonic() + limit, 0
-    while answers < 10:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("gunicorn did not come up (see its log below)")
-        try:
-            status, _ = request(port, "GET", "/healthz")
-            answers += status == 200
-        except (OSError, http.client.HTTPException):
-            time.sleep(0.1)
 
 
 def wait_for_workers(connection, procs: list[subprocess.Popen], limit: float = 30.0) -> None:
@@ -595,7 +584,7 @@ def bench(args, started: float) -> bool:
         from models import db
 
         stack.callback(db.dispose)
-        wait_for_http(gunicorn, port)
+        wait_until_ready(gunicorn, port)
         wait_for_workers(jobs().connection, workers)
         shops, cases = setup_shops(args, shopify, ongoing)
         rec = Recorder(shopify, ongoing)

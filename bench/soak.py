@@ -80,7 +80,6 @@ from bench.lifecycle import (  # noqa: E402
     sandboxes,
     setup_shops,
     timeline_report,
-    wait_for_http,
     wait_for_workers,
 )
 from bench.soak_faults import (  # noqa: E402
@@ -96,6 +95,7 @@ from bench.webhook_ingest import (  # noqa: E402
     free_port,
     percentile,
     reachable,
+    wait_until_ready,
 )
 from sandbox.ongoing_store import webhook_payload  # noqa: E402
 from sandbox.shopify import webhook_headers  # noqa: E402
@@ -634,7 +634,7 @@ def soak(args, started: float) -> bool:
         from models import db
 
         stack.callback(db.dispose)
-        wait_for_http(gunicorn, port)
+        wait_until_ready(gunicorn, port)
         wait_for_workers(jobs().connection, workers)
         shops, cases = setup_shops(args, shopify, ongoing)
         print(f"setup {time.monotonic() - started:.1f} s; flooding", flush=True)
