@@ -1,6 +1,8 @@
 """Mutations on fulfillment orders and returns: holds, releases, returnProcess, fulfillmentCreate.
 
 Every check runs before anything changes, so a call with userErrors leaves the shop untouched.
+Messages, fields and codes are those of live Shopify 2026-04 (recordings named in
+tests/test_conformance_*.py); an unknown FO id is a top-level RESOURCE_NOT_FOUND, not a userError.
 - fulfillmentOrderHold: the requesting app's hold (heldByRequestingApp true); refused on a closed,
   cancelled or incomplete FO, for a handle the app already uses there, beyond 10 app holds, and
   for line-item holds (Shopify splits the FO; the sandbox does not).
@@ -18,6 +20,7 @@ from sandbox.shopify_store import (
     FulfillmentLine,
     Hold,
     Refused,
+    ResourceNotFound,
     next_id,
     parse_gid,
     process_exchanges,
@@ -32,26 +35,10 @@ def user_error(message: str, field: list[str] | None, code: str | None = None) -
 
 
 def hold(store, shop, args: dict) -> dict:
-    fo = shop.get("fulfillment_orders", args["id"], "FulfillmentOrder")
+    fo = _fulfillment_order(shop, args["id"])
     given = args["fulfillmentHold"]
     handle = given.get("handle") or ""
-    app_holds = [h for h in fo.holds if h.by_app] if fo else []
-    problem = (
-        ("Fulfillment order does not exist.", ["id"], "FULFILLMENT_ORDER_NOT_FOUND")
-        if fo is None else
-        (f"Fulfillment order is {fo.status.lower()} and cannot be held.", ["id"], None)
-        if fo.status not in HOLDABLE else
-        ("The fulfillment order is not splittable.", ["fulfillmentHold",
-         "fulfillmentOrderLineItems"], "FULFILLMENT_ORDER_NOT_SPLITTABLE")
-        if given.get("fulfillmentOrderLineItems") and fo.status == "ON_HOLD" else
-        ("Handle is too long (maximum is 64 characters).", ["fulfillmentHold", "handle"], None)
-        if len(handle) > 64 else
-        (f"The handle {handle!r} is already used by this app's hold on this fulfillment order.",
-         ["fulfillmentHold", "handle"], "DUPLICATE_FULFILLMENT_HOLD_HANDLE")
-        if any(h.handle == handle for h in app_holds) else
-        ("The maximum number of fulfillment holds for this fulfillment order has been reached "
-         "for this app.", ["id"], "FULFILLMENT_ORDER_HOLD_LIMIT_REACHED")
-        if len(app_holds) >= MAX_APP_HOLDS else None)
+    problem = _hold_problem(fo, given, handle)
     if not problem and given.get("fulfillmentOrderLineItems"):
         raise Refused("the sandbox does not split fulfillment orders (line-item holds)")
     if problem:
@@ -64,11 +51,46 @@ def hold(store, shop, args: dict) -> dict:
             "fulfillmentOrder": fulfillment_order_view(shop, fo), "userErrors": []}
 
 
-def release_hold(store, shop, args: dict) -> dict:
-    fo = shop.get("fulfillment_orders", args["id"], "FulfillmentOrder")
+def _hold_problem(fo, given: dict, handle: str) -> tuple | None:
+    """The first userError, in the order live Shopify checks them (line items before limits)."""
+    lines = given.get("fulfillmentOrderLineItems") or []
+    path = ["fulfillmentHold", "fulfillmentOrderLineItems"]
+    app_holds = [h for h in fo.holds if h.by_app]
+    for index, line in enumerate(lines):
+        if line["quantity"] <= 0:
+            return ("You must select at least one item to place on partial hold.",
+                    path + [str(index), "quantity"], "GREATER_THAN_ZERO")
+    if len({line["id"] for line in lines}) < len(lines):
+        return "must contain unique line item ids", path, "DUPLICATED_FULFILLMENT_ORDER_LINE_ITEMS"
+    if fo.status not in HOLDABLE:
+        return f"Fulfillment order is {fo.status.lower()} and cannot be held.", ["id"], None
+    if lines and fo.status == "ON_HOLD":
+        return ("The fulfillment order is not in a splittable state.", path,
+                "FULFILLMENT_ORDER_NOT_SPLITTABLE")
+    if len(handle) > 64:
+        return "Handle is too long (maximum is 64 characters).", ["fulfillmentHold", "handle"], None
+    if any(h.handle == handle for h in app_holds):
+        return ("The handle provided for the fulfillment hold is already in use by this app for "
+                "another hold on this fulfillment order.", ["fulfillmentHold", "handle"],
+                "DUPLICATE_FULFILLMENT_HOLD_HANDLE")
+    if len(app_holds) >= MAX_APP_HOLDS:
+        return ("The maximum number of fulfillment holds for this fulfillment order has been "
+                "reached for this app. An app can only have up to 10 holds on a single "
+                "fulfillment order at any one time.", ["id"],
+                "FULFILLMENT_ORDER_HOLD_LIMIT_REACHED")
+    return None
+
+
+def _fulfillment_order(shop, value: str):
+    """The FO behind `id`; an unknown one is a top-level RESOURCE_NOT_FOUND, as in Shopify."""
+    fo = shop.get("fulfillment_orders", value, "FulfillmentOrder")
     if fo is None:
-        return {"fulfillmentOrder": None, "userErrors": [user_error(
-            "Fulfillment order does not exist.", ["id"], "FULFILLMENT_ORDER_NOT_FOUND")]}
+        raise ResourceNotFound(value)
+    return fo
+
+
+def release_hold(store, shop, args: dict) -> dict:
+    fo = _fulfillment_order(shop, args["id"])
     wanted = [parse_gid(value, "FulfillmentHold") for value in args.get("holdIds") or []]
     known = {h.id for h in fo.holds}
     for index, number in enumerate(wanted):
@@ -103,23 +125,23 @@ def return_process(store, shop, args: dict) -> dict:
 
 def _process_problem(ret, given: dict) -> tuple | None:
     if ret is None:
-        return "Return does not exist.", ["input", "returnId"], "NOT_FOUND"
+        return "Return not found.", ["input", "returnId"], "NOT_FOUND"
     if ret.status != "OPEN":
         return f"Return is {ret.status.lower()} and cannot be processed.", \
             ["input", "returnId"], "INVALID_STATE"
     exchange, returned = given.get("exchangeLineItems") or [], given.get("returnLineItems") or []
     if not exchange and not returned:
         return "Nothing to process.", ["input"], "BLANK"
-    for key, kind, items, lines in (("exchangeLineItems", "ExchangeLineItem", exchange,
-                                     ret.exchanges),
-                                    ("returnLineItems", "ReturnLineItem", returned, ret.lines)):
+    # "Return line item was not found." is live; the exchange wording follows it by analogy.
+    for key, kind, label, items, lines in (
+            ("exchangeLineItems", "ExchangeLineItem", "Exchange", exchange, ret.exchanges),
+            ("returnLineItems", "ReturnLineItem", "Return", returned, ret.lines)):
         seen = set()
         for index, item in enumerate(items):
             path = ["input", key, str(index)]
             line = next((x for x in lines if x.id == parse_gid(item["id"], kind)), None)
             if line is None or line.id in seen:
-                return f"{kind} {item['id']} is not on this return (or given twice).", \
-                    path + ["id"], "NOT_FOUND"
+                return f"{label} line item was not found.", path + ["id"], "NOT_FOUND"
             seen.add(line.id)
             if item["quantity"] <= 0:
                 return "Quantity must be greater than 0.", path + ["quantity"], "GREATER_THAN"
@@ -151,42 +173,58 @@ def fulfillment_create(store, shop, args: dict) -> dict:
 
 
 def _fulfillment_plan(shop, groups: list[dict]) -> tuple[list, tuple | None]:
-    """[(fo, [(fo line, quantity)])] for the request, or the first userError."""
+    """[(fo, [(fo line, quantity)])] for the request, or the first userError (live wording)."""
     plan, base = [], ["fulfillment", "lineItemsByFulfillmentOrder"]
     if not groups:
         return plan, ("At least one fulfillment order is required.", base)
     for index, group in enumerate(groups):
-        path = base + [str(index)]
         fo = shop.get("fulfillment_orders", group["fulfillmentOrderId"], "FulfillmentOrder")
-        if fo is None:
-            return plan, ("Fulfillment order does not exist.", path + ["fulfillmentOrderId"])
-        if "CREATE_FULFILLMENT" not in fo.actions():
-            reason = ("is assigned to another fulfillment service's location; this app cannot "
-                      "create fulfillments for it") if fo.status in ("OPEN", "IN_PROGRESS") else \
-                f"has an unfulfillable status= {fo.status.lower()}"
-            return plan, (f"Fulfillment order {group['fulfillmentOrderId']} {reason}.",
-                          path + ["fulfillmentOrderId"])
-        requested = group.get("fulfillmentOrderLineItems") or [
-            {"id": line.id, "quantity": line.remaining} for line in fo.lines if line.remaining]
-        quantities = []
-        for j, item in enumerate(requested):
-            number = parse_gid(item["id"], "FulfillmentOrderLineItem")
-            line = next((x for x in fo.lines if x.id == number), None)
-            if line is None or any(q[0] is line for q in quantities):
-                return plan, ("Fulfillment order line item does not exist on this fulfillment "
-                              "order (or is given twice).", path + ["fulfillmentOrderLineItems",
-                                                                   str(j), "id"])
-            if not 0 < item["quantity"] <= line.remaining:
-                return plan, (f"Invalid quantity {item['quantity']}: {line.remaining} remain to "
-                              "be fulfilled.", path + ["fulfillmentOrderLineItems", str(j),
-                                                       "quantity"])
-            quantities.append((line, item["quantity"]))
+        problem = _fulfillable_problem(fo)
+        if problem:
+            return plan, problem
+        quantities, problem = _quantities(fo, group, base + [str(index)])
+        if problem:
+            return plan, problem
         plan.append((fo, quantities))
     if len({fo.order_id for fo, _ in plan}) > 1 or len({fo.id for fo, _ in plan}) < len(plan):
         return plan, ("All fulfillment orders must belong to the same order, once each.", base)
     if not any(quantities for _, quantities in plan):
         return plan, ("Nothing remains to be fulfilled.", base)
     return plan, None
+
+
+def _fulfillable_problem(fo) -> tuple | None:
+    if fo is None:
+        return "Fulfillment order does not exist.", ["fulfillment"]
+    if "CREATE_FULFILLMENT" in fo.actions():
+        return None
+    if fo.status in ("OPEN", "IN_PROGRESS"):
+        return (f"Fulfillment order {fo.id} is assigned to another fulfillment service's "
+                "location; this app cannot create fulfillments for it.", ["fulfillment"])
+    # Shopify names the FO by its number (not its GID): "... unfulfillable status= closed."
+    return f"Fulfillment order {fo.id} has an unfulfillable status= {fo.status.lower()}.", \
+        ["fulfillment"]
+
+
+def _quantities(fo, group: dict, path: list[str]) -> tuple[list, tuple | None]:
+    requested = group.get("fulfillmentOrderLineItems") or [
+        {"id": line.id, "quantity": line.remaining} for line in fo.lines if line.remaining]
+    quantities = []
+    for j, item in enumerate(requested):
+        number = parse_gid(item["id"], "FulfillmentOrderLineItem")
+        line = next((x for x in fo.lines if x.id == number), None)
+        if line is None or any(q[0] is line for q in quantities):
+            return quantities, ("Fulfillment order line item does not exist on this fulfillment "
+                                "order (or is given twice).", path + [
+                                    "fulfillmentOrderLineItems", str(j), "id"])
+        if item["quantity"] <= 0:
+            return quantities, ("Quantity must be greater than 0", path + [
+                "fulfillmentOrderLineItems", str(j), "quantity"])
+        if item["quantity"] > line.remaining:
+            return quantities, ("Invalid fulfillment order line item quantity requested.",
+                                ["fulfillment"])
+        quantities.append((line, item["quantity"]))
+    return quantities, None
 
 
 def _tracking(info: dict) -> tuple[list[dict], tuple | None]:

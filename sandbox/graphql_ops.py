@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 from functools import cache
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from graphql.utilities import value_from_ast_untyped
 from sandbox import graphql_fulfillment as fulfil
 from sandbox import graphql_payments as pay
 from sandbox import graphql_views as views
-from sandbox.shopify_store import InvalidId, Refused
+from sandbox.shopify_store import InvalidId, Refused, ResourceNotFound
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_CANDIDATES = (
@@ -59,14 +60,34 @@ def admin_schema() -> GraphQLSchema | None:
     return None
 
 
+MISSING_ARGUMENT = re.compile(r"^Field '(\w+)' argument '(\w+)' of type '.+' is required, "
+                              r"but it was not provided\.$")
+
+
 def schema_errors(document: DocumentNode) -> list[str]:
     """Validation messages for a document against the Admin schema (none when no schema copy)."""
     schema = admin_schema()
-    return [e.message for e in validate(schema, document)] if schema else []
+    return [_shopify_wording(e.message) for e in validate(schema, document)] if schema else []
+
+
+def _shopify_wording(message: str) -> str:
+    """graphql-core's text for a missing argument, as Shopify words it (live recording
+    payments/order-create-mandate-payment-validation.json)."""
+    match = MISSING_ARGUMENT.match(message)
+    return f"Field '{match[1]}' is missing required arguments: {match[2]}" if match else message
 
 
 class GraphQLFault(Exception):
     """Shopify answers with top-level `errors` in a 200 (bad variables, malformed ids)."""
+
+    def __init__(self, errors: list, data: dict | None = None):
+        super().__init__(errors)
+        self.errors = [e if isinstance(e, dict) else {"message": e} for e in errors]
+        self.data = data
+
+    def body(self) -> dict:
+        """The JSON body Shopify sends: the errors, and `data` when fields resolved to null."""
+        return {"errors": self.errors, **({"data": self.data} if self.data is not None else {})}
 
 
 def execute(store, shop, document: DocumentNode, name: str, variables: dict) -> tuple[dict, bool]:
@@ -82,19 +103,26 @@ def execute(store, shop, document: DocumentNode, name: str, variables: dict) -> 
             raise GraphQLFault([e.message for e in coerced])
         variables = coerced.coerced
     roots = OPERATIONS[name]
-    data, changed = {}, False
+    data, changed, errors = {}, False, []
     for node in op.selection_set.selections:
         if not isinstance(node, FieldNode) or node.name.value not in roots:
             raise Refused(f"operation {name} may select only {', '.join(roots)} at its root")
         args = _root_arguments(schema, op, node, coerced, variables)
+        key = node.alias.value if node.alias else node.name.value
         try:
             value = roots[node.name.value](store, shop, args)
         except InvalidId as exc:
             raise GraphQLFault([str(exc)]) from exc
+        except ResourceNotFound as exc:
+            errors.append({"message": f"Invalid id: {exc}", "path": [key],
+                           "extensions": {"code": "RESOURCE_NOT_FOUND"}})
+            data[key] = None
+            continue
         if op.operation == OperationType.MUTATION:
             changed = changed or not (value["userErrors"] or value.get("_replay"))
-        key = node.alias.value if node.alias else node.name.value
         data[key] = _select(value, node, fragments, variables)
+    if errors:
+        raise GraphQLFault(errors, data)
     return data, changed
 
 

@@ -1,5 +1,6 @@
 """Payment mutations: orderCapture, orderCreateMandatePayment, orderInvoiceSend.
 
+Refusals use live Shopify 2026-04 wording (recordings named in tests/test_conformance_payments.py).
 - orderCapture: the parent must be a successful, unexpired AUTHORIZATION of the order with enough
   unsettled amount; never more than that (userError). Authorizations are not multi-capturable, so
   after one capture nothing is left to capture (as with most gateways). Creates a CAPTURE and
@@ -7,10 +8,12 @@
 - orderCreateMandatePayment: a mandate of the order; one idempotencyKey charges once (a repeat
   returns the first payload and charges nothing); `amount` (Plus shops only) or, when null, the
   outstanding balance; completes at once (job done) as a SALE (autoCapture) or an AUTHORIZATION.
-- orderInvoiceSend: records the invoice (to, amount); userError when there is no address to use.
+- orderInvoiceSend: records the invoice (to, amount); userError when there is no address to use
+  or `email.to` is not an address.
 """
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -21,6 +24,7 @@ from sandbox.shopify_store import Transaction, gid, money, next_id, now_iso, par
 
 MANDATE_ERROR = "ORDER_MANDATE_PAYMENT_ERROR_CODE"
 INVOICE_ERROR = "ORDER_INVOICE_SEND_UNSUCCESSFUL"
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def _amount(value) -> Decimal | None:
@@ -45,26 +49,28 @@ def capture(store, shop, args: dict) -> dict:
 
 
 def _capture_problem(order, given: dict) -> tuple[tuple | None, Transaction | None, Decimal]:
+    """The first userError with live Shopify's wording (most have no field), or the parent."""
     if order is None:
         return ("Order does not exist.", ["input", "id"]), None, Decimal(0)
     number = parse_gid(given["parentTransactionId"], "OrderTransaction")
     parent = next((t for t in order.transactions if t.id == number), None)
     amount = _amount(given["amount"])
     if parent is None or parent.kind != "AUTHORIZATION" or parent.status != "SUCCESS":
-        return ("Parent transaction must be a successful authorization of this order.",
-                ["input", "parentTransactionId"]), None, Decimal(0)
+        return ("Unable to find parent transaction", None), None, Decimal(0)
+    if given.get("currency") and given["currency"] != order.currency:
+        # Live: also when omitted on a multi-currency order; sandbox orders have one currency.
+        return (f"Currency Currency must match parent transaction {order.currency}",
+                ["currency"]), None, Decimal(0)
+    if amount is None or amount <= 0:
+        return ("Amount must be greater than zero for capture transactions", None), None, \
+            Decimal(0)
     if parent.expires_at and parent.expires_at <= now_iso():
         return ("The authorization has expired.", ["input", "parentTransactionId"]), None, \
             Decimal(0)
-    if amount is None or amount <= 0:
-        return ("Amount must be greater than 0.", ["input", "amount"]), None, Decimal(0)
-    if given.get("currency") and given["currency"] != order.currency:
-        return (f"Currency must be the presentment currency {order.currency}.",
-                ["input", "currency"]), None, Decimal(0)
     capturable = order.unsettled(parent)
     if amount > capturable:
-        return (f"Amount {money(amount)} is more than the capturable amount "
-                f"{money(capturable)}.", ["input", "amount"]), None, Decimal(0)
+        return (f"Cannot capture more than the authorized {money(capturable)} for this payment.",
+                None), None, Decimal(0)
     return None, parent, amount
 
 
@@ -110,9 +116,10 @@ def invoice_send(store, shop, args: dict) -> dict:
         return {"order": None, "userErrors": [user_error("Order does not exist.", ["id"],
                                                          INVOICE_ERROR)]}
     to = (args.get("email") or {}).get("to") or order.email
-    if not to:
-        return {"order": None, "userErrors": [user_error(
-            "The order has no email address to send the invoice to.", ["id"], INVOICE_ERROR)]}
+    problem = "No recipient email address was provided" if not to else \
+        "To is invalid" if not EMAIL.match(to) else None
+    if problem:
+        return {"order": None, "userErrors": [user_error(problem, None, INVOICE_ERROR)]}
     order.invoices.append({"to": to, "amount": money(order.outstanding),
                            "currency": order.currency,
                            "sent_at": datetime.now(UTC).isoformat(timespec="seconds")})

@@ -24,8 +24,9 @@ from sandbox.shopify_store import (
     money,
 )
 
-DISPLAY_REASONS = {"AWAITING_PAYMENT": "Awaiting payment",
-                   "AWAITING_RETURN_ITEMS": "Awaiting return items", "OTHER": "Other"}
+DISPLAY_REASONS = {"AWAITING_PAYMENT": "Awaiting payment",  # AWAITING_RETURN_ITEMS, OTHER: live
+                   "AWAITING_RETURN_ITEMS": "Exchange items awaiting return delivery",
+                   "OTHER": "Other"}
 
 
 def connection(typename: str, items: list) -> callable:

@@ -281,7 +281,7 @@ def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> 
             try:
                 data, changed = execute(store, store.add_shop(shop), document, name, variables)
             except GraphQLFault as exc:
-                return jsonify(errors=[{"message": m} for m in exc.args[0]])
+                return jsonify(exc.body())
             except Refused as exc:
                 log.error("sandbox shopify refused %s: %s", name, exc)
                 return jsonify(errors=[{"message": f"sandbox: {exc}"}]), 400

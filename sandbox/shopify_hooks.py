@@ -5,7 +5,8 @@ the returns/* webhook bodies Shopify would send.
 
 Every hook takes the shop domain first (the shop is created on first use) and GIDs as strings;
 each returns a plain summary dict (snake_case, money as "12.50"). Hooks raise ValueError for
-what Shopify itself would refuse (e.g. declining an OPEN return).
+what Shopify itself would refuse (e.g. declining an OPEN return): for the return mutations a
+UserError carrying live Shopify's message, field and code.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ class ShopData:
 
     def _find(self, domain: str, table: str, value: str, kind: str):
         found = self.add_shop(domain).get(table, value, kind)
+        if found is None and kind == "Return":  # Shopify's answer to returnClose & co.
+            raise data.UserError("Return not found.", ["id"], "NOT_FOUND")
         if found is None:
             raise ValueError(f"{domain} has no {kind} {value}")
         return found
@@ -100,7 +103,9 @@ class ShopData:
         with self.lock:
             ret = self._find(shop, "returns", return_id, "Return")
             if ret.status != "REQUESTED":
-                raise ValueError(f"return {ret.name} is {ret.status}, not REQUESTED")
+                raise data.UserError("Return is not approvable. Only returns with status "
+                                     "REQUESTED can be approved.", ["input", "id"],
+                                     "INVALID_STATE")
             data.open_return(self.shops[shop], ret)
             return return_summary(self.shops[shop], ret)
 

@@ -46,6 +46,18 @@ class InvalidId(ValueError):
     """Not a Shopify GID: Shopify answers with a top-level GraphQL error."""
 
 
+class ResourceNotFound(LookupError):
+    """An unknown id where Shopify answers `Invalid id: <gid>` (RESOURCE_NOT_FOUND), data null."""
+
+
+class UserError(ValueError):
+    """What Shopify refuses with a userError; the hooks raise it with Shopify's field and code."""
+
+    def __init__(self, message: str, field: list[str] | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message, self.field, self.code = message, field, code
+
+
 class Refused(Exception):
     """The sandbox cannot answer this request faithfully: HTTP 400 with the message, logged."""
 
@@ -124,10 +136,12 @@ class FulfillmentOrder:
     other_service: bool = False  # assigned to another fulfillment service's location
 
     def actions(self) -> list[str]:
-        """supportedActions: CREATE_FULFILLMENT only when open and fulfillable by this app."""
+        """supportedActions in live Shopify's order; SPLIT only with more than one item left."""
+        if self.status in ("OPEN", "IN_PROGRESS") and self.other_service:
+            return ["REQUEST_FULFILLMENT", "HOLD", "MOVE"]
         if self.status in ("OPEN", "IN_PROGRESS"):
-            first = "REQUEST_FULFILLMENT" if self.other_service else "CREATE_FULFILLMENT"
-            return [first, "HOLD", "MOVE"]
+            split = ["SPLIT"] if sum(line.remaining for line in self.lines) > 1 else []
+            return ["CREATE_FULFILLMENT", "REPORT_PROGRESS", "MOVE", "HOLD", *split]
         return ["RELEASE_HOLD", "HOLD", "MOVE"] if self.status == "ON_HOLD" else []
 
     def reopen_if_free(self) -> None:
@@ -346,23 +360,41 @@ def settle(shop: SandboxShop, order: Order, amount: Decimal) -> None:
         fo.reopen_if_free()
 
 
+RETURN_MOVES = {"CLOSED": ("OPEN",), "OPEN": ("CLOSED",), "CANCELED": ("OPEN", "REQUESTED"),
+                "DECLINED": ("REQUESTED",)}
+
+
 def set_return_status(shop: SandboxShop, ret: Return, status: str) -> None:
-    """returnClose / returnReopen / returnCancel / returnDeclineRequest, with Shopify's guards."""
-    allowed = {"CLOSED": ("OPEN",), "OPEN": ("CLOSED",), "CANCELED": ("OPEN", "REQUESTED"),
-               "DECLINED": ("REQUESTED",)}[status]
-    if ret.status not in allowed:
-        raise ValueError(f"return {ret.name} is {ret.status}; Shopify moves only "
-                         f"{'/'.join(allowed)} returns to {status}")
+    """returnClose / returnReopen / returnCancel / returnDeclineRequest, with Shopify's guards.
+
+    Live Shopify (orders/returnClose-Reopen-Cancel-state-preconditions.json): closing a closed,
+    reopening an open or cancelling a canceled return succeeds and changes nothing.
+    """
+    if ret.status == status and status != "DECLINED":
+        return
+    if ret.status not in RETURN_MOVES[status]:
+        raise _invalid_move(ret, status)
     order = shop.orders[ret.order_id]
     exchange_fos = exchange_fulfillment_orders(shop, ret)
     if status == "CANCELED":
         if ret.processed_by_api or any(line.remaining < line.total
                                        for fo in exchange_fos for line in fo.lines):
-            raise ValueError(f"return {ret.name} has been worked on; it cannot be canceled")
+            raise UserError("Return is not cancelable.", ["id"], "INVALID_STATE")
         for fo in exchange_fos:
             fo.status, fo.holds = "CANCELLED", []
     ret.status = status
     apply_balance(order, ret)
+
+
+def _invalid_move(ret: Return, status: str) -> UserError:
+    if status == "DECLINED":
+        message = "The return is already declined." if ret.status == "DECLINED" else \
+            "Return is not declinable. Only non-refunded returns with status REQUESTED can be " \
+            "declined."
+        return UserError(message, ["input", "id"], "INVALID_STATE")
+    if status == "CANCELED":
+        return UserError("Return is not cancelable.", ["id"], "INVALID_STATE")
+    return UserError("Return status is invalid.", ["id"], "INVALID_STATE")
 
 
 def exchange_fulfillment_orders(shop: SandboxShop, ret: Return) -> list[FulfillmentOrder]:

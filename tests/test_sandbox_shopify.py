@@ -203,8 +203,9 @@ def test_hold_limits_closed_and_unknown_fulfillment_orders(gql, exchange):
         "FULFILLMENT_ORDER_HOLD_LIMIT_REACHED"
     closed = hold(gql, original["id"])
     assert closed["fulfillmentHold"] is None and "closed" in closed["userErrors"][0]["message"]
-    assert hold(gql, "gid://shopify/FulfillmentOrder/1")["userErrors"][0]["code"] == \
-        "FULFILLMENT_ORDER_NOT_FOUND"
+    unknown = gql("FulfillmentOrderHold", id="gid://shopify/FulfillmentOrder/1",
+                  hold={"reason": "OTHER"}).json()
+    assert unknown["errors"][0]["extensions"]["code"] == "RESOURCE_NOT_FOUND"
 
 
 def test_fulfillment_waits_for_holds_then_closes_the_fo(sandbox, gql, shop, exchange):
@@ -249,7 +250,8 @@ def test_fulfillment_quantities(gql, exchange):
     fo = fulfillment_orders(gql, order["id"])[1]
     line = fo["lineItems"]["nodes"][0]["id"]
     over = fulfil(gql, fo["id"], [{"id": line, "quantity": 3}])
-    assert over["fulfillment"] is None and "2 remain" in over["userErrors"][0]["message"]
+    assert over["fulfillment"] is None and over["userErrors"][0]["message"] == \
+        "Invalid fulfillment order line item quantity requested."
     assert fulfil(gql, fo["id"], [{"id": line, "quantity": 1}])["userErrors"] == []
     fo = fulfillment_orders(gql, order["id"])[1]
     assert (fo["status"], fo["lineItems"]["nodes"][0]["remainingQuantity"]) == ("IN_PROGRESS", 1)
@@ -270,8 +272,8 @@ def test_capture_never_above_the_authorization(sandbox, gql, shop, exchange):
         return gql.data("OrderCapture", input={"id": order["id"], "parentTransactionId": parent,
                                                "amount": amount, "currency": "EUR"})["orderCapture"]
 
-    assert "capturable amount 5.00" in capture(auth["id"], "6.00")["userErrors"][0]["message"]
-    assert capture(old["id"], "5.00")["userErrors"][0]["message"].startswith("Amount 5.00 is more")
+    assert "authorized 5.00 " in capture(auth["id"], "6.00")["userErrors"][0]["message"]
+    assert capture(old["id"], "5.00")["userErrors"][0]["message"].startswith("Cannot capture")
     done = capture(auth["id"], "5.00")
     assert done["userErrors"] == [] and done["transaction"]["kind"] == "CAPTURE"
     assert done["transaction"]["amountSet"]["presentmentMoney"] == {"amount": "5.00",
@@ -326,7 +328,7 @@ def test_invoice_send_and_the_customer_paying_it(sandbox, gql, shop, exchange):
     assert paid["fulfillment_orders"][1]["status"] == "OPEN"
     silent = sandbox.store.create_order(shop, items=[("TS-M", 1)], email=None, capture_mode="none")
     refused = gql.data("OrderInvoiceSend", id=silent["id"])["orderInvoiceSend"]
-    assert refused["order"] is None and "no email" in refused["userErrors"][0]["message"]
+    assert refused["order"] is None and "No recipient" in refused["userErrors"][0]["message"]
 
 
 def test_unknown_and_foreign_ids(gql, exchange):
@@ -435,7 +437,7 @@ def test_requested_returns_decline_and_cancel(sandbox, gql, shop):
 def test_cancel_is_refused_once_the_return_was_processed(sandbox, gql, shop, exchange):
     _, ret = exchange()
     process(gql, ret)
-    with pytest.raises(ValueError, match="worked on"):
+    with pytest.raises(ValueError, match="not cancelable"):
         sandbox.store.cancel_return(shop, ret["id"])
     assert sandbox.store.close_return(shop, ret["id"])["status"] == "CLOSED"
     assert sandbox.store.reopen_return(shop, ret["id"])["status"] == "OPEN"
