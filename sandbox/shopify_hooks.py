@@ -28,10 +28,11 @@ RETURN_TOPIC_STATUS = {"returns/request": "requested", "returns/approve": "open"
 class ShopData:
     """The hooks; the host class provides `lock` and `add_shop(domain)`."""
 
-    def _find(self, domain: str, table: str, value: str, kind: str):
+    def _find(self, domain: str, table: str, value: str, kind: str,
+              field: tuple[str, ...] = ("id",)):
         found = self.add_shop(domain).get(table, value, kind)
         if found is None and kind == "Return":  # Shopify's answer to returnClose & co.
-            raise data.UserError("Return not found.", ["id"], "NOT_FOUND")
+            raise data.UserError("Return not found.", list(field), "NOT_FOUND")
         if found is None:
             raise ValueError(f"{domain} has no {kind} {value}")
         return found
@@ -101,7 +102,7 @@ class ShopData:
     def approve_return(self, shop: str, return_id: str) -> dict:
         """returnApproveRequest: REQUESTED -> OPEN, the workflow applied."""
         with self.lock:
-            ret = self._find(shop, "returns", return_id, "Return")
+            ret = self._find(shop, "returns", return_id, "Return", ("input", "id"))
             if ret.status != "REQUESTED":
                 raise data.UserError("Return is not approvable. Only returns with status "
                                      "REQUESTED can be approved.", ["input", "id"],
@@ -110,8 +111,9 @@ class ShopData:
             return return_summary(self.shops[shop], ret)
 
     def _move_return(self, shop: str, return_id: str, status: str) -> dict:
+        field = ("input", "id") if status == "DECLINED" else ("id",)
         with self.lock:
-            ret = self._find(shop, "returns", return_id, "Return")
+            ret = self._find(shop, "returns", return_id, "Return", field)
             data.set_return_status(self.shops[shop], ret, status)
             return return_summary(self.shops[shop], ret)
 
