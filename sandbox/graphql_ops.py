@@ -60,7 +60,7 @@ def admin_schema() -> GraphQLSchema | None:
     return None
 
 
-MISSING_ARGUMENT = re.compile(r"^Field '(\w+)' argument '(\w+)' of type '.+' is required, "
+MISSING_ARGUMENT = re.compile(r"^Argument '\w+\.(\w+)\((\w+):\)' of type '.+' is required, "
                               r"but it was not provided\.$")
 
 
