@@ -9,7 +9,7 @@ import logs
 from jobs import metrics
 from jobs.deliveries import enqueue_delivery
 from models import db
-from models.delivery import record_delivery
+from models.delivery import is_recorded, record_delivery
 from models.settings import by_webhook_key
 
 log = logging.getLogger(__name__)
@@ -32,15 +32,23 @@ def keyed_shop(webhook_key: str):
     return found
 
 
-def accept(*, source: str, delivery_id: str, shop: str, topic: str, payload: str) -> Response:
-    """Record a verified delivery once and queue its job; a duplicate is a 200 no-op."""
-    if "\x00" in delivery_id + topic + shop:  # PostgreSQL text cannot hold NUL: a 500 otherwise
-        return refuse(400, "delivery id, topic and shop must not contain NUL")
+def accept(*, source: str, delivery_id: str, shop: str, topic: str, payload: str,
+           event_id: str | None = None) -> Response:
+    """Record a verified delivery once and queue its job; a duplicate is a 200 no-op, and so is
+    a second delivery of one event to one topic (a second subscription's copy)."""
+    if "\x00" in delivery_id + topic + shop + (event_id or ""):  # PostgreSQL text: NUL is a 500
+        return refuse(400, "delivery id, event id, topic and shop must not contain NUL")
     with db.autocommit() as connection:
         row_id = record_delivery(connection, source=source, delivery_id=delivery_id[:255],
+                                 event_id=event_id[:255] if event_id else None,
                                  shop_domain=shop, topic=topic[:128], payload=payload)
+        same = row_id is None and is_recorded(connection, source=source, shop_domain=shop,
+                                              delivery_id=delivery_id[:255])
     if row_id is None:
-        outcome = "duplicate"
+        outcome = "duplicate" if same else "duplicate_event"
+        if not same:
+            log.info("skipped a second delivery of event %s (%s)", event_id, topic,
+                     extra={"shop": shop, "delivery_id": delivery_id})
     else:
         outcome = "queued" if enqueue_delivery(row_id, shop) else "recorded"
     metrics.count("swapline_webhooks_received_total", source=source, outcome=outcome)

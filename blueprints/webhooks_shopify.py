@@ -35,4 +35,7 @@ def receive():
         json.loads(body)
     except ValueError:
         return refuse(400, "body is not JSON")
-    return accept(source="shopify", delivery_id=webhook_id, shop=shop, topic=topic, payload=body)
+    # The event id is shared by the copies one event sends to several subscriptions of a topic.
+    event_id = request.headers.get("X-Shopify-Event-Id") or None
+    return accept(source="shopify", delivery_id=webhook_id, shop=shop, topic=topic, payload=body,
+                  event_id=event_id)

@@ -51,6 +51,10 @@ class ShopifyGraphQLError(ShopifyError):
     """Shopify refused the document or its variables (a bug or a user error, not transient)."""
 
 
+class ShopifyAccessDenied(ShopifyGraphQLError):
+    """The shop has not granted a scope the document needs: only the merchant can fix it."""
+
+
 class ShopifyRetriableError(ShopifyError):
     """Throttled, 5xx or network trouble: safe to retry later."""
 
@@ -175,6 +179,11 @@ def _graphql_error(result, document: str) -> ShopifyError:
         body = result.response.body if result.response else ""
         if "THROTTLED" in body:
             return ShopifyRetriableError(f"{document}: throttled", status=status, code="THROTTLED")
+        if "ACCESS_DENIED" in body:
+            return ShopifyAccessDenied(
+                f"{document}: {_first_error(body)} The shop has not granted Swapline this "
+                "permission; the merchant approves it by opening Swapline in Shopify admin.",
+                status=status, code="ACCESS_DENIED")
         return ShopifyGraphQLError(f"{document}: {_first_error(body)}", status=status, code=code)
     if status == 401:
         return ShopifyAuthError(f"{document}: access token rejected", status=status, code=code)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, Connection, String, Text, UniqueConstraint
+from sqlalchemy import Column, Connection, Index, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, select
@@ -17,11 +17,16 @@ class WebhookDelivery(SQLModel, table=True):
     __tablename__ = "webhook_delivery"
     __table_args__ = (
         UniqueConstraint("source", "shop_domain", "delivery_id", name="uq_delivery_source_shop_id"),
+        # Shopify sends one event once per subscription to its topic, each with its own webhook
+        # id; the event id is shared. Rows without one (other sources, older rows) never clash:
+        # NULLs are distinct in a unique index on PostgreSQL and SQLite alike.
+        Index("uq_delivery_event", "source", "shop_domain", "topic", "event_id", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     source: str = Field(max_length=32)  # shopify | ongoing | return_events
     delivery_id: str = Field(max_length=255)
+    event_id: str | None = Field(default=None, max_length=255)  # X-Shopify-Event-Id
     shop_domain: str = Field(sa_column=Column(String(255), index=True, nullable=False))
     topic: str = Field(max_length=128)
     payload: str = Field(sa_column=Column(Text, nullable=False))
@@ -32,14 +37,26 @@ class WebhookDelivery(SQLModel, table=True):
 
 
 def record_delivery(connection: Connection, **values) -> int | None:
-    """Insert a delivery in one statement; its id, or None when (source, shop, id) is known."""
+    """Insert a delivery in one statement; its id, or None when (source, shop, id) is known
+    or, for a delivery with an event id, (source, shop, topic, event id) is."""
     values.setdefault("received_at", utcnow())
     values.setdefault("attempts", 0)
     insert = sqlite_insert if connection.dialect.name == "sqlite" else postgresql_insert
+    # No conflict target: either unique key makes the insert a no-op.
     statement = (insert(WebhookDelivery.__table__).values(**values)
-                 .on_conflict_do_nothing(index_elements=["source", "shop_domain", "delivery_id"])
+                 .on_conflict_do_nothing()
                  .returning(WebhookDelivery.__table__.c.id))
     return connection.execute(statement).scalar()
+
+
+def is_recorded(connection: Connection, *, source: str, shop_domain: str,
+                delivery_id: str) -> bool:
+    """Whether this very delivery (not merely its event) is already recorded."""
+    table = WebhookDelivery.__table__
+    query = select(table.c.id).where(table.c.source == source,
+                                     table.c.shop_domain == shop_domain,
+                                     table.c.delivery_id == delivery_id)
+    return connection.execute(query).first() is not None
 
 
 def unprocessed(*, session: Session, older_than: timedelta, limit: int = 500, after_id: int = 0):

@@ -9,7 +9,8 @@ app sends it with SHOPIFY_API_ORIGIN. Anything it was not built for is refused l
 Test hooks: the data hooks of sandbox/shopify_hooks.py on `Store` (create_order, create_return,
 close_return, return_payload, ...); faults `throttle_next` (THROTTLED in a 200),
 `http_fail_next` (an HTTP status with Retry-After) and `throttle_for` (a window of THROTTLED and
-429 answers); `count` (calls received) and `applied`
+429 answers); `grant` (a shop granted fewer scopes than shopify.app.toml, refused ACCESS_DENIED
+by sandbox/shopify_scopes.py); `count` (calls received) and `applied`
 (calls that changed something) per operation name.
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ from graphql import OperationDefinitionNode, parse
 from graphql.error import GraphQLSyntaxError
 from werkzeug.serving import make_server
 
+from sandbox import shopify_scopes
 from sandbox.graphql_ops import OPERATIONS, GraphQLFault, execute, schema_errors
 from sandbox.shopify_hooks import ShopData
 from sandbox.shopify_store import Refused, SandboxShop
@@ -44,9 +46,6 @@ REFRESH_TOKEN_TTL = 90 * 24 * 3600
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
 OFFLINE_TOKEN_TYPE = "urn:shopify:params:oauth:token-type:offline-access-token"
-SCOPES = ("read_returns,write_returns,read_orders,write_orders,"
-          "read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders,"
-          "read_products")
 log = logging.getLogger(__name__)
 
 
@@ -114,6 +113,8 @@ class Store(ShopData):
         self.throttled_until = 0.0  # time.monotonic() until which every call is throttled
         self._throttled_calls = 0
         self.http_failures: deque[tuple[int, float | None]] = deque()
+        self.app_scopes = shopify_scopes.app_scopes()  # managed install grants the toml's
+        self.granted: dict[str, frozenset[str]] = {}  # test hook: a shop granted fewer
         # (shop, what) for tests to count; tests reset with calls.clear(), which also forgets
         # the variables, the change counts and pending HTTP faults.
         self.calls = CallLog(self.requests.clear, self.changes.clear, self.http_failures.clear)
@@ -181,6 +182,15 @@ class Store(ShopData):
             self.throttled_until = 0.0
             self.http_failures.clear()
 
+    def grant(self, shop: str, scopes) -> None:
+        """Test hook: the shop granted only `scopes` (e.g. installed before the toml grew)."""
+        with self.lock:
+            self.granted[shop] = frozenset(scopes)
+
+    def scopes(self, shop: str) -> frozenset[str]:
+        with self.lock:
+            return self.granted.get(shop, self.app_scopes)
+
     def issue_pair(self, shop: str) -> dict:
         now = time.time()
         access, refresh = f"shpat_{secrets.token_hex(16)}", f"shprt_{secrets.token_hex(16)}"
@@ -188,7 +198,8 @@ class Store(ShopData):
             self.access_tokens[access] = Grant(shop, now + ACCESS_TOKEN_TTL)
             self.refresh_tokens[refresh] = Grant(shop, now + REFRESH_TOKEN_TTL)
             self._save()
-        return {"access_token": access, "scope": SCOPES, "expires_in": ACCESS_TOKEN_TTL,
+        scope = ",".join(sorted(self.scopes(shop)))
+        return {"access_token": access, "scope": scope, "expires_in": ACCESS_TOKEN_TTL,
                 "refresh_token": refresh, "refresh_token_expires_in": REFRESH_TOKEN_TTL}
 
     def expire_access_tokens(self, shop: str) -> None:
@@ -279,6 +290,9 @@ def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> 
             store.calls.append((shop, name))
             store.requests.append((shop, name, variables))
             try:
+                refused = shopify_scopes.refusal(store.scopes(shop), document)
+                if refused:
+                    return jsonify(refused)
                 data, changed = execute(store, store.add_shop(shop), document, name, variables)
             except GraphQLFault as exc:
                 return jsonify(exc.body())
