@@ -62,21 +62,49 @@ def tracking_of(order: dict) -> dict:
 
 
 def _clear_holds(exchange: Exchange, fo: dict, line_items: list[str]) -> dict:
-    """Release Swapline's hold and Shopify's AWAITING_RETURN_ITEMS; pay an AWAITING_PAYMENT."""
+    """Release Swapline's hold and Shopify's AWAITING_RETURN_ITEMS; collect, then release any
+    AWAITING_PAYMENT that Shopify did not lift itself."""
     domain = exchange.shop_domain
     ours = [h["id"] for h in shop_api.own_holds(fo)]
     returns = [h["id"] for h in fo["fulfillmentHolds"] if h["reason"] == "AWAITING_RETURN_ITEMS"]
     if ours or returns:
         fo = shop_api.release_holds(domain, fo, ours + returns)
         note(exchange.id, "Shopify fulfillmentOrderReleaseHold", f"{len(ours + returns)} released")
-    if not any(h["reason"] == "AWAITING_PAYMENT" for h in fo["fulfillmentHolds"]):
+    if not _payment_holds(fo):
         return fo
-    collect(exchange)  # Shopify lifts AWAITING_PAYMENT itself once the balance is paid
+    collect(exchange)
     fo = shop_api.open_fulfillment_order(
         shop_api.fulfillment_orders(domain, exchange.order_gid, line_items))
-    if fo is None or any(h["reason"] == "AWAITING_PAYMENT" for h in fo["fulfillmentHolds"]):
-        raise NeedsAttention("Shopify holds the exchange until the customer pays "
-                             "(AWAITING_PAYMENT); Retry once the invoice is paid.")
+    if fo is None:
+        raise NeedsAttention("Shopify has no open fulfillment order for the exchange items "
+                             "after payment; see the order in Shopify admin.")
+    return _release_payment_holds(exchange, fo)
+
+
+def _payment_holds(fo: dict) -> list[str]:
+    return [h["id"] for h in fo["fulfillmentHolds"] if h["reason"] == "AWAITING_PAYMENT"]
+
+
+def _release_payment_holds(exchange: Exchange, fo: dict) -> dict:
+    """No source says Shopify lifts AWAITING_PAYMENT once paid, so release it by id ourselves.
+
+    Also when the balance is still unpaid (an invoice is out): the warehouse has already sent the
+    parcel, so the hold no longer keeps goods back. Left in place it would hide the tracking from
+    the customer, and once the invoice is paid Shopify (or the merchant) could open the order for
+    another fulfilment integration to ship a second time. The unpaid balance stays on the order and
+    the invoice keeps asking for it; the timeline says so."""
+    held = _payment_holds(fo)
+    if not held:
+        return fo
+    amount, currency = shop_api.outstanding(
+        shop_api.order_payment(exchange.shop_domain, exchange.order_gid))
+    fo = shop_api.release_holds(exchange.shop_domain, fo, held)
+    if amount > 0:
+        note(exchange.id, "Shopify fulfillmentOrderReleaseHold",
+             f"AWAITING_PAYMENT released unpaid ({amount} {currency} outstanding): the parcel "
+             "already left", kind="warning")
+    else:
+        note(exchange.id, "Shopify fulfillmentOrderReleaseHold", "AWAITING_PAYMENT released: paid")
     return fo
 
 
@@ -104,6 +132,8 @@ def collect(exchange: Exchange) -> str:
         if not exchange.collection:
             update(exchange.id, collection="none")
         return "nothing left to collect"
+    if exchange.collection == "invoice":  # ship sent it already: one invoice per exchange
+        return f"invoice sent: awaiting payment of {amount} {currency}"
     authorization = shop_api.open_authorization(payment)
     mandates = (payment.get("paymentCollectionDetails") or {}).get("vaultedPaymentMethods") or []
     if authorization:

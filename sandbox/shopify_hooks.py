@@ -61,6 +61,12 @@ class ShopData:
         with self.lock:
             self.add_shop(shop).plus = plus
 
+    def set_awaiting_payment_lifts(self, shop: str, lifts: bool) -> None:
+        """Whether Shopify lifts its AWAITING_PAYMENT holds once the order is paid (both are
+        possible: no source says which it does)."""
+        with self.lock:
+            self.add_shop(shop).awaiting_payment_lifts_on_payment = lifts
+
     def add_variant(self, shop: str, sku: str, price: str | Decimal, title: str) -> dict:
         """A product variant (the SKU is unique per shop; adding it again updates it)."""
         with self.lock:
