@@ -64,12 +64,15 @@ def _processed(exchange: Exchange, ret: dict) -> dict:
 
 def _check_stock(exchange: Exchange, client: OngoingClient) -> None:
     articles = {a["articleNumber"]: a for a in client.find_articles(exchange.skus)}
+    needed: dict[str, int] = {}  # one variant may be on several exchange lines
     for item in exchange.items:
-        sellable = (articles.get(item["sku"], {}).get("inventoryInfo") or {}) \
+        needed[item["sku"]] = needed.get(item["sku"], 0) + item["quantity"]
+    for sku, quantity in needed.items():
+        sellable = (articles.get(sku, {}).get("inventoryInfo") or {}) \
             .get("sellableNumberOfItems", 0)
-        if sellable < item["quantity"]:
-            raise NeedsAttention(f"Out of stock: {item['sku']} has {sellable:g} sellable in "
-                                 f"Ongoing, the exchange needs {item['quantity']}.")
+        if sellable < quantity:
+            raise NeedsAttention(f"Out of stock: {sku} has {sellable:g} sellable in "
+                                 f"Ongoing, the exchange needs {quantity}.")
     note(exchange.id, "Ongoing GET /articles", "stock ok", skus=exchange.skus)
 
 

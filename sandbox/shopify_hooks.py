@@ -82,13 +82,19 @@ class ShopData:
     def create_order(self, shop: str, *, items: list[tuple[str, int]],
                      email: str | None = "customer@example.com",
                      capture_mode: str = "authorization", name: str | None = None,
-                     shipping_address: dict | None = None) -> dict:
-        """A paid order with every item fulfilled; capture_mode: authorization|vaulted|none."""
+                     shipping_address: dict | None = None,
+                     unfulfilled: list[tuple[str, int]] = ()) -> dict:
+        """A paid order with every item fulfilled; capture_mode: authorization|vaulted|none.
+        `unfulfilled` items wait on an OPEN fulfillment order (e.g. a pre-order)."""
         with self.lock:
             sandbox_shop = self.add_shop(shop)
             order = create_order(sandbox_shop, items, email=email, capture_mode=capture_mode,
                                       name=name, address={**DEFAULT_ADDRESS,
                                                           **(shipping_address or {})})
+            waiting = [data.add_line_item(order, sandbox_shop.variant_by_sku(sku), quantity)
+                       for sku, quantity in unfulfilled]
+            if waiting:
+                data.add_fulfillment_order(sandbox_shop, order, waiting).other_service = False
             return order_summary(sandbox_shop, order)
 
     def create_return(self, shop: str, order_id: str, *, returned: list[tuple[str, int]],

@@ -1,0 +1,57 @@
+"""Holds and edits the lifecycle must follow: one variant on two lines, exchange items Shopify
+gives no fulfillment order, and a return edited after approval."""
+from __future__ import annotations
+
+import pytest
+
+from tests.lifecycle_world import EXCHANGE_SKU, RETURNED_SKU
+
+
+def exchange_on(world, order: dict, returned: str, exchange: str, quantity: int = 1):
+    """A return of `returned` for `exchange` on `order`, approved and announced to the app."""
+    world.order = order
+    world.ret = world.store.create_return(world.domain, order["id"], returned=[(returned, 1)],
+                                          exchange=[(exchange, quantity)])
+    world.return_webhook("returns/approve")
+    world.run_jobs()
+
+
+def ship(world, waybill: str) -> None:
+    world.close()
+    world.run_jobs()
+    world.warehouse_moves(450, waybill=waybill)
+    world.run_jobs()
+
+
+@pytest.mark.parametrize("exchange_sku", [RETURNED_SKU, EXCHANGE_SKU],
+                         ids=["same-variant-exchange", "variant-already-on-another-line"])
+def test_only_the_exchange_line_is_fulfilled_when_its_variant_is_on_two_lines(world,
+                                                                             exchange_sku):
+    world.setup(instant=False)
+    order = world.store.create_order(world.domain, items=[(RETURNED_SKU, 1)], name="#1002",
+                                     unfulfilled=[(EXCHANGE_SKU, 1)])  # e.g. a pre-order
+    exchange_on(world, order, RETURNED_SKU, exchange_sku)
+    ship(world, "SV1")
+    exchange = world.exchange()
+    assert exchange.state == "completed", exchange.attention_reason
+    [line_item] = exchange.line_item_gids
+    shopify = world.shopify_order()
+    [fulfillment] = shopify["fulfillments"][1:]  # the first is the original shipment
+    assert [(li["line_item_id"], li["quantity"]) for li in fulfillment["line_items"]] == \
+        [(line_item, 1)]
+    others = [(line["line_item_id"], line["remaining"]) for fo in shopify["fulfillment_orders"]
+              for line in fo["line_items"] if line["line_item_id"] != line_item]
+    assert others == [(order["line_items"][0]["id"], 0), (order["line_items"][1]["id"], 1)]
+
+
+def test_stock_is_checked_for_a_variant_on_two_exchange_lines_together(world):
+    world.setup(instant=False, stock=1)
+    world.ret = world.store.create_return(world.domain, world.order["id"],
+                                          returned=[(RETURNED_SKU, 1)],
+                                          exchange=[(EXCHANGE_SKU, 1), (EXCHANGE_SKU, 1)])
+    world.return_webhook("returns/approve")
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "needs_attention"
+    assert exchange.attention_reason == \
+        f"Out of stock: {EXCHANGE_SKU} has 1 sellable in Ongoing, the exchange needs 2."
