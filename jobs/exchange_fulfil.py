@@ -27,7 +27,7 @@ def ship(exchange: Exchange) -> str:
     if fo is None:
         if fos:  # everything of ours is fulfilled already (a re-run after Shopify said yes)
             return "already fulfilled in Shopify"
-        raise NeedsAttention("Shopify has no fulfillment order for the exchange items.")
+        raise no_fulfillment_order(exchange)
     fo = _clear_holds(exchange, fo, line_items)  # an ON_HOLD order offers no CREATE_FULFILLMENT
     if "CREATE_FULFILLMENT" not in {a["action"] for a in fo["supportedActions"]}:
         raise NeedsAttention("The exchange's fulfillment order belongs to a location Swapline "
@@ -49,6 +49,19 @@ def _processed_line_items(exchange: Exchange) -> list[str]:
         note(exchange.id, "Shopify returnProcess", "exchange items processed")
         ret = shop_api.read_return(domain, exchange.return_gid)
     return shop_api.exchange_line_item_ids(ret)
+
+
+def no_fulfillment_order(exchange: Exchange) -> NeedsAttention:
+    """Processed exchange items without a fulfillment order: what the merchant presses in admin.
+
+    Merchants report that returnProcess makes none for exchange items priced 0, while admin's
+    "Process return" does (community.shopify.dev/t/33299); Retry then finds it."""
+    return NeedsAttention(
+        f"Shopify made no fulfillment order for the exchange items of return "
+        f"{exchange.return_name} (it does this for exchange items priced 0), so Swapline can "
+        f"neither hold nor fulfil them. In Shopify admin open Orders → {exchange.order_name}; "
+        f"the return shows them under “Unreleased exchange items”: click “Process return” "
+        f"there and confirm, then press Retry here.")
 
 
 def tracking_of(order: dict) -> dict:

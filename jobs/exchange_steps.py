@@ -10,7 +10,7 @@ from datetime import date
 from clients.ongoing import OngoingClient, OngoingValidationError
 from clients.ongoing_accounts import client_for_shop
 from jobs import exchange_shopify as shop_api
-from jobs.exchange_fulfil import collect, ship
+from jobs.exchange_fulfil import collect, no_fulfillment_order, ship
 from jobs.lifecycle import NeedsAttention
 from models.exchange import Exchange, note, update
 from models.settings import ShopSettings, settings_of
@@ -135,9 +135,13 @@ def _create_return_order(exchange: Exchange, client: OngoingClient, settings) ->
 
 
 def _hold(exchange: Exchange, ret: dict) -> None:
-    fo = shop_api.open_fulfillment_order(shop_api.fulfillment_orders(
-        exchange.shop_domain, exchange.order_gid, shop_api.exchange_line_item_ids(ret)))
+    fos = shop_api.fulfillment_orders(exchange.shop_domain, exchange.order_gid,
+                                      shop_api.exchange_line_item_ids(ret))
+    fo = shop_api.open_fulfillment_order(fos)
     if fo is None:
+        nodes = ret["exchangeLineItems"]["nodes"]
+        if not fos and nodes and all(n["unprocessedQuantity"] == 0 for n in nodes):
+            raise no_fulfillment_order(exchange)  # processed, yet Shopify made none
         return
     hold_id = shop_api.hold(exchange.shop_domain, fo, f"Swapline exchange {exchange.return_name}")
     update(exchange.id, fulfillment_order_gid=fo["id"], hold_gid=hold_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from jobs.lifecycle import advance
 from tests.lifecycle_world import EXCHANGE_SKU, RETURNED_SKU
 
 
@@ -55,3 +56,29 @@ def test_stock_is_checked_for_a_variant_on_two_exchange_lines_together(world):
     assert exchange.state == "needs_attention"
     assert exchange.attention_reason == \
         f"Out of stock: {EXCHANGE_SKU} has 1 sellable in Ongoing, the exchange needs 2."
+
+
+def test_zero_priced_exchange_without_fulfillment_order_waits_for_admin_then_retry(world):
+    world.setup(instant=False)
+    world.store.add_variant(world.domain, EXCHANGE_SKU, "0.00", "Shirt - L (free)")
+    world.store.set_zero_price_exchange_unreleased(world.domain)
+    world.approve()
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "needs_attention"
+    assert "Orders → #1001" in exchange.attention_reason
+    assert "“Process return”" in exchange.attention_reason
+    world.close()  # kept until the exchange is parked
+    world.run_jobs()
+    world.store.process_return_in_admin(world.domain, world.ret["id"])  # the merchant acts
+    advance(exchange.id, "retry", "merchant: Retry")
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "released", exchange.attention_reason
+    assert exchange.hold_gid and exchange.line_item_gids
+    world.warehouse_moves(450, waybill="FREE1")
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "completed", exchange.attention_reason
+    [fulfillment] = world.shopify_order()["fulfillments"][1:]
+    assert [li["line_item_id"] for li in fulfillment["line_items"]] == exchange.line_item_gids
