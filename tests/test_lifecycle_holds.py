@@ -82,3 +82,91 @@ def test_zero_priced_exchange_without_fulfillment_order_waits_for_admin_then_ret
     assert exchange.state == "completed", exchange.attention_reason
     [fulfillment] = world.shopify_order()["fulfillments"][1:]
     assert [li["line_item_id"] for li in fulfillment["line_items"]] == exchange.line_item_gids
+
+
+def released_before_processing(world, quantity: int = 2):
+    """An exchange whose return was closed before create could process it: the Ongoing order is
+    released and the exchange items are still unprocessed, so the merchant may remove them."""
+    from sqlmodel import select
+
+    from jobs.deliveries import process_delivery
+    from models import db
+    from models.delivery import WebhookDelivery
+
+    world.setup(instant=False)
+    world.ret = world.store.create_return(world.domain, world.order["id"],
+                                          returned=[(RETURNED_SKU, 1)],
+                                          exchange=[(EXCHANGE_SKU, quantity)])
+    world.return_webhook("returns/approve")
+    with db.session() as s:
+        [delivery] = s.exec(select(WebhookDelivery)).all()
+    process_delivery(delivery.id)
+    world.close()
+    world.run_jobs()
+    assert world.exchange().state == "released", world.exchange().attention_reason
+    world.store.reopen_return(world.domain, world.ret["id"])  # the merchant reopens to edit
+    return world
+
+
+def remove_exchange_units(world, quantity: int) -> None:
+    """The merchant takes units off the return in Shopify; Shopify sends returns/update."""
+    line = world.ret["exchange_line_items"][0]["id"]
+    world.store.remove_from_return(world.domain, world.ret["id"], exchange=[(line, quantity)])
+    world.return_webhook("returns/update")
+    world.run_jobs()
+
+
+def ongoing_lines(world) -> list[tuple[str, float]]:
+    return [(line["article"]["articleNumber"], line["orderedNumberOfItems"])
+            for line in world.ongoing_order()["orderLines"]]
+
+
+def test_units_removed_from_the_return_change_the_ongoing_order_then_withdraw_it(world):
+    released_before_processing(world, quantity=2)
+    assert ongoing_lines(world) == [(EXCHANGE_SKU, 2)]
+    remove_exchange_units(world, 1)
+    exchange = world.exchange()
+    assert exchange.state == "released", exchange.attention_reason
+    assert [i["quantity"] for i in exchange.items] == [1]
+    assert ongoing_lines(world) == [(EXCHANGE_SKU, 1)]
+    assert world.ongoing_order()["orderInfo"]["orderStatus"]["number"] == 300  # kept
+    remove_exchange_units(world, 1)  # none left: the exchange is withdrawn
+    exchange = world.exchange()
+    assert exchange.state == "cancelled", exchange.attention_reason
+    assert world.account.orders[exchange.ongoing_order_id].status == 1000
+    assert world.account.return_orders[exchange.ongoing_return_order_id].status == 100
+    assert world.store.return_state(world.domain, world.ret["id"])["status"] == "OPEN"
+
+
+def test_a_removal_after_picking_started_needs_attention(world):
+    released_before_processing(world, quantity=2)
+    world.warehouse_moves(400, webhook=False)  # picked
+    remove_exchange_units(world, 1)
+    exchange = world.exchange()
+    assert exchange.state == "needs_attention"
+    assert "after the warehouse started on order EXCH-1001-1 (Ongoing status 400)" in \
+        exchange.attention_reason
+    assert ongoing_lines(world) == [(EXCHANGE_SKU, 2)]
+
+
+def test_a_removal_before_create_ran_reaches_ongoing_already_changed(world):
+    world.setup(instant=False)
+    world.ret = world.store.create_return(world.domain, world.order["id"],
+                                          returned=[(RETURNED_SKU, 1)],
+                                          exchange=[(EXCHANGE_SKU, 2)])
+    world.return_webhook("returns/approve")  # recorded; its jobs have not run yet
+    remove_exchange_units(world, 1)
+    exchange = world.exchange()
+    assert exchange.state == "parked", exchange.attention_reason
+    assert ongoing_lines(world) == [(EXCHANGE_SKU, 1)]
+    assert any(e.outcome == "amend: exchange items unchanged" for e in world.timeline())
+
+
+def test_removing_the_exchange_of_a_stuck_exchange_withdraws_it(world):
+    world.setup(instant=False, stock=0)
+    world.approve()
+    world.run_jobs()
+    assert world.exchange().state == "needs_attention"  # out of stock
+    remove_exchange_units(world, 1)  # the merchant gives up on the exchange in Shopify
+    exchange = world.exchange()
+    assert exchange.state == "cancelled" and exchange.ongoing_order_id is None
