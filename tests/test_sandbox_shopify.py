@@ -471,4 +471,3 @@ def test_clearing_calls_resets_the_per_test_state(sandbox, gql, shop, exchange):
     assert gql("ShopDetails").status_code == 200
     sandbox.store.reset_shop(shop)
     assert gql.data("OrderPayment", id=order["id"]) == {"order": None}
-
