@@ -27,7 +27,7 @@ def ship(exchange: Exchange) -> str:
     if fo is None:
         if fos:  # everything of ours is fulfilled already (a re-run after Shopify said yes)
             return "already fulfilled in Shopify"
-        raise NeedsAttention("Shopify has no fulfillment order for the exchange items.")
+        raise no_fulfillment_order(exchange)
     fo = _clear_holds(exchange, fo, line_items)  # an ON_HOLD order offers no CREATE_FULFILLMENT
     if "CREATE_FULFILLMENT" not in {a["action"] for a in fo["supportedActions"]}:
         raise NeedsAttention("The exchange's fulfillment order belongs to a location Swapline "
@@ -51,6 +51,19 @@ def _processed_line_items(exchange: Exchange) -> list[str]:
     return shop_api.exchange_line_item_ids(ret)
 
 
+def no_fulfillment_order(exchange: Exchange) -> NeedsAttention:
+    """Processed exchange items without a fulfillment order: what the merchant presses in admin.
+
+    Merchants report that returnProcess makes none for exchange items priced 0, while admin's
+    "Process return" does (community.shopify.dev/t/33299); Retry then finds it."""
+    return NeedsAttention(
+        f"Shopify made no fulfillment order for the exchange items of return "
+        f"{exchange.return_name} (it does this for exchange items priced 0), so Swapline can "
+        f"neither hold nor fulfil them. In Shopify admin open Orders → {exchange.order_name}; "
+        f"the return shows them under “Unreleased exchange items”: click “Process return” "
+        f"there and confirm, then press Retry here.")
+
+
 def tracking_of(order: dict) -> dict:
     """Waybill, URL and carrier from an Ongoing order (outbound tracking, not the return's)."""
     outbound = [t for t in order.get("tracking") or [] if not t.get("isReturn")]
@@ -62,21 +75,49 @@ def tracking_of(order: dict) -> dict:
 
 
 def _clear_holds(exchange: Exchange, fo: dict, line_items: list[str]) -> dict:
-    """Release Swapline's hold and Shopify's AWAITING_RETURN_ITEMS; pay an AWAITING_PAYMENT."""
+    """Release Swapline's hold and Shopify's AWAITING_RETURN_ITEMS; collect, then release any
+    AWAITING_PAYMENT that Shopify did not lift itself."""
     domain = exchange.shop_domain
     ours = [h["id"] for h in shop_api.own_holds(fo)]
     returns = [h["id"] for h in fo["fulfillmentHolds"] if h["reason"] == "AWAITING_RETURN_ITEMS"]
     if ours or returns:
         fo = shop_api.release_holds(domain, fo, ours + returns)
         note(exchange.id, "Shopify fulfillmentOrderReleaseHold", f"{len(ours + returns)} released")
-    if not any(h["reason"] == "AWAITING_PAYMENT" for h in fo["fulfillmentHolds"]):
+    if not _payment_holds(fo):
         return fo
-    collect(exchange)  # Shopify lifts AWAITING_PAYMENT itself once the balance is paid
+    collect(exchange)
     fo = shop_api.open_fulfillment_order(
         shop_api.fulfillment_orders(domain, exchange.order_gid, line_items))
-    if fo is None or any(h["reason"] == "AWAITING_PAYMENT" for h in fo["fulfillmentHolds"]):
-        raise NeedsAttention("Shopify holds the exchange until the customer pays "
-                             "(AWAITING_PAYMENT); Retry once the invoice is paid.")
+    if fo is None:
+        raise NeedsAttention("Shopify has no open fulfillment order for the exchange items "
+                             "after payment; see the order in Shopify admin.")
+    return _release_payment_holds(exchange, fo)
+
+
+def _payment_holds(fo: dict) -> list[str]:
+    return [h["id"] for h in fo["fulfillmentHolds"] if h["reason"] == "AWAITING_PAYMENT"]
+
+
+def _release_payment_holds(exchange: Exchange, fo: dict) -> dict:
+    """No source says Shopify lifts AWAITING_PAYMENT once paid, so release it by id ourselves.
+
+    Also when the balance is still unpaid (an invoice is out): the warehouse has already sent the
+    parcel, so the hold no longer keeps goods back. Left in place it would hide the tracking from
+    the customer, and once the invoice is paid Shopify (or the merchant) could open the order for
+    another fulfilment integration to ship a second time. The unpaid balance stays on the order and
+    the invoice keeps asking for it; the timeline says so."""
+    held = _payment_holds(fo)
+    if not held:
+        return fo
+    amount, currency = shop_api.outstanding(
+        shop_api.order_payment(exchange.shop_domain, exchange.order_gid))
+    fo = shop_api.release_holds(exchange.shop_domain, fo, held)
+    if amount > 0:
+        note(exchange.id, "Shopify fulfillmentOrderReleaseHold",
+             f"AWAITING_PAYMENT released unpaid ({amount} {currency} outstanding): the parcel "
+             "already left", kind="warning")
+    else:
+        note(exchange.id, "Shopify fulfillmentOrderReleaseHold", "AWAITING_PAYMENT released: paid")
     return fo
 
 
@@ -104,6 +145,8 @@ def collect(exchange: Exchange) -> str:
         if not exchange.collection:
             update(exchange.id, collection="none")
         return "nothing left to collect"
+    if exchange.collection == "invoice":  # ship sent it already: one invoice per exchange
+        return f"invoice sent: awaiting payment of {amount} {currency}"
     authorization = shop_api.open_authorization(payment)
     mandates = (payment.get("paymentCollectionDetails") or {}).get("vaultedPaymentMethods") or []
     if authorization:

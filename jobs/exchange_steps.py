@@ -10,8 +10,9 @@ from datetime import date
 from clients.ongoing import OngoingClient, OngoingValidationError
 from clients.ongoing_accounts import client_for_shop
 from jobs import exchange_shopify as shop_api
-from jobs.exchange_fulfil import collect, ship
-from jobs.lifecycle import NeedsAttention
+from jobs.exchange_fulfil import collect, no_fulfillment_order, ship
+from jobs.exchange_items import changed, current_items, describe, order_lines
+from jobs.lifecycle import NeedsAttention, signal
 from models.exchange import Exchange, note, update
 from models.settings import ShopSettings, settings_of
 from models.types import utcnow
@@ -33,6 +34,7 @@ def create(exchange: Exchange) -> str:
     if ret is None:
         raise NeedsAttention("Shopify no longer has this return.")
     if exchange.ongoing_order_id is None:
+        _refresh_items(exchange, ret)
         _check_stock(exchange, client)
         body = _order_body(exchange, settings, ret["order"])
         order_id = client.create_or_update_order(body)["orderId"]
@@ -62,18 +64,33 @@ def _processed(exchange: Exchange, ret: dict) -> dict:
     return ret
 
 
+def _refresh_items(exchange: Exchange, ret: dict) -> None:
+    """Send Ongoing what the return asks for now (it may have been edited since detection)."""
+    items = current_items(exchange.items, ret)
+    if not items:
+        raise NeedsAttention("The return has no exchange items any more (removed in Shopify).")
+    if changed(exchange.items, items):
+        update(exchange.id, items=items)
+        note(exchange.id, "Shopify return edited", f"exchange items now {describe(items)}")
+    exchange.items = items
+
+
 def _check_stock(exchange: Exchange, client: OngoingClient) -> None:
     articles = {a["articleNumber"]: a for a in client.find_articles(exchange.skus)}
+    needed: dict[str, int] = {}  # one variant may be on several exchange lines
     for item in exchange.items:
-        sellable = (articles.get(item["sku"], {}).get("inventoryInfo") or {}) \
+        needed[item["sku"]] = needed.get(item["sku"], 0) + item["quantity"]
+    for sku, quantity in needed.items():
+        sellable = (articles.get(sku, {}).get("inventoryInfo") or {}) \
             .get("sellableNumberOfItems", 0)
-        if sellable < item["quantity"]:
-            raise NeedsAttention(f"Out of stock: {item['sku']} has {sellable:g} sellable in "
-                                 f"Ongoing, the exchange needs {item['quantity']}.")
+        if sellable < quantity:
+            raise NeedsAttention(f"Out of stock: {sku} has {sellable:g} sellable in "
+                                 f"Ongoing, the exchange needs {quantity}.")
     note(exchange.id, "Ongoing GET /articles", "stock ok", skus=exchange.skus)
 
 
-def _order_body(exchange: Exchange, settings: ShopSettings, order: dict) -> dict:
+def _order_body(exchange: Exchange, settings: ShopSettings, order: dict,
+                before: list[dict] = ()) -> dict:
     address = order.get("shippingAddress") or {}
     return {
         "orderNumber": exchange.ongoing_order_number,
@@ -86,9 +103,7 @@ def _order_body(exchange: Exchange, settings: ShopSettings, order: dict) -> dict
                       "countryCode": address.get("countryCodeV2"),
                       "countryStateCode": address.get("provinceCode")},
         "emailNotification": {"toBeNotified": False, "value": order.get("email")},
-        "orderLines": [{"rowNumber": str(n), "articleNumber": item["sku"],
-                        "numberOfItems": item["quantity"]}
-                       for n, item in enumerate(exchange.items, start=1)],
+        "orderLines": order_lines(exchange.items, before),
     }
 
 
@@ -132,9 +147,13 @@ def _create_return_order(exchange: Exchange, client: OngoingClient, settings) ->
 
 
 def _hold(exchange: Exchange, ret: dict) -> None:
-    fo = shop_api.open_fulfillment_order(shop_api.fulfillment_orders(
-        exchange.shop_domain, exchange.order_gid, shop_api.exchange_line_item_ids(ret)))
+    fos = shop_api.fulfillment_orders(exchange.shop_domain, exchange.order_gid,
+                                      shop_api.exchange_line_item_ids(ret))
+    fo = shop_api.open_fulfillment_order(fos)
     if fo is None:
+        nodes = ret["exchangeLineItems"]["nodes"]
+        if not fos and nodes and all(n["unprocessedQuantity"] == 0 for n in nodes):
+            raise no_fulfillment_order(exchange)  # processed, yet Shopify made none
         return
     hold_id = shop_api.hold(exchange.shop_domain, fo, f"Swapline exchange {exchange.return_name}")
     update(exchange.id, fulfillment_order_gid=fo["id"], hold_gid=hold_id)
@@ -163,10 +182,71 @@ def cancel(exchange: Exchange) -> str:
     return "Ongoing orders cancelled"
 
 
+def amend(exchange: Exchange) -> str:
+    """The return was edited (returns/update): change the Ongoing order to its exchange items."""
+    ret = shop_api.read_return(exchange.shop_domain, exchange.return_gid)
+    if ret is None:
+        raise NeedsAttention("Shopify no longer has this return.")
+    items = current_items(exchange.items, ret)
+    if not changed(exchange.items, items):
+        return "exchange items unchanged"
+    if not items:  # its own event, so the table says where it leads (cancelled)
+        signal(exchange.id, "exchange_removed", shop=exchange.shop_domain, source="amend")
+        return "no exchange items left on the return"
+    if exchange.ongoing_order_id is not None:
+        _change_order(exchange, ret, items)
+    update(exchange.id, items=items)
+    note(exchange.id, "Shopify return edited", f"exchange items now {describe(items)}")
+    return f"exchange items now {describe(items)}"
+
+
+def _change_order(exchange: Exchange, ret: dict, items: list[dict]) -> None:
+    """PUT the same orderNumber with the new lines (Ongoing updates it), status kept."""
+    settings, client = _context(exchange)
+    status = _not_started(exchange, client, settings, f"now {describe(items)}")
+    before, exchange.items = exchange.items, items
+    try:
+        client.create_or_update_order(_order_body(exchange, settings, ret["order"], before))
+    except OngoingValidationError as exc:
+        raise NeedsAttention(f"The exchange items changed in Shopify (now {describe(items)}) but "
+                             f"Ongoing refused to change order {exchange.ongoing_order_number}: "
+                             f"{exc.message}") from None
+    note(exchange.id, "Ongoing PUT /orders", f"lines now {describe(items)}")
+    _ensure_status(exchange, client, status)  # an update must not move the order
+
+
+def _not_started(exchange: Exchange, client: OngoingClient, settings: ShopSettings,
+                 change: str) -> int:
+    """The Ongoing order's status, if the warehouse has not started on it (above Released it
+    may be picked: Ongoing refuses changes then, and a change would miss the parcel anyway)."""
+    status = client.get_order(exchange.ongoing_order_id)["orderInfo"]["orderStatus"]["number"]
+    if status > (settings.order_status_released or settings.order_status_open):
+        raise NeedsAttention(f"The exchange items changed in Shopify ({change}) after the "
+                             f"warehouse started on order {exchange.ongoing_order_number} (Ongoing "
+                             f"status {status}): change or stop it in Ongoing, then Retry.")
+    return status
+
+
+def withdraw(exchange: Exchange) -> str:
+    """No exchange item is left on the return: cancel the Ongoing exchange order. The return
+    order stays: the customer still sends the parcel back."""
+    if exchange.ongoing_order_id is None:
+        return "nothing in Ongoing yet"
+    settings, client = _context(exchange)
+    _not_started(exchange, client, settings, "none left")
+    try:
+        client.cancel_order(exchange.ongoing_order_id)
+    except OngoingValidationError as exc:
+        raise NeedsAttention(f"The exchange items were removed in Shopify but Ongoing refused "
+                             f"the cancellation: {exc.message}") from None
+    note(exchange.id, "Ongoing DELETE /orders", f"order {exchange.ongoing_order_number} cancelled")
+    return "Ongoing exchange order cancelled; the return order stays"
+
+
 def shipped_status(settings: ShopSettings, number: int | None) -> bool:
     """The merchant's Sent code or any later shipping status (never Cancelled)."""
     return number is not None and settings.order_status_sent is not None and \
         settings.order_status_sent <= number < CANCELLED_STATUS
 
 STEPS = {"create": create, "release": release, "ship": ship, "collect": collect,
-         "cancel": cancel}
+         "cancel": cancel, "amend": amend, "withdraw": withdraw}

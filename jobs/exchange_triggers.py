@@ -57,7 +57,8 @@ def _new_exchange(domain: str, ret: dict) -> Exchange | None:
               (n["lineItems"][0]["sku"] if n["lineItems"] else None),
               "price": variants.get(n["variantId"], {}).get("price"),
               "title": variants.get(n["variantId"], {}).get("displayName"),
-              "quantity": n["quantity"]} for n in nodes]
+              "quantity": n["processedQuantity"] + n["unprocessedQuantity"]} for n in nodes
+             if n["processedQuantity"] + n["unprocessedQuantity"] > 0]
     returned = [{"return_line_item_id": n["id"], "quantity": n["quantity"],
                  "sku": n["fulfillmentLineItem"]["lineItem"]["sku"]}
                 for n in ret["returnLineItems"]["nodes"] if n.get("fulfillmentLineItem")]
@@ -98,6 +99,17 @@ def return_closed(delivery: WebhookDelivery) -> str:
 def return_cancelled(delivery: WebhookDelivery) -> str:
     """returns/cancel and returns/decline: cancel the exchange unless picking started."""
     return _signal_return(delivery, "cancel")
+
+
+def return_updated(delivery: WebhookDelivery) -> str:
+    """returns/update: a known exchange re-reads its return (exchange items may have been
+    removed); an unknown return may be one to detect."""
+    gid = _return_gid(json.loads(delivery.payload))
+    with db.session() as s:
+        known = find_by_return(delivery.shop_domain, gid, session=s) if gid else None
+    if known is None:
+        return detect(delivery)
+    return _signal_return(delivery, "return_updated")
 
 
 def return_reopened(delivery: WebhookDelivery) -> str:

@@ -2,6 +2,8 @@
 
     detected -create-> parked -release-> released -shipped-> fulfilled -collect-> completed
     detected/parked/released --cancel--> cancelled
+    detected/parked/released --return_updated (amend)--> the same state
+    detected/parked/released --exchange_removed (withdraw)--> cancelled
     any open state --(a step fails for good)--> needs_attention --retry--> the state it left
 
 Every event goes through `advance`, under a per-exchange lock: it re-reads the exchange, looks the
@@ -39,6 +41,16 @@ TRANSITIONS: dict[tuple[str, str], tuple[str, str]] = {
     ("parked", "cancel"): ("cancel", "cancelled"),
     ("released", "cancel"): ("cancel", "cancelled"),
     ("needs_attention", "cancel"): ("cancel", "cancelled"),  # e.g. out of stock: give up
+    # The merchant edited the return (returns/update): the Ongoing order follows it in place...
+    ("detected", "return_updated"): ("amend", "detected"),
+    ("parked", "return_updated"): ("amend", "parked"),
+    ("released", "return_updated"): ("amend", "released"),
+    ("needs_attention", "return_updated"): ("amend", "needs_attention"),
+    # ... and when amend finds no exchange item left, the exchange is withdrawn.
+    ("detected", "exchange_removed"): ("withdraw", "cancelled"),
+    ("parked", "exchange_removed"): ("withdraw", "cancelled"),
+    ("released", "exchange_removed"): ("withdraw", "cancelled"),
+    ("needs_attention", "exchange_removed"): ("withdraw", "cancelled"),
 }
 # What runs next by itself once a step has moved the exchange.
 FOLLOW_UP = {"parked": "release_if_requested", "fulfilled": "collect"}
@@ -164,7 +176,7 @@ def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool = Tru
             raise
         return _attention(exchange, step, event, logs.scrub(str(exc)), transient=transient)
     _move(exchange.id, exchange.state, after, f"{step}: {outcome}", source)
-    follow_up = FOLLOW_UP.get(after)
+    follow_up = FOLLOW_UP.get(after) if after != exchange.state else None
     if follow_up:
         signal(exchange.id, follow_up, shop=exchange.shop_domain, source=f"after {step}")
     return outcome
@@ -208,9 +220,9 @@ def _before_parked(exchange: Exchange) -> bool:
 
 
 def _allowed_in_attention(exchange: Exchange, event: str) -> bool:
-    """Cancel only before the parcel left; Sent only where it can still be fulfilled."""
+    """Cancel or edit only before the parcel left; Sent only where it can still be fulfilled."""
     state, failed = _failed(exchange)
-    if event == "cancel":
+    if event in ("cancel", "return_updated", "exchange_removed"):
         return state in ("detected", "parked", "released") and failed not in ("shipped", "collect")
     return event == "shipped" and state in ("parked", "released")
 

@@ -95,7 +95,7 @@ HANDLERS = {
     "customers/redact": customers_redact,
     "shop/redact": shop_redact,
     "returns/approve": exchange_triggers.detect,
-    "returns/update": exchange_triggers.detect,
+    "returns/update": exchange_triggers.return_updated,
     "returns/process": exchange_triggers.detect,
     "returns/close": exchange_triggers.return_closed,
     "returns/cancel": exchange_triggers.return_cancelled,

@@ -145,9 +145,9 @@ def _process_problem(ret, given: dict) -> tuple | None:
             seen.add(line.id)
             if item["quantity"] <= 0:
                 return "Quantity must be greater than 0.", path + ["quantity"], "GREATER_THAN"
-            if item["quantity"] > line.quantity - line.processed:
+            if item["quantity"] > line.unprocessed():
                 return (f"Quantity {item['quantity']} exceeds the unprocessed quantity "
-                        f"{line.quantity - line.processed}.", path + ["quantity"],
+                        f"{line.unprocessed()}.", path + ["quantity"],
                         "LESS_THAN_OR_EQUAL_TO")
     return None
 

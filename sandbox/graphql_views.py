@@ -142,7 +142,7 @@ def fulfillment_view(shop: SandboxShop, fulfillment: Fulfillment) -> dict:
 
 def exchange_line_view(line: ExchangeLine, currency: str) -> dict:
     items = [line_item_view(i, currency) for i in line.line_items]
-    unprocessed = line.quantity - line.processed
+    unprocessed = line.unprocessed()
     return {"__typename": "ExchangeLineItem", "id": gid("ExchangeLineItem", line.id),
             "variantId": gid("ProductVariant", line.variant.id), "quantity": line.quantity,
             "processedQuantity": line.processed, "unprocessedQuantity": unprocessed,
@@ -152,23 +152,24 @@ def exchange_line_view(line: ExchangeLine, currency: str) -> dict:
 
 def return_view(shop: SandboxShop, ret: Return) -> dict:
     returned = [{"__typename": "ReturnLineItem", "id": gid("ReturnLineItem", r.id),
-                 "quantity": r.quantity, "processedQuantity": r.processed,
-                 "unprocessedQuantity": r.quantity - r.processed,
+                 "quantity": r.quantity - r.removed, "processedQuantity": r.processed,
+                 "unprocessedQuantity": r.unprocessed(),
                  "fulfillmentLineItem": {
                      "__typename": "FulfillmentLineItem",
                      "id": gid("FulfillmentLineItem", r.fulfillment_line.id),
                      "quantity": r.fulfillment_line.quantity,
                      "lineItem": line_item_view(r.fulfillment_line.line_item, shop.currency)}}
-                for r in ret.lines]
+                for r in ret.lines if r.removed < r.quantity]  # removed lines disappear
     decline = None if ret.decline is None else {
         "__typename": "ReturnDecline", "reason": ret.decline[0], "note": ret.decline[1]}
     return {"__typename": "Return", "id": gid("Return", ret.id), "name": ret.name,
             "status": ret.status, "decline": decline,
-            "totalQuantity": sum(r.quantity for r in ret.lines),
+            "totalQuantity": sum(r.quantity - r.removed for r in ret.lines),
             "order": lambda **_: order_view(shop, shop.orders[ret.order_id]),
             "returnLineItems": connection("ReturnLineItemType", returned),
             "exchangeLineItems": connection("ExchangeLineItem", [
-                exchange_line_view(e, shop.currency) for e in ret.exchanges])}
+                exchange_line_view(e, shop.currency) for e in ret.exchanges
+                if e.removed < e.quantity])}  # includeRemovedItems: false, the default
 
 
 def node_view(shop: SandboxShop, value: str) -> dict | None:

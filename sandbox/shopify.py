@@ -396,3 +396,8 @@ class SandboxShopify:
         """POST the returns/* webhook Shopify would send about a sandbox return."""
         return self.send_webhook(topic, shop, self.store.return_payload(shop, return_id, topic),
                                  webhook_id=webhook_id)
+
+    def remove_from_return(self, shop: str, return_id: str, **lines) -> requests.Response:
+        """The merchant's removeFromReturn (store hook), then the returns/update Shopify sends."""
+        self.store.remove_from_return(shop, return_id, **lines)
+        return self.send_return_webhook("returns/update", shop, return_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from sandbox import return_edits
 from sandbox import shopify_store as data
 from sandbox.shopify_store import SandboxShop, gid, money
 
@@ -65,6 +66,12 @@ class ShopData:
         with self.lock:
             self.add_shop(shop).plus = plus
 
+    def set_awaiting_payment_lifts(self, shop: str, lifts: bool) -> None:
+        """Whether Shopify lifts its AWAITING_PAYMENT holds once the order is paid (both are
+        possible: no source says which it does)."""
+        with self.lock:
+            self.add_shop(shop).awaiting_payment_lifts_on_payment = lifts
+
     def add_variant(self, shop: str, sku: str, price: str | Decimal, title: str) -> dict:
         """A product variant (the SKU is unique per shop; adding it again updates it)."""
         with self.lock:
@@ -80,13 +87,19 @@ class ShopData:
     def create_order(self, shop: str, *, items: list[tuple[str, int]],
                      email: str | None = "customer@example.com",
                      capture_mode: str = "authorization", name: str | None = None,
-                     shipping_address: dict | None = None) -> dict:
-        """A paid order with every item fulfilled; capture_mode: authorization|vaulted|none."""
+                     shipping_address: dict | None = None,
+                     unfulfilled: list[tuple[str, int]] = ()) -> dict:
+        """A paid order with every item fulfilled; capture_mode: authorization|vaulted|none.
+        `unfulfilled` items wait on an OPEN fulfillment order (e.g. a pre-order)."""
         with self.lock:
             sandbox_shop = self.add_shop(shop)
             order = create_order(sandbox_shop, items, email=email, capture_mode=capture_mode,
                                       name=name, address={**DEFAULT_ADDRESS,
                                                           **(shipping_address or {})})
+            waiting = [data.add_line_item(order, sandbox_shop.variant_by_sku(sku), quantity)
+                       for sku, quantity in unfulfilled]
+            if waiting:
+                data.add_fulfillment_order(sandbox_shop, order, waiting).other_service = False
             return order_summary(sandbox_shop, order)
 
     def create_return(self, shop: str, order_id: str, *, returned: list[tuple[str, int]],
@@ -136,6 +149,30 @@ class ShopData:
             summary = self._move_return(shop, return_id, "DECLINED")
             self._find(shop, "returns", return_id, "Return").decline = (reason, note)
             return summary
+
+    def set_zero_price_exchange_unreleased(self, shop: str, on: bool = True) -> None:
+        """As merchants report: returnProcess makes no fulfillment order for exchange items
+        priced 0 (2025-07 workflow); they wait for admin's "Process return"."""
+        with self.lock:
+            self.add_shop(shop).zero_price_exchange_unreleased = on
+
+    def process_return_in_admin(self, shop: str, return_id: str) -> dict:
+        """The merchant clicks "Process return" in admin for unreleased exchange items: their
+        line items and fulfillment order appear."""
+        with self.lock:
+            ret = self._find(shop, "returns", return_id, "Return")
+            data.release_unreleased(self.shops[shop], ret)
+            return return_summary(self.shops[shop], ret)
+
+    def remove_from_return(self, shop: str, return_id: str, *,
+                           exchange: list[tuple[str, int]] = (),
+                           returned: list[tuple[str, int]] = ()) -> dict:
+        """removeFromReturn by the merchant or another app: (line item GID, quantity) pairs;
+        raises return_edits.UserErrors (a ValueError) where Shopify answers userErrors."""
+        with self.lock:
+            ret = return_edits.remove_from_return(self.add_shop(shop), return_id,
+                                                  list(returned), list(exchange))
+            return return_summary(self.shops[shop], ret)
 
     def pay_outstanding(self, shop: str, order_id: str) -> dict:
         """The customer pays the invoice: a SALE for the outstanding balance."""
@@ -254,6 +291,7 @@ def return_summary(shop: SandboxShop, ret: data.Return) -> dict:
         "exchange_line_items": [{
             "id": gid("ExchangeLineItem", e.id), "variant_id": gid("ProductVariant", e.variant.id),
             "sku": e.variant.sku, "quantity": e.quantity, "processed_quantity": e.processed,
+            "removed_quantity": e.removed, "unreleased_quantity": e.unreleased,
             "line_item_ids": [gid("LineItem", i.id) for i in e.line_items]}
             for e in ret.exchanges],
         "fulfillment_order_ids": [gid("FulfillmentOrder", fo.id)
@@ -273,7 +311,9 @@ def return_payload(shop: SandboxShop, ret: data.Return, topic: str) -> dict:
                 "decline": {"reason": reason.lower(), "note": note}}
     if topic == "returns/update":
         return {"admin_graphql_api_id": ref["admin_graphql_api_id"],
-                "return_line_items": {"removals": []},
+                "return_line_items": {"removals": [
+                    {"admin_graphql_api_id": gid("ReturnLineItem", line_id), "delta": delta}
+                    for line_id, delta in ret.removals]},
                 "restocking_fees": {"updates": [], "removals": []},
                 "return_shipping_fees": {"updates": [], "removals": []}}
     if topic == "returns/process":

@@ -11,7 +11,9 @@ Plain data without Flask, shared by the GraphQL resolvers (sandbox/graphql_*.py)
   grows by it. An order whose capture_mode is "authorization" gets an AUTHORIZATION for the
   balance when the return opens (the customer's card, authorized by the returns portal).
 - When a payment brings totalOutstanding to zero or below, Shopify's own AWAITING_PAYMENT holds are
-  released (an assumption: Shopify documents only that such FOs "might be held until payment").
+  released when the shop's `awaiting_payment_lifts_on_payment` is on (the default); off, they stay
+  until someone releases them. No source says which Shopify does (reference/exchange-facts.md §2),
+  so the lifecycle tests run both.
 """
 from __future__ import annotations
 
@@ -175,15 +177,24 @@ class ReturnLine:
     fulfillment_line: FulfillmentLine
     quantity: int
     processed: int = 0
+    removed: int = 0  # taken off the return by removeFromReturn
+
+    def unprocessed(self) -> int:
+        return self.quantity - self.processed - self.removed
 
 
 @dataclass
 class ExchangeLine:
     id: int
     variant: Variant
-    quantity: int
+    quantity: int  # as Shopify's ExchangeLineItem.quantity: removed units included
     processed: int = 0
     line_items: list[LineItem] = field(default_factory=list)
+    removed: int = 0  # taken off the return by removeFromReturn (unprocessed units only)
+    unreleased: int = 0  # processed, but Shopify made no line item or FO (priced 0, see below)
+
+    def unprocessed(self) -> int:
+        return self.quantity - self.processed - self.removed
 
 
 @dataclass
@@ -197,13 +208,15 @@ class Return:
     decline: tuple[str, str | None] | None = None
     processed_by_api: bool = False  # returnProcess ran: too late to cancel
     balance_applied: Decimal = Decimal(0)
+    removals: list[tuple[int, int]] = field(default_factory=list)  # last removeFromReturn's
 
     def returned_value(self) -> Decimal:
         return sum((r.fulfillment_line.line_item.price * r.quantity for r in self.lines),
                    Decimal(0))
 
     def balance(self, processed_only: bool = True) -> Decimal:
-        value = sum((e.variant.price * (e.processed if processed_only else e.quantity)
+        value = sum((e.variant.price * (e.processed if processed_only else
+                                        e.quantity - e.removed)
                      for e in self.exchanges), Decimal(0))
         return max(Decimal(0), value - self.returned_value())
 
@@ -243,6 +256,8 @@ class SandboxShop:
     workflow: str = "processing"
     other_service_default: bool = False  # new fulfillment orders go to another service
     plus: bool = True  # Shopify Plus: orderCreateMandatePayment may take an `amount`
+    awaiting_payment_lifts_on_payment: bool = True  # Shopify lifts AWAITING_PAYMENT once paid
+    zero_price_exchange_unreleased: bool = False  # returnProcess makes no FO for 0-priced items
     variants: dict[int, Variant] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
     returns: dict[int, Return] = field(default_factory=dict)
@@ -327,20 +342,48 @@ def open_return(shop: SandboxShop, ret: Return) -> None:
 
 
 def process_exchanges(shop: SandboxShop, ret: Return, quantities: dict[int, int],
-                      hold: str | None = None) -> FulfillmentOrder:
+                      hold: str | None = None) -> FulfillmentOrder | None:
     """Turn exchange quantities into order line items on one new fulfillment order."""
     order = shop.orders[ret.order_id]
     items = []
     for line in ret.exchanges:
-        if quantities.get(line.id):
+        if quantities.get(line.id) and _stays_unreleased(shop, line, hold):
+            line.processed += quantities[line.id]
+            line.unreleased += quantities[line.id]
+        elif quantities.get(line.id):
             item = add_line_item(order, line.variant, quantities[line.id])
             line.line_items.append(item)
             line.processed += item.quantity
             items.append(item)
     apply_balance(order, ret)
+    if not items:
+        return None
     if hold is None and order.outstanding > 0:
         hold = "AWAITING_PAYMENT"
     return add_fulfillment_order(shop, order, items, hold)
+
+
+def _stays_unreleased(shop: SandboxShop, line: ExchangeLine, hold: str | None) -> bool:
+    """Merchants report that returnProcess (2025-07 workflow) makes no fulfillment order for
+    exchange items priced 0; admin's "Process return" does (community.shopify.dev/t/33299)."""
+    return shop.zero_price_exchange_unreleased and shop.workflow == "processing" and \
+        hold is None and line.variant.price == 0
+
+
+def release_unreleased(shop: SandboxShop, ret: Return) -> FulfillmentOrder:
+    """The merchant's "Process return" in admin: unreleased exchange items get line items and
+    their fulfillment order."""
+    order = shop.orders[ret.order_id]
+    items = []
+    for line in (e for e in ret.exchanges if e.unreleased):
+        item = add_line_item(order, line.variant, line.unreleased)
+        line.line_items.append(item)
+        line.unreleased = 0
+        items.append(item)
+    if not items:
+        raise ValueError(f"return {ret.name} has no unreleased exchange items")
+    return add_fulfillment_order(shop, order, items,
+                                 "AWAITING_PAYMENT" if order.outstanding > 0 else None)
 
 
 def apply_balance(order: Order, ret: Return) -> None:
@@ -353,7 +396,7 @@ def apply_balance(order: Order, ret: Return) -> None:
 def settle(shop: SandboxShop, order: Order, amount: Decimal) -> None:
     """A payment arrived: lower totalOutstanding; paid up releases Shopify's AWAITING_PAYMENT."""
     order.outstanding -= amount
-    if order.outstanding > 0:
+    if order.outstanding > 0 or not shop.awaiting_payment_lifts_on_payment:
         return
     for fo in (shop.fulfillment_orders[i] for i in order.fulfillment_order_ids):
         fo.holds = [h for h in fo.holds if h.by_app or h.reason != "AWAITING_PAYMENT"]

@@ -48,3 +48,28 @@ def test_happy_path(world, instant, workflow):
     assert shopify["total_outstanding"] == "0.00"
     assert (exchange.collection, exchange.collected_amount) == ("captured", "5.00")
     assert exchange.tracking_number == "PN123456789SE"
+
+
+@pytest.mark.parametrize("lifts", [True, False], ids=["shopify-lifts-hold", "hold-stays"])
+def test_money_owed_ends_fulfilled_and_paid_whoever_lifts_awaiting_payment(world, lifts):
+    """No source says whether Shopify lifts AWAITING_PAYMENT once paid: both must work."""
+    world.setup(instant=False, workflow="processing")
+    world.store.set_awaiting_payment_lifts(world.domain, lifts)
+    world.approve()
+    world.run_jobs()
+    [fo] = [f for f in world.shopify_order()["fulfillment_orders"] if f["status"] == "ON_HOLD"]
+    assert {h["reason"] for h in fo["holds"]} == {"AWAITING_PAYMENT", "OTHER"}
+    world.close()
+    world.run_jobs()
+    world.warehouse_moves(450, waybill="AP1")
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "completed", exchange.attention_reason
+    shopify = world.shopify_order()
+    assert shopify["total_outstanding"] == "0.00"
+    assert exchange.collection == "captured" and world.applied("FulfillmentCreate") == 1
+    [fo] = [f for f in shopify["fulfillment_orders"] if f["id"] == exchange.fulfillment_order_gid]
+    assert fo["status"] == "CLOSED" and fo["holds"] == []
+    released = world.store.variables("FulfillmentOrderReleaseHold", world.domain)
+    payment_released = [e for e in world.timeline() if "AWAITING_PAYMENT released" in e.outcome]
+    assert len(released) == (1 if lifts else 2) and len(payment_released) == (0 if lifts else 1)

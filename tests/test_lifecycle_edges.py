@@ -268,21 +268,22 @@ def test_vaulted_card_is_charged_once(world):
     assert world.applied("OrderCreateMandatePayment") == 1
 
 
-def test_no_payment_method_sends_an_invoice_and_waits_for_payment(world):
+def test_no_payment_method_sends_one_invoice_and_still_fulfils_the_sent_parcel(world):
     parked(world, instant=True, capture_mode="none")
     world.in_transit()
     world.run_jobs()
     world.warehouse_moves(450, waybill="INV1")
     world.run_jobs()
     exchange = world.exchange()
-    assert exchange.state == "needs_attention"  # Shopify holds it AWAITING_PAYMENT
-    assert exchange.collection == "invoice" and "customer pays" in exchange.attention_reason
-    assert world.applied("OrderInvoiceSend") == 1
+    # The parcel left: Swapline releases AWAITING_PAYMENT unpaid, says so, and the invoice chases
+    # the money (a second one is never sent).
+    assert exchange.state == "completed", exchange.attention_reason
+    assert exchange.collection == "invoice"
+    assert world.applied("OrderInvoiceSend") == 1 and world.applied("FulfillmentCreate") == 1
+    assert world.shopify_order()["total_outstanding"] == "5.00"
+    assert any(e.kind == "warning" and "released unpaid" in e.outcome for e in world.timeline())
     world.store.pay_outstanding(world.domain, world.order["id"])
-    advance(exchange.id, "retry", "merchant: Retry")
-    world.run_jobs()
-    assert world.exchange().state == "completed"
-    assert world.applied("FulfillmentCreate") == 1 and world.applied("OrderInvoiceSend") == 1
+    assert world.shopify_order()["total_outstanding"] == "0.00"
 
 
 def test_a_close_during_a_failed_create_is_kept_for_after_retry(world):
@@ -321,10 +322,10 @@ def test_no_cancel_once_the_parcel_left(world):
     world.warehouse_moves(450, waybill="PAID1")
     world.run_jobs()
     exchange = world.exchange()
-    assert exchange.state == "needs_attention"  # waiting for the invoice to be paid
+    assert exchange.state == "completed"  # fulfilled, the invoice still open
     world.return_webhook("returns/cancel")
     world.run_jobs()
-    assert world.exchange().state == "needs_attention"
+    assert world.exchange().state == "completed"
     assert world.account.orders[exchange.ongoing_order_id].status == 450
 
 
