@@ -5,6 +5,7 @@ from clients.ongoing_accounts import client_for_shop
 from jobs import exchange_shopify as shop_api
 from jobs.lifecycle import NeedsAttention
 from models.exchange import Exchange, note, update
+from models.money import money_text
 from models.settings import settings_of
 from models.types import utcnow
 
@@ -114,8 +115,8 @@ def _release_payment_holds(exchange: Exchange, fo: dict) -> dict:
     fo = shop_api.release_holds(exchange.shop_domain, fo, held)
     if amount > 0:
         note(exchange.id, "Shopify fulfillmentOrderReleaseHold",
-             f"AWAITING_PAYMENT released unpaid ({amount} {currency} outstanding): the parcel "
-             "already left", kind="warning")
+             f"AWAITING_PAYMENT released unpaid ({money_text(amount, currency)} {currency} "
+             "outstanding): the parcel already left", kind="warning")
     else:
         note(exchange.id, "Shopify fulfillmentOrderReleaseHold", "AWAITING_PAYMENT released: paid")
     return fo
@@ -146,7 +147,7 @@ def collect(exchange: Exchange) -> str:
             update(exchange.id, collection="none")
         return "nothing left to collect"
     if exchange.collection == "invoice":  # ship sent it already: one invoice per exchange
-        return f"invoice sent: awaiting payment of {amount} {currency}"
+        return f"invoice sent: awaiting payment of {money_text(amount, currency)} {currency}"
     authorization = shop_api.open_authorization(payment)
     mandates = (payment.get("paymentCollectionDetails") or {}).get("vaultedPaymentMethods") or []
     if authorization:
@@ -159,8 +160,9 @@ def collect(exchange: Exchange) -> str:
     else:
         shop_api.send_invoice(domain, exchange.order_gid)
         method, collected = "invoice", None
-    update(exchange.id, balance=str(amount), currency=currency, collection=method,
-          collected_amount=str(collected) if collected is not None else None)
-    note(exchange.id, f"Shopify payment ({method})", f"{amount} {currency}")
+    shown = money_text(amount, currency)
+    update(exchange.id, balance=shown, currency=currency, collection=method,
+          collected_amount=money_text(collected, currency) if collected is not None else None)
+    note(exchange.id, f"Shopify payment ({method})", f"{shown} {currency}")
     return "invoice sent: awaiting payment" if method == "invoice" else \
-        f"{method} {collected} {currency}"
+        f"{method} {money_text(collected, currency)} {currency}"

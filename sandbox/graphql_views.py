@@ -20,6 +20,7 @@ from sandbox.shopify_store import (
     SandboxShop,
     Transaction,
     Variant,
+    decimal_text,
     gid,
     money,
 )
@@ -47,7 +48,7 @@ def listing(items: list) -> callable:
 
 
 def money_bag(amount: Decimal, currency: str) -> dict:
-    value = {"__typename": "MoneyV2", "amount": money(amount), "currencyCode": currency}
+    value = {"__typename": "MoneyV2", "amount": decimal_text(amount), "currencyCode": currency}
     return {"__typename": "MoneyBag", "presentmentMoney": value, "shopMoney": value}
 
 

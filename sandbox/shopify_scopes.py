@@ -144,7 +144,7 @@ KINDS: dict[str, Kind] = {
     "FulfillmentOrderHoldUserError": kind(FREE, "field message code"),
     "FulfillmentOrderReleaseHoldUserError": kind(FREE, "field message code"),
     "OrderCreateMandatePaymentUserError": kind(FREE, "field message code"),
-    "OrderInvoiceSendUserError": kind(FREE, "field message"),
+    "OrderInvoiceSendUserError": kind(FREE, "field message code"),
     "ReturnUserError": kind(FREE, "field message code"),
 }
 

@@ -75,7 +75,15 @@ def parse_gid(value: str | int, kind: str) -> int | None:
 
 
 def money(amount: Decimal) -> str:
+    """Shopify's `Money` scalar and its messages: two decimals ("100.57")."""
     return f"{amount:.2f}"
+
+
+def decimal_text(amount: Decimal) -> str:
+    """Shopify's `Decimal` scalar (MoneyV2.amount) as live answers write it: "12.5", "16.0",
+    "0.0" (recordings in airhorns/shopify-draft-proxy, payments/order-capture-validation.json)."""
+    text = format(Decimal(amount).normalize(), "f")
+    return text if "." in text else f"{text}.0"
 
 
 def now_iso(delta: timedelta = timedelta()) -> str:

@@ -62,7 +62,7 @@ def test_capture_within_the_authorization_succeeds(live):
     assert (done["transaction"]["kind"], done["transaction"]["status"]) == ("CAPTURE", "SUCCESS")
     assert done["transaction"]["amountSet"]["presentmentMoney"]["currencyCode"] == "EUR"
     payment = live.data("OrderPayment", id=order["id"])
-    assert payment["totalOutstandingSet"]["presentmentMoney"]["amount"] == "0.00"
+    assert payment["totalOutstandingSet"]["presentmentMoney"]["amount"] == "0.0"
 
 
 def test_a_mandate_payment_without_a_mandate_id_is_refused_before_it_runs(live):
