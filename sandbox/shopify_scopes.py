@@ -102,7 +102,7 @@ KINDS: dict[str, Kind] = {
     # {REF}/objects/FulfillmentOrder and /objects/FulfillmentHold: read_assigned_,
     # read_merchant_managed_, read_third_party_ or read_marketplace_fulfillment_orders.
     "FulfillmentOrder": kind(FO_READ, "id status supportedActions fulfillmentHolds lineItems"),
-    "FulfillmentHold": kind(FO_READ, "id reason handle heldByRequestingApp"),
+    "FulfillmentHold": kind(FO_READ, "id reason handle heldByRequestingApp displayReason"),
     # {REF}/objects/FulfillmentLineItem: read_orders, read_marketplace_orders or
     # read_buyer_membership_orders.
     "FulfillmentLineItem": kind(ORDERS, "lineItem"),
