@@ -14,6 +14,8 @@ from models.shop import Shop
 from models.types import UTCDateTime, utcnow
 
 ORDER_CODES = ("open", "returned", "released", "sent")
+# Ongoing's standard order statuses have no Returned; only 3PLs that added one can map it.
+OPTIONAL_ORDER_CODES = ("returned",)
 RETURN_CODES = ("notified", "returned")
 SECRET_COLUMNS = {"password": "ongoing_password_enc", "webhook_token": "webhook_token_enc",
                   "events_secret": "events_secret_enc"}

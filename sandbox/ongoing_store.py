@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 SERVERS = ("api", "wms1")
+# Ongoing's standard order statuses, exactly as its example GET /orders/statuses answers.
 ORDER_STATUSES = {150: "Error", 200: "Open", 300: "Released", 320: "Allocated", 400: "Picked",
-                  450: "Sent", 500: "Collected", 800: "Returned", 1000: "Cancelled"}
+                  450: "Sent", 500: "Collected", 1000: "Cancelled"}
+THREE_PL_RETURNED = (800, "Returned")  # not standard: only some 3PLs add it (Account option)
 RETURN_ORDER_STATUSES = {100: "Notified", 200: "Returned", 900: "Cancelled"}
 ALLOCATED, PICKED, SENT, ORDER_RETURNED, CANCELLED = 320, 400, 450, 800, 1000
 NOTIFIED, RETURNED, RETURN_CANCELLED = 100, 200, 900
@@ -122,6 +124,10 @@ class Account:
             article["articleSystemId"] = self.articles[article_number]["articleSystemId"]
         self.articles[article_number] = article
         return article
+
+    def add_order_status(self, number: int, text: str) -> None:
+        """A status the 3PL added to its system (e.g. THREE_PL_RETURNED)."""
+        self.order_statuses = dict(sorted({**self.order_statuses, number: text}.items()))
 
     def order_by_number(self, number: str) -> Order | None:
         return next((o for o in self.orders.values() if o.number == number), None)

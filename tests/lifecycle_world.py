@@ -13,7 +13,7 @@ from clients.shopify import SessionToken, install
 from models import db
 from models.exchange import Exchange, ExchangeEvent
 from models.settings import apply, settings_of
-from sandbox.ongoing_store import webhook_payload
+from sandbox.ongoing_store import THREE_PL_RETURNED, webhook_payload
 from sandbox.shopify import mint_session_token, webhook_headers
 from tests.conftest import API_KEY, API_SECRET
 
@@ -38,8 +38,12 @@ class World:
         return self.sandbox.store
 
     def setup(self, *, instant: bool = False, workflow: str = "processing",
-              capture_mode: str = "authorization", stock: int = 5) -> World:
-        """Install the shop (real token exchange), configure it, stock both systems."""
+              capture_mode: str = "authorization", stock: int = 5,
+              returned_status: bool = False) -> World:
+        """Install the shop (real token exchange), configure it, stock both systems. The
+        warehouse has Ongoing's standard statuses; `returned_status` adds a 3PL's Returned."""
+        if returned_status:
+            self.account.add_order_status(*THREE_PL_RETURNED)
         token = mint_session_token(self.domain, API_KEY, API_SECRET)
         claims = jwt.decode(token, options={"verify_signature": False})
         install(SessionToken(self.domain, "42", token, claims))
@@ -51,7 +55,9 @@ class World:
                         "goods_owner_id": self.account.goods_owner_id,
                         "ongoing_username": self.account.username,
                         "password": self.account.password, "warehouse_id": 1,
-                        "order_status_open": 200, "order_status_returned": 800,
+                        "order_status_open": 200,
+                        "order_status_returned": THREE_PL_RETURNED[0] if returned_status
+                        else None,
                         "order_status_released": 300, "order_status_sent": 450,
                         "return_status_notified": 100, "return_status_returned": 200,
                         "webhook_token": TOKEN, "events_secret": EVENTS_SECRET,

@@ -90,7 +90,7 @@ def _install_and_configure(app, domain: str, account) -> str:
         "ongoing_server": "api", "ongoing_warehouse": account.warehouse,
         "goods_owner_id": str(account.goods_owner_id), "ongoing_username": account.username,
         "password": account.password, "warehouse_id": "1", "order_status_open": "200",
-        "order_status_returned": "800", "order_status_released": "300",
+        "order_status_returned": "", "order_status_released": "300",
         "order_status_sent": "450", "return_status_notified": "100",
         "return_status_returned": "200", "webhook_token": WEBHOOK_TOKEN,
         "order_number_prefix": "EXCH", "notify_customer": "on"})

@@ -22,7 +22,7 @@ def configure_args(account, shop=SHOP, **overrides):
     options = {"--server": "api", "--warehouse": account.warehouse,
                "--goods-owner-id": str(account.goods_owner_id), "--username": account.username,
                "--password-env": "ONGOING_PASSWORD", "--warehouse-id": "1",
-               "--order-statuses": "open=200,returned=800,released=300,sent=450",
+               "--order-statuses": "open=200,released=300,sent=450",
                "--return-statuses": "notified=100,returned=200",
                "--webhook-token-env": "ONGOING_TOKEN", **overrides}
     args = ["shop", "configure", shop]
@@ -39,7 +39,8 @@ def test_configure_then_show(cli, make_shop, ongoing_account):
     assert shown.exit_code == 0
     view = json.loads(shown.output)
     assert view["shop"] == SHOP and view["warehouse"] == ongoing_account.warehouse
-    assert view["order_statuses"] == {"open": 200, "returned": 800, "released": 300, "sent": 450}
+    assert view["order_statuses"] == {"open": 200, "returned": None, "released": 300,
+                                      "sent": 450}
     assert view["return_statuses"] == {"notified": 100, "returned": 200}
     assert view["instant_exchange"] is True and view["warehouse_name"] == "Main warehouse"
     assert view["password_set"] and view["webhook_token_set"] and not view["events_secret_set"]
@@ -51,15 +52,29 @@ def test_configure_then_show(cli, make_shop, ongoing_account):
 def test_configure_refuses_and_saves_nothing_on_a_bad_value(cli, make_shop, ongoing_account):
     make_shop(SHOP)
     result = cli(*configure_args(ongoing_account, **{"--order-statuses":
-                                                    "open=200,returned=800,released=300,sent=200"}))
+                                                    "open=200,released=300,sent=200"}))
     assert result.exit_code == 1
     assert "must all differ" in result.output and "nothing saved" in result.output
     assert json.loads(cli("shop", "show", SHOP).output)["password_set"] is False
 
 
+def test_configure_with_a_3pl_returned_status(cli, make_shop, ongoing_account):
+    make_shop(SHOP)
+    statuses = {"--order-statuses": "open=200,returned=800,released=300,sent=450"}
+    result = cli(*configure_args(ongoing_account, **statuses))
+    assert result.exit_code == 1 and "800 does not exist" in result.output  # standard list
+    ongoing_account.add_order_status(800, "Returned")
+    result = cli(*configure_args(ongoing_account, **statuses))
+    assert result.exit_code == 0, result.output
+    view = json.loads(cli("shop", "show", SHOP).output)
+    assert view["order_statuses"]["returned"] == 800
+
+
 @pytest.mark.parametrize("overrides,message", [
     ({"--password-env": "NOT_SET_ANYWHERE"}, "NOT_SET_ANYWHERE is not set"),
     ({"--order-statuses": "open=200,sent=450"}, "--order-statuses needs exactly"),
+    ({"--order-statuses": "open=200,released=300,sent=450,picked=400"}, "needs exactly"),
+    ({"--order-statuses": "open=200,open=210,released=300,sent=450"}, "needs exactly"),
     ({"--username": "notwsi"}, "begin with WSI"),
 ])
 def test_configure_input_errors_are_clear(cli, make_shop, ongoing_account, overrides, message):
