@@ -73,9 +73,14 @@ def mapping(text: str, codes: tuple[str, ...], option: str,
               help="Env var with the Ongoing webhook X-Auth-Token.")
 @click.option("--events-secret-env", metavar="VAR", help="Env var with the return-events secret.")
 @click.option("--instant-exchange", type=click.Choice(["on", "off"]), help="Instant Exchange.")
+@click.option("--transporter-code", metavar="CODE",
+              help="Default Ongoing transporter when the original order is not in Ongoing "
+                   "('' clears it).")
+@click.option("--transporter-service-code", metavar="CODE", help="Its service ('' clears it).")
+@click.option("--way-of-delivery", metavar="CODE", help="Default way of delivery ('' clears it).")
 def configure(shop, server, warehouse, goods_owner_id, username, password_env, warehouse_id,
               order_statuses, return_statuses, webhook_token_env, events_secret_env,
-              instant_exchange):
+              instant_exchange, transporter_code, transporter_service_code, way_of_delivery):
     """Validate (live, against Ongoing) and store a shop's settings, like the Settings page."""
     domain = installed_shop(shop)
     current = form_values(settings_of(domain))
@@ -87,6 +92,10 @@ def configure(shop, server, warehouse, goods_owner_id, username, password_env, w
                 events_secret=secret_from_env(events_secret_env, "--events-secret-env"),
                 instant_exchange=instant_exchange or ("on" if current["instant_exchange"] else ""),
                 notify_customer="on" if current["notify_customer"] else "")
+    shipping = {"default_transporter_code": transporter_code,
+                "default_transporter_service_code": transporter_service_code,
+                "default_way_of_delivery": way_of_delivery}
+    form.update({name: value for name, value in shipping.items() if value is not None})
     for code, number in mapping(order_statuses, ORDER_CODES, "--order-statuses",
                                 OPTIONAL_ORDER_CODES).items():
         form[f"order_status_{code}"] = number

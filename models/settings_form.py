@@ -14,6 +14,9 @@ SERVER = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 URL_SEGMENT = re.compile(r"^[A-Za-z0-9._~-]{1,100}$")
 PREFIX = re.compile(r"^[A-Za-z0-9-]{1,20}$")
 TOKEN = re.compile(r"^[\x21-\x7e]{24,200}$")  # printable ASCII, no spaces
+SHIPPING_CODE = re.compile(r"^[A-Za-z0-9._-]{1,50}$")  # Ongoing codes such as PLAB, P19, SHP1
+SHIPPING_FIELDS = ("default_transporter_code", "default_transporter_service_code",
+                   "default_way_of_delivery")
 ORDER_FIELDS = tuple(f"order_status_{c}" for c in ORDER_CODES)
 RETURN_FIELDS = tuple(f"return_status_{c}" for c in RETURN_CODES)
 OPTIONAL_ORDER_FIELDS = tuple(f"order_status_{c}" for c in OPTIONAL_ORDER_CODES)
@@ -95,6 +98,7 @@ def clean(form, current: ShopSettings | None) -> tuple[dict, dict]:
         if secret and not TOKEN.match(secret):
             errors[name] = "Use 24 to 200 printable characters without spaces (or Generate)."
         values[name] = secret
+    values.update(_shipping(form, errors))
     prefix = _text(form, "order_number_prefix") or "EXCH"
     if not PREFIX.match(prefix):
         errors["order_number_prefix"] = "Prefix: up to 20 letters, digits or dashes."
@@ -102,6 +106,18 @@ def clean(form, current: ShopSettings | None) -> tuple[dict, dict]:
                   instant_exchange=_text(form, "instant_exchange").lower() in TRUE,
                   notify_customer=_text(form, "notify_customer").lower() in TRUE)
     return values, errors
+
+
+def _shipping(form, errors: dict) -> dict:
+    """The shipping defaults: optional codes; a service only together with its transporter."""
+    values = {name: _text(form, name) or None for name in SHIPPING_FIELDS}
+    for name, value in values.items():
+        if value and not SHIPPING_CODE.match(value):
+            errors[name] = "Use the code from Ongoing: up to 50 letters, digits, . _ or -."
+    if values["default_transporter_service_code"] and not values["default_transporter_code"]:
+        errors["default_transporter_service_code"] = ("A service belongs to a transporter: "
+                                                      "set the transporter code too.")
+    return values
 
 
 def check_live(values: dict, choices) -> dict:

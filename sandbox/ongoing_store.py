@@ -30,8 +30,15 @@ WAREHOUSES = [
                  "address3": None, "postCode": "41102", "city": "Göteborg",
                  "countryCode": "SE", "countryStateCode": None}},
 ]
-DEFAULT_TRANSPORTER = {"transporterName": "PostNord", "name": "PostNord", "code": "PN",
-                       "serviceCode": "19", "transporterContract": None, "serviceComment": None}
+# The transporter contracts of Ongoing's example GET /transporterContracts answer.
+TRANSPORTER_CONTRACTS = {
+    "SBTL": ("DB Schenker", {"BDI": "DB SCHENKERdirect", "BPA": "DB SCHENKERparcel",
+                             "BCF": "DB SCHENKERsystem"}),
+    "PLAB": ("PostNord Sweden AB", {"P83": "PostNord Groupage", "P19": "PostNord MyPack Collect",
+                                    "P52": "PostNord Pallet", "P18": "PostNord Parcel (Nordic)",
+                                    "P24": "PostNord Return Drop Off (within Sweden)"}),
+}
+DEFAULT_TRANSPORTER = ("PLAB", "P18")  # what the warehouse books when the order names none
 # Ids are unique across every sandbox in the process, like a real system's identity columns.
 _ids = {kind: itertools.count(start) for kind, start in (
     ("article", 1001), ("order", 50001), ("line", 700001), ("return", 9001),
@@ -139,6 +146,15 @@ class Account:
 
 # --- field checks -----------------------------------------------------------------------------
 
+def transporter_model(code: str | None, service: str | None) -> dict | None:
+    """GetOrderModel.transporter for a booked transporter code and service."""
+    if not code:
+        return None
+    name, services = TRANSPORTER_CONTRACTS.get(code, (None, {}))
+    return {"transporterName": name, "name": services.get(service), "code": code,
+            "serviceCode": service}
+
+
 def _field(data: dict, name: str, kind: type | tuple, where: str = ""):
     value = data.get(name)
     if value is None or value == "":
@@ -181,11 +197,12 @@ def order_model(account: Account, order: Order) -> dict:
             "allocatedNumberOfItems": sum(x["allocatedNumberOfItems"] for x in lines),
             "pickedNumberOfItems": sum(x["pickedNumberOfItems"] for x in lines),
             "warehouse": account.warehouse_info(body.get("warehouseId")),
+            "servicePointCode": body.get("servicePointCode"),
             "wayOfDelivery": body.get("wayOfDelivery"), "orderType": body.get("orderType"),
         },
         "consignee": body["consignee"],
         "orderLines": lines,
-        "transporter": order.transporter,
+        "transporter": order.transporter or _booked_transporter(body),
         "returnTransporter": None,
         "tracking": order.tracking,
         "returnTracking": [],
@@ -325,11 +342,18 @@ def set_order_status(order: Order, number: int, tracking: dict | None = None) ->
             line["returned"] = line["picked"]
 
 
+def _booked_transporter(body: dict) -> dict | None:
+    booked = body.get("transporter") or {}
+    return transporter_model(booked.get("transporterCode"), booked.get("transporterServiceCode"))
+
+
 def _ship(order: Order, tracking: dict) -> None:
+    """Like Ongoing's example order: a waybill and a transporter; a URL only when given."""
     waybill = tracking.get("waybill") or f"SBX{order.id:010d}SE"
-    url = tracking.get("trackingUrl") or f"https://tracking.example.com/?id={waybill}"
+    url = tracking.get("trackingUrl")
     order.shipped, order.shipment_id = _now(), _next_id("parcel")
-    order.transporter = tracking.get("transporter") or dict(DEFAULT_TRANSPORTER)
+    order.transporter = tracking.get("transporter") or _booked_transporter(order.body) \
+        or transporter_model(*DEFAULT_TRANSPORTER)
     order.tracking = [{"waybill": waybill, "trackingUrl": url, "created": order.shipped,
                        "freightPrice": None}]
     order.parcels = [{"id": _next_id("parcel"), "parcelNumber": f"{waybill}-1",

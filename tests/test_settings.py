@@ -191,6 +191,10 @@ def test_an_empty_password_keeps_the_stored_one(make_shop, htmx, valid_form):
     ({"order_status_returned": "800"}, "order_status_returned", "does not exist"),
     ({"order_status_returned": "450"}, "order_status_returned", "must all differ"),
     ({"order_status_open": ""}, "order_status_open", "required"),
+    ({"default_transporter_service_code": "P19"}, "default_transporter_service_code",
+     "set the transporter code too"),
+    ({"default_transporter_code": "PL AB"}, "default_transporter_code", "code from Ongoing"),
+    ({"default_way_of_delivery": "x" * 51}, "default_way_of_delivery", "up to 50"),
     ({"return_status_returned": "100"}, "return_status_returned", "must be different"),
     ({"return_status_returned": "777"}, "return_status_returned", "does not exist"),
     ({"warehouse_id": "99"}, "warehouse_id", "Pick one of the warehouses"),
@@ -255,3 +259,17 @@ def test_home_checklist_follows_the_settings(make_shop, htmx, valid_form, client
     htmx("POST", "/settings", data=valid_form)
     page = htmx("GET", "/").get_data(as_text=True)
     assert page.count('data-done="yes"') == 4 and page.count('data-done="no"') == 1
+
+
+def test_shipping_defaults_are_saved_and_shown(make_shop, htmx, valid_form):
+    make_shop(SHOP)
+    defaults = {"default_transporter_code": "PLAB", "default_transporter_service_code": "P19",
+                "default_way_of_delivery": "SHP1"}
+    assert htmx("POST", "/settings", data=valid_form | defaults).status_code == 200
+    row = saved()
+    assert (row.default_transporter_code, row.default_transporter_service_code,
+            row.default_way_of_delivery) == ("PLAB", "P19", "SHP1")
+    page = htmx("GET", "/settings").get_data(as_text=True)
+    assert ">Shipping</h2>" in page and 'value="P19"' in page
+    htmx("POST", "/settings", data=valid_form)  # emptied: the warehouse chooses again
+    assert saved().default_transporter_code is None

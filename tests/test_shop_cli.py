@@ -43,6 +43,7 @@ def test_configure_then_show(cli, make_shop, ongoing_account):
                                       "sent": 450}
     assert view["return_statuses"] == {"notified": 100, "returned": 200}
     assert view["instant_exchange"] is True and view["warehouse_name"] == "Main warehouse"
+    assert view["default_transporter_code"] is None and view["default_way_of_delivery"] is None
     assert view["password_set"] and view["webhook_token_set"] and not view["events_secret_set"]
     assert view["ongoing_webhook_url"].endswith(f"/webhooks/ongoing/{view['webhook_key']}")
     assert view["return_events_url"].endswith(f"/webhooks/return-events/{view['webhook_key']}")
@@ -91,3 +92,21 @@ def test_configure_needs_an_installed_shop(cli, ongoing_account):
 def test_show_unknown_shop(cli):
     result = cli("shop", "show", "nobody.myshopify.com")
     assert result.exit_code == 1 and "unknown shop" in result.output
+
+
+def test_configure_shipping_defaults(cli, make_shop, ongoing_account):
+    make_shop(SHOP)
+    result = cli(*configure_args(ongoing_account), "--transporter-code", "PLAB",
+                 "--transporter-service-code", "P19", "--way-of-delivery", "SHP1")
+    assert result.exit_code == 0, result.output
+    view = json.loads(cli("shop", "show", SHOP).output)
+    assert (view["default_transporter_code"], view["default_transporter_service_code"],
+            view["default_way_of_delivery"]) == ("PLAB", "P19", "SHP1")
+    assert cli(*configure_args(ongoing_account)).exit_code == 0  # not given: kept
+    assert json.loads(cli("shop", "show", SHOP).output)["default_transporter_code"] == "PLAB"
+    result = cli(*configure_args(ongoing_account), "--transporter-code", "",
+                 "--transporter-service-code", "")
+    assert result.exit_code == 0, result.output
+    assert json.loads(cli("shop", "show", SHOP).output)["default_transporter_code"] is None
+    result = cli(*configure_args(ongoing_account), "--transporter-service-code", "P19")
+    assert result.exit_code == 1 and "set the transporter code too" in result.output
