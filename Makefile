@@ -20,8 +20,9 @@ $(HTMX): package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	npm run --silent vendor
 
+# `make demo DEMO_ARGS=--returned-status`: the warehouse also has a 3PL-added Returned status.
 demo: setup
-	SWAPLINE_SANDBOX=1 $(PY) -m flask --app app demo
+	SWAPLINE_SANDBOX=1 $(PY) -m flask --app app demo $(DEMO_ARGS)
 
 test: setup
 	$(VENV)/bin/ruff check .

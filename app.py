@@ -151,11 +151,13 @@ def _register_cli(app: Flask) -> None:
 
     @app.cli.command("demo")
     @click.option("--port", default=8000, show_default=True)
-    def demo_command(port: int):
+    @click.option("--returned-status", is_flag=True,
+                  help="Give the sandbox warehouse a 3PL-added 800 Returned order status.")
+    def demo_command(port: int, returned_status: bool):
         """Run the sandbox Shopify, a worker and the app on the embedded defaults."""
         from sandbox.demo import run_demo
 
-        run_demo(app, port=port)
+        run_demo(app, port=port, returned_status=returned_status)
 
 
 def main() -> None:  # pragma: no cover - `python app.py` convenience

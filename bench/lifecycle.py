@@ -209,7 +209,7 @@ def setup_shops(args, shopify: SandboxShopify, ongoing: SandboxOngoing) -> tuple
                         "goods_owner_id": account.goods_owner_id,
                         "ongoing_username": account.username, "password": password,
                         "warehouse_id": 1, "order_status_open": 200,
-                        "order_status_returned": 800, "order_status_released": 300,
+                        "order_status_returned": None, "order_status_released": 300,
                         "order_status_sent": 450, "return_status_notified": 100,
                         "return_status_returned": 200, "webhook_token": TOKEN,
                         "instant_exchange": False, "notify_customer": True})

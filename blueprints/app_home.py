@@ -11,6 +11,7 @@ from clients import shopify as shopify_client
 from clients.shopify import SessionToken, ShopifyAuthError, ShopifyError, shop_from_claims, shopify
 from jobs.shops import enqueue_details_sync
 from models import db
+from models.settings import OPTIONAL_ORDER_CODES
 from models.shop import get_shop
 
 bp = Blueprint("app_home", __name__)
@@ -111,12 +112,14 @@ def home():
 
 def setup_checklist(row) -> list[tuple[str, bool, str]]:
     """(step, done, settings anchor) for the home page."""
-    statuses = {**row.order_statuses(), **row.return_statuses()}
+    # A warehouse without a Returned order status (Ongoing's standard list) is set up too.
+    statuses = [number for code, number in row.order_statuses().items()
+                if code not in OPTIONAL_ORDER_CODES] + list(row.return_statuses().values())
     return [
         ("Connect to Ongoing (Authentication and API server)", row.connection_ok_at is not None,
          "auth"),
         ("Choose the warehouse", row.warehouse_id is not None, "warehouse"),
-        ("Map the order and return-order status codes", None not in statuses.values(),
+        ("Map the order and return-order status codes", None not in statuses,
          "statuses"),
         ("Set the webhook auth token", row.webhook_token_set, "webhook"),
         ("Receive the first Ongoing webhook", row.first_ongoing_webhook_at is not None,

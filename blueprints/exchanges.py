@@ -11,6 +11,7 @@ from sqlalchemy import case, func
 from sqlmodel import select
 
 from blueprints.app_home import embedded, render_page
+from jobs import carriers
 from jobs.lifecycle import OPEN_STATES, TRANSITIONS, signal
 from models import db
 from models.exchange import Exchange, ExchangeEvent, timeline
@@ -141,6 +142,8 @@ def detail(exchange: Exchange, *, message: str = "", problem: str = "") -> dict:
             "actions": actions, "polling": exchange.state in LIVE_STATES,
             "version": f"{exchange.updated_at.timestamp():.6f}-{last}",
             "tracking_href": _web_url(exchange.tracking_url), "instant_exchange": instant,
+            "tracking_linked": bool(exchange.tracking_url)
+            or carriers.linked(exchange.tracking_company),
             "message": message, "problem": problem}
 
 

@@ -10,6 +10,9 @@ from models.settings import ShopSettings, apply, public_view, settings_of
 from models.settings_form import (
     DEFAULT_ORDER_NAMES,
     DEFAULT_RETURN_NAMES,
+    OPTIONAL_ORDER_FIELDS,
+    ORDER_FIELDS,
+    STANDARD_ORDER_NUMBERS,
     check_live,
     clean,
     clean_connection,
@@ -22,9 +25,8 @@ FORM_FIELDS = ("ongoing_warehouse", "goods_owner_id", "ongoing_username", "ongoi
                "warehouse_id", "order_status_open", "order_status_returned",
                "order_status_released", "order_status_sent", "return_status_notified",
                "return_status_returned", "order_number_prefix", "instant_exchange",
-               "notify_customer")
-
-
+               "notify_customer", "default_transporter_code",
+               "default_transporter_service_code", "default_way_of_delivery")
 
 
 def save_settings(domain: str, form) -> tuple[dict, Choices | None]:
@@ -54,16 +56,21 @@ def form_values(row: ShopSettings) -> dict:
 
 
 def preselected(choices: Choices | None, values: dict) -> dict:
-    """Saved or entered status choices, else the defaults found by name in Ongoing's list."""
+    """Saved or entered status choices, else the defaults: by standard number, then by text."""
     chosen = dict(values)
     if choices is None:
         return chosen
-    for code, name in DEFAULT_ORDER_NAMES.items():
-        chosen[f"order_status_{code}"] = chosen.get(f"order_status_{code}") or \
-            default_status(choices.order_statuses, name)
-    for code, name in DEFAULT_RETURN_NAMES.items():
+    # An optional status left empty on purpose must stay empty once the others are chosen.
+    untouched = not any(values.get(field) for field in ORDER_FIELDS)
+    for code, names in DEFAULT_ORDER_NAMES.items():
+        field = f"order_status_{code}"
+        if chosen.get(field) or (field in OPTIONAL_ORDER_FIELDS and not untouched):
+            continue
+        chosen[field] = default_status(choices.order_statuses, names,
+                                       STANDARD_ORDER_NUMBERS.get(code))
+    for code, names in DEFAULT_RETURN_NAMES.items():
         chosen[f"return_status_{code}"] = chosen.get(f"return_status_{code}") or \
-            default_status(choices.return_statuses, name)
+            default_status(choices.return_statuses, names)
     if not chosen.get("warehouse_id") and len(choices.warehouses) == 1:
         chosen["warehouse_id"] = choices.warehouses[0]["id"]
     return chosen

@@ -19,7 +19,7 @@ RETURN_EVENTS = ("return.closed", "shipment.event.in_transit")
 
 def ongoing_order(delivery: WebhookDelivery) -> str:
     """An Ongoing order webhook: tick the checklist, then our exchange order shipped, or an
-    original order came back at the merchant's Returned code."""
+    original order came back at the merchant's Returned code (when it has one)."""
     payload = json.loads(delivery.payload)
     with db.session() as s:
         shop = get_shop(delivery.shop_domain, session=s)
@@ -34,7 +34,8 @@ def ongoing_order(delivery: WebhookDelivery) -> str:
         return "no order id or status number"
     source = f"Ongoing webhook {payload.get('webhookEventId')}"
     outcome = exchange_triggers.ongoing_status(delivery.shop_domain, order_id, status, source)
-    if outcome == "not an exchange order" and status == settings.order_status_returned:
+    returned = settings.order_status_returned  # None: the warehouse has no Returned status
+    if outcome == "not an exchange order" and returned is not None and status == returned:
         count = exchange_triggers.release_for_original(
             delivery.shop_domain, str(payload.get("orderNumber") or ""), source)
         return f"original order returned: {count} exchange(s) to release"

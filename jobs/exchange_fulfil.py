@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from clients.ongoing_accounts import client_for_shop
+from jobs import carriers
 from jobs import exchange_shopify as shop_api
 from jobs.lifecycle import NeedsAttention
 from models.exchange import Exchange, note, update
@@ -66,13 +67,17 @@ def no_fulfillment_order(exchange: Exchange) -> NeedsAttention:
 
 
 def tracking_of(order: dict) -> dict:
-    """Waybill, URL and carrier from an Ongoing order (outbound tracking, not the return's)."""
+    """Waybill, URL and carrier from an Ongoing order (outbound tracking, not the return's);
+    the carrier by Shopify's name when Shopify links it, else Ongoing's own name."""
     outbound = [t for t in order.get("tracking") or [] if not t.get("isReturn")]
     first = outbound[0] if outbound else {}
+    parcels = [p for p in order.get("parcels") or [] if not p.get("isReturnParcel")]
+    parcel_url = ((parcels[0].get("tracking") or {}) if parcels else {}).get("trackingUrl")
     transporter = order.get("transporter") or {}
     return {"number": first.get("waybill") or order["orderInfo"].get("wayBill"),
-            "url": first.get("trackingUrl"),
-            "company": transporter.get("transporterName") or transporter.get("name")}
+            "url": first.get("trackingUrl") or parcel_url,
+            "company": carriers.shopify_company(transporter)
+            or transporter.get("transporterName") or transporter.get("name")}
 
 
 def _clear_holds(exchange: Exchange, fo: dict, line_items: list[str]) -> dict:

@@ -12,6 +12,7 @@ from clients.ongoing_accounts import client_for_shop
 from jobs import exchange_shopify as shop_api
 from jobs.exchange_fulfil import collect, no_fulfillment_order, ship
 from jobs.exchange_items import changed, current_items, describe, order_lines
+from jobs.exchange_shipping import Shipping, ship_like
 from jobs.lifecycle import NeedsAttention, signal
 from models.exchange import Exchange, note, update
 from models.settings import ShopSettings, settings_of
@@ -33,18 +34,26 @@ def create(exchange: Exchange) -> str:
     ret = shop_api.read_return(exchange.shop_domain, exchange.return_gid)
     if ret is None:
         raise NeedsAttention("Shopify no longer has this return.")
+    announce = exchange.ongoing_return_order_id is None and bool(exchange.returned_items)
     if exchange.ongoing_order_id is None:
         _refresh_items(exchange, ret)
         _check_stock(exchange, client)
-        body = _order_body(exchange, settings, ret["order"])
+    # Read once, for both: the exchange ships like it, the return order refers to it.
+    original = _original(exchange, client) \
+        if exchange.ongoing_order_id is None or announce else None
+    if exchange.ongoing_order_id is None:
+        shipping = ship_like(original, settings)
+        body = _order_body(exchange, settings, ret["order"], shipping)
         order_id = client.create_or_update_order(body)["orderId"]
         exchange.ongoing_order_id = order_id
         update(exchange.id, ongoing_order_id=order_id)
         note(exchange.id, "Ongoing PUT /orders", f"order {exchange.ongoing_order_number}",
               ongoing_order_id=order_id)
+        note(exchange.id, "Shipping", shipping.source,
+             kind="warning" if shipping.warning else "call")
     _ensure_status(exchange, client, settings.order_status_open)
-    if exchange.ongoing_return_order_id is None and exchange.returned_items:
-        _create_return_order(exchange, client, settings)
+    if announce:
+        _create_return_order(exchange, client, settings, original)
     _hold(exchange, _processed(exchange, ret))
     return f"Ongoing order {exchange.ongoing_order_number} parked at {settings.order_status_open}"
 
@@ -90,14 +99,16 @@ def _check_stock(exchange: Exchange, client: OngoingClient) -> None:
 
 
 def _order_body(exchange: Exchange, settings: ShopSettings, order: dict,
-                before: list[dict] = ()) -> dict:
+                shipping: Shipping, before: list[dict] = ()) -> dict:
     address = order.get("shippingAddress") or {}
+    consignee = {"customerNumber": shipping.customer_number} if shipping.customer_number else {}
     return {
+        **shipping.fields,
         "orderNumber": exchange.ongoing_order_number,
         "deliveryDate": f"{date.today().isoformat()}T00:00:00Z",
         "goodsOwnerOrderId": exchange.return_gid, "referenceNumber": exchange.order_name,
         "warehouseId": settings.warehouse_id,
-        "consignee": {"name": address.get("name") or "Customer",
+        "consignee": {**consignee, "name": address.get("name") or "Customer",
                       "address1": address.get("address1"), "address2": address.get("address2"),
                       "postCode": address.get("zip"), "city": address.get("city"),
                       "countryCode": address.get("countryCodeV2"),
@@ -115,11 +126,16 @@ def _ensure_status(exchange: Exchange, client: OngoingClient, number: int) -> No
     update(exchange.id, ongoing_status=number)
 
 
-def _create_return_order(exchange: Exchange, client: OngoingClient, settings) -> None:
+def _original(exchange: Exchange, client: OngoingClient) -> dict | None:
+    """The original order in Ongoing, by the Shopify order name with or without its '#'."""
     number = exchange.order_name.lstrip("#")  # how shop integrations usually number orders
-    original = client.find_order_by_number(number) or \
+    return client.find_order_by_number(number) or \
         (client.find_order_by_number(exchange.order_name) if number != exchange.order_name
          else None)
+
+
+def _create_return_order(exchange: Exchange, client: OngoingClient, settings,
+                         original: dict | None) -> None:
     if original is None:
         note(exchange.id, "Ongoing return order", f"original order {exchange.order_name} not "
               "found in Ongoing; no return order announced", kind="warning")
@@ -204,9 +220,12 @@ def _change_order(exchange: Exchange, ret: dict, items: list[dict]) -> None:
     """PUT the same orderNumber with the new lines (Ongoing updates it), status kept."""
     settings, client = _context(exchange)
     status = _not_started(exchange, client, settings, f"now {describe(items)}")
+    # A PUT replaces the order: send the carrier, pickup point and customer number it has now.
+    shipping = ship_like(client.get_order(exchange.ongoing_order_id), settings)
     before, exchange.items = exchange.items, items
     try:
-        client.create_or_update_order(_order_body(exchange, settings, ret["order"], before))
+        client.create_or_update_order(
+            _order_body(exchange, settings, ret["order"], shipping, before))
     except OngoingValidationError as exc:
         raise NeedsAttention(f"The exchange items changed in Shopify (now {describe(items)}) but "
                              f"Ongoing refused to change order {exchange.ongoing_order_number}: "

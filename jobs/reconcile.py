@@ -129,7 +129,8 @@ def _reconcile(exchange: Exchange, settings, orders: dict[int, int],
         signal(exchange.id, "shipped", shop=exchange.shop_domain, source=source)
         return True
     returned = returns.get(exchange.ongoing_return_order_id or 0)
-    if exchange.state == "parked" and returned == settings.return_status_returned:
+    if exchange.state == "parked" and returned is not None \
+            and returned == settings.return_status_returned:
         signal(exchange.id, "release", shop=exchange.shop_domain, source=source)
         return True
     return False

@@ -14,6 +14,8 @@ from models.shop import Shop
 from models.types import UTCDateTime, utcnow
 
 ORDER_CODES = ("open", "returned", "released", "sent")
+# Ongoing's standard order statuses have no Returned; only 3PLs that added one can map it.
+OPTIONAL_ORDER_CODES = ("returned",)
 RETURN_CODES = ("notified", "returned")
 SECRET_COLUMNS = {"password": "ongoing_password_enc", "webhook_token": "webhook_token_enc",
                   "events_secret": "events_secret_enc"}
@@ -44,6 +46,10 @@ class ShopSettings(SQLModel, table=True):
     instant_exchange: bool = False
     notify_customer: bool = True
     order_number_prefix: str = Field(default="EXCH", max_length=20)
+    # Used only when the original order is not found in Ongoing (else the exchange copies it).
+    default_transporter_code: str | None = Field(default=None, max_length=50)
+    default_transporter_service_code: str | None = Field(default=None, max_length=50)
+    default_way_of_delivery: str | None = Field(default=None, max_length=50)
     connection_ok_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     first_ongoing_webhook_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
@@ -140,6 +146,9 @@ def public_view(row: ShopSettings, app_url: str) -> dict:
         "order_statuses": row.order_statuses(), "return_statuses": row.return_statuses(),
         "instant_exchange": row.instant_exchange, "notify_customer": row.notify_customer,
         "order_number_prefix": row.order_number_prefix, "webhook_key": row.webhook_key,
+        "default_transporter_code": row.default_transporter_code,
+        "default_transporter_service_code": row.default_transporter_service_code,
+        "default_way_of_delivery": row.default_way_of_delivery,
         "ongoing_webhook_url": f"{app_url}/webhooks/ongoing/{row.webhook_key}",
         "return_events_url": f"{app_url}/webhooks/return-events/{row.webhook_key}",
         "password_set": row.password_set, "webhook_token_set": row.webhook_token_set,

@@ -8,17 +8,26 @@ from __future__ import annotations
 
 import re
 
-from models.settings import ORDER_CODES, RETURN_CODES, ShopSettings
+from models.settings import OPTIONAL_ORDER_CODES, ORDER_CODES, RETURN_CODES, ShopSettings
 
 SERVER = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 URL_SEGMENT = re.compile(r"^[A-Za-z0-9._~-]{1,100}$")
 PREFIX = re.compile(r"^[A-Za-z0-9-]{1,20}$")
 TOKEN = re.compile(r"^[\x21-\x7e]{24,200}$")  # printable ASCII, no spaces
+SHIPPING_CODE = re.compile(r"^[A-Za-z0-9._-]{1,50}$")  # Ongoing codes such as PLAB, P19, SHP1
+SHIPPING_FIELDS = ("default_transporter_code", "default_transporter_service_code",
+                   "default_way_of_delivery")
 ORDER_FIELDS = tuple(f"order_status_{c}" for c in ORDER_CODES)
 RETURN_FIELDS = tuple(f"return_status_{c}" for c in RETURN_CODES)
-DEFAULT_ORDER_NAMES = {"open": "Open", "returned": "Returned", "released": "Released",
-                       "sent": "Sent"}
-DEFAULT_RETURN_NAMES = {"notified": "Notified", "returned": "Returned"}
+OPTIONAL_ORDER_FIELDS = tuple(f"order_status_{c}" for c in OPTIONAL_ORDER_CODES)
+# Ongoing's standard order statuses (its example GET /orders/statuses answer; Returned is not
+# among them). Texts follow the system language, so the number is tried first.
+STANDARD_ORDER_NUMBERS = {"open": 200, "released": 300, "sent": 450}
+# English and Swedish texts (docs.ongoingwarehouse.com/manuals/statuses), for renumbered systems.
+DEFAULT_ORDER_NAMES = {"open": ("Open", "Öppen"), "returned": ("Returned", "Returnerad"),
+                       "released": ("Released", "Frisläppt"), "sent": ("Sent", "Skickad")}
+# Ongoing publishes no standard return-order statuses, so these go by text alone.
+DEFAULT_RETURN_NAMES = {"notified": ("Notified",), "returned": ("Returned",)}
 TRUE = {"1", "on", "true", "yes"}
 
 
@@ -75,12 +84,12 @@ def clean(form, current: ShopSettings | None) -> tuple[dict, dict]:
     values, errors = clean_connection(form, current)
     values["warehouse_id"] = _integer(form, "warehouse_id", errors, "Warehouse")
     for field in ORDER_FIELDS + RETURN_FIELDS:
-        values[field] = _integer(form, field, errors, "This status")
-    codes = [values[f] for f in ORDER_FIELDS]
-    if None not in codes and len(set(codes)) != len(codes):
-        for field in ORDER_FIELDS:
-            if codes.count(values[field]) > 1:
-                errors[field] = "The four order status codes must all differ."
+        values[field] = _integer(form, field, errors, "This status",
+                                 required=field not in OPTIONAL_ORDER_FIELDS)
+    codes = [values[f] for f in ORDER_FIELDS if values[f] is not None]
+    for field in ORDER_FIELDS:
+        if values[field] is not None and codes.count(values[field]) > 1:
+            errors[field] = "The order status codes must all differ."
     returns = [values[f] for f in RETURN_FIELDS]
     if None not in returns and len(set(returns)) != len(returns):
         errors[RETURN_FIELDS[1]] = "Notified and Returned must be different statuses."
@@ -89,6 +98,7 @@ def clean(form, current: ShopSettings | None) -> tuple[dict, dict]:
         if secret and not TOKEN.match(secret):
             errors[name] = "Use 24 to 200 printable characters without spaces (or Generate)."
         values[name] = secret
+    values.update(_shipping(form, errors))
     prefix = _text(form, "order_number_prefix") or "EXCH"
     if not PREFIX.match(prefix):
         errors["order_number_prefix"] = "Prefix: up to 20 letters, digits or dashes."
@@ -96,6 +106,18 @@ def clean(form, current: ShopSettings | None) -> tuple[dict, dict]:
                   instant_exchange=_text(form, "instant_exchange").lower() in TRUE,
                   notify_customer=_text(form, "notify_customer").lower() in TRUE)
     return values, errors
+
+
+def _shipping(form, errors: dict) -> dict:
+    """The shipping defaults: optional codes; a service only together with its transporter."""
+    values = {name: _text(form, name) or None for name in SHIPPING_FIELDS}
+    for name, value in values.items():
+        if value and not SHIPPING_CODE.match(value):
+            errors[name] = "Use the code from Ongoing: up to 50 letters, digits, . _ or -."
+    if values["default_transporter_service_code"] and not values["default_transporter_code"]:
+        errors["default_transporter_service_code"] = ("A service belongs to a transporter: "
+                                                      "set the transporter code too.")
+    return values
 
 
 def check_live(values: dict, choices) -> dict:
@@ -110,6 +132,8 @@ def check_live(values: dict, choices) -> dict:
     order_numbers = {s["number"] for s in choices.order_statuses}
     return_numbers = {s["number"] for s in choices.return_statuses}
     for field in ORDER_FIELDS:
+        if values[field] is None and field in OPTIONAL_ORDER_FIELDS:
+            continue
         if values[field] not in order_numbers:
             errors[field] = f"Status {values[field]} does not exist in this Ongoing account."
     for field in RETURN_FIELDS:
@@ -118,9 +142,14 @@ def check_live(values: dict, choices) -> dict:
     return errors
 
 
-def default_status(statuses: list[dict], name: str) -> int | None:
-    """The number of the status whose text is `name` (preselection only; never for logic)."""
+def default_status(statuses: list[dict], names: tuple[str, ...],
+                   number: int | None = None) -> int | None:
+    """Preselection only, never logic: `number` when the account has it, else the status
+    whose text is one of `names`."""
+    if number is not None and any(s.get("number") == number for s in statuses):
+        return number
+    wanted = {name.lower() for name in names}
     for status in statuses:
-        if str(status.get("text", "")).strip().lower() == name.lower():
+        if str(status.get("text", "")).strip().lower() in wanted:
             return status["number"]
     return None

@@ -57,12 +57,15 @@ def start_shopify(app: Flask, app_url: str) -> SandboxShopify:
     return sandbox.start()
 
 
-def start_ongoing(app: Flask) -> SandboxOngoing:
-    """The sandbox Ongoing on the template's port, with the demo goods owner and its stock."""
+def start_ongoing(app: Flask, *, returned_status: bool = False) -> SandboxOngoing:
+    """The sandbox Ongoing on the template's port, with the demo goods owner and its stock;
+    Ongoing's standard statuses, plus a 3PL's 800 Returned when `returned_status`."""
     origin = urlparse(app.config["SETTINGS"].ongoing_url_template.split("{", 1)[0])
     sandbox = SandboxOngoing(host=origin.hostname, port=origin.port)
     account = sandbox.add_account(DEMO_ONGOING["warehouse"], DEMO_ONGOING["goods_owner_id"],
                                   DEMO_ONGOING["username"], DEMO_ONGOING["password"])
+    if returned_status:
+        account.add_order_status(*ongoing_store.THREE_PL_RETURNED)
     for number, name, stock in DEMO_ARTICLES:
         account.add_article(number, name, stock)
     return sandbox.start()
@@ -84,15 +87,16 @@ def install_demo_shop(app: Flask) -> None:
     enqueue_details_sync(DEMO_SHOP)
 
 
-def configure_demo_shop() -> str:
+def configure_demo_shop(*, returned_status: bool = False) -> str:
     """Save working Ongoing settings through the Settings page's own path; the webhook key."""
     from blueprints.settings import save_settings
     from models.settings import settings_of
 
+    returned = str(ongoing_store.THREE_PL_RETURNED[0]) if returned_status else ""
     form = {"ongoing_server": "api", "ongoing_warehouse": DEMO_ONGOING["warehouse"],
             "goods_owner_id": str(DEMO_ONGOING["goods_owner_id"]),
             "ongoing_username": DEMO_ONGOING["username"], "password": DEMO_ONGOING["password"],
-            "warehouse_id": "1", "order_status_open": "200", "order_status_returned": "800",
+            "warehouse_id": "1", "order_status_open": "200", "order_status_returned": returned,
             "order_status_released": "300", "order_status_sent": "450",
             "return_status_notified": "100", "return_status_returned": "200",
             "webhook_token": DEMO_WEBHOOK_TOKEN, "order_number_prefix": "EXCH",
@@ -125,9 +129,10 @@ class Demo:
         self.ongoing.stop()
 
 
-def start_demo(app: Flask, app_url: str) -> Demo:
+def start_demo(app: Flask, app_url: str, *, returned_status: bool = False) -> Demo:
     """Everything but the web server and the worker: migrated database, queue, both sandboxes,
-    the demo shop installed and configured, the sample scenario (also used by the tests)."""
+    the demo shop installed and configured, the sample scenario (also used by the tests).
+    `returned_status`: the warehouse has a 3PL-added Returned order status (800)."""
     settings = app.config["SETTINGS"]
     if not settings.sandbox:
         raise click.ClickException("the demo runs only with SWAPLINE_SANDBOX=1 (make demo)")
@@ -137,8 +142,8 @@ def start_demo(app: Flask, app_url: str) -> Demo:
         migrate.upgrade(db.engine())
         jobs().connection.ping()  # starts the embedded Redis (when no REDIS_URL) for all
         install_demo_shop(app)
-        ongoing = start_ongoing(app)
-        key = configure_demo_shop()
+        ongoing = start_ongoing(app, returned_status=returned_status)
+        key = configure_demo_shop(returned_status=returned_status)
     ongoing.register_webhook(ongoing.accounts[0], f"{app_url}/webhooks/ongoing/{key}",
                              DEMO_WEBHOOK_TOKEN)
     scenario = SampleScenario(shopify, ongoing, DEMO_SHOP).start()
@@ -146,10 +151,10 @@ def start_demo(app: Flask, app_url: str) -> Demo:
     return Demo(shopify, ongoing, scenario)
 
 
-def run_demo(app: Flask, *, port: int) -> None:
+def run_demo(app: Flask, *, port: int, returned_status: bool = False) -> None:
     """Start everything, print the one URL to open, stop cleanly on Ctrl-C."""
     settings = app.config["SETTINGS"]
-    demo = start_demo(app, f"http://127.0.0.1:{port}")
+    demo = start_demo(app, f"http://127.0.0.1:{port}", returned_status=returned_status)
     shopify = demo.shopify
     worker = start_worker()
     server = make_server("127.0.0.1", port, app, threaded=True)

@@ -6,8 +6,9 @@ http://127.0.0.1:<port>/{server}/{warehouse}/api/v1 (`SandboxOngoing.url_templat
 loudly (404/405, logged).
 
 Statuses (numbers matter; texts are Ongoing's default English ones):
-- orders: 150 Error, 200 Open, 300 Released, 320 Allocated, 400 Picked, 450 Sent, 500 Collected,
-  800 Returned, 1000 Cancelled; new orders start at `Account.initial_status` (200).
+- orders: Ongoing's standard list, 150 Error, 200 Open, 300 Released, 320 Allocated, 400 Picked,
+  450 Sent, 500 Collected, 1000 Cancelled; new orders start at `Account.initial_status` (200).
+  A 3PL-added 800 Returned is an option: `Account.add_order_status(*THREE_PL_RETURNED)`.
 - return orders (Ongoing documents no default set; these follow DESIGN's example mapping):
   100 Notified (new ones), 200 Returned, 900 Cancelled.
 Rules:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from sandbox.ongoing_fields import check_order_fields
 from sandbox.ongoing_store import (
     ALLOCATED,
     API_PATH,
@@ -128,6 +129,7 @@ def create_api(sandbox: SandboxOngoing) -> Blueprint:
     @bp.put("/orders")
     def put_order():
         body, account = _body(), g.account
+        check_order_fields(body)
         _check_owner(_field(body, "goodsOwnerId", int))
         number = _field(body, "orderNumber", str)
         _date(_field(body, "deliveryDate", str), "deliveryDate")
@@ -148,7 +150,8 @@ def create_api(sandbox: SandboxOngoing) -> Blueprint:
                 account.orders[order.id] = order
             else:
                 order.body, order.lines = body, lines
-        customer = consignee.get("name") or consignee.get("customerNumber") or "customer"
+        customer = f"with customer number '{consignee['customerNumber']}'" \
+            if consignee.get("customerNumber") else consignee.get("name") or "customer"
         verb = "created" if created else "updated"
         message = (f"Customer {customer} {verb}. <br/> <br/>Order number {number} "
                    f"created/updated")

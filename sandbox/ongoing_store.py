@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 SERVERS = ("api", "wms1")
+# Ongoing's standard order statuses, exactly as its example GET /orders/statuses answers.
 ORDER_STATUSES = {150: "Error", 200: "Open", 300: "Released", 320: "Allocated", 400: "Picked",
-                  450: "Sent", 500: "Collected", 800: "Returned", 1000: "Cancelled"}
+                  450: "Sent", 500: "Collected", 1000: "Cancelled"}
+THREE_PL_RETURNED = (800, "Returned")  # not standard: only some 3PLs add it (Account option)
 RETURN_ORDER_STATUSES = {100: "Notified", 200: "Returned", 900: "Cancelled"}
 ALLOCATED, PICKED, SENT, ORDER_RETURNED, CANCELLED = 320, 400, 450, 800, 1000
 NOTIFIED, RETURNED, RETURN_CANCELLED = 100, 200, 900
@@ -28,8 +30,15 @@ WAREHOUSES = [
                  "address3": None, "postCode": "41102", "city": "Göteborg",
                  "countryCode": "SE", "countryStateCode": None}},
 ]
-DEFAULT_TRANSPORTER = {"transporterName": "PostNord", "name": "PostNord", "code": "PN",
-                       "serviceCode": "19", "transporterContract": None, "serviceComment": None}
+# The transporter contracts of Ongoing's example GET /transporterContracts answer.
+TRANSPORTER_CONTRACTS = {
+    "SBTL": ("DB Schenker", {"BDI": "DB SCHENKERdirect", "BPA": "DB SCHENKERparcel",
+                             "BCF": "DB SCHENKERsystem"}),
+    "PLAB": ("PostNord Sweden AB", {"P83": "PostNord Groupage", "P19": "PostNord MyPack Collect",
+                                    "P52": "PostNord Pallet", "P18": "PostNord Parcel (Nordic)",
+                                    "P24": "PostNord Return Drop Off (within Sweden)"}),
+}
+DEFAULT_TRANSPORTER = ("PLAB", "P18")  # what the warehouse books when the order names none
 # Ids are unique across every sandbox in the process, like a real system's identity columns.
 _ids = {kind: itertools.count(start) for kind, start in (
     ("article", 1001), ("order", 50001), ("line", 700001), ("return", 9001),
@@ -123,6 +132,10 @@ class Account:
         self.articles[article_number] = article
         return article
 
+    def add_order_status(self, number: int, text: str) -> None:
+        """A status the 3PL added to its system (e.g. THREE_PL_RETURNED)."""
+        self.order_statuses = dict(sorted({**self.order_statuses, number: text}.items()))
+
     def order_by_number(self, number: str) -> Order | None:
         return next((o for o in self.orders.values() if o.number == number), None)
 
@@ -132,6 +145,15 @@ class Account:
 
 
 # --- field checks -----------------------------------------------------------------------------
+
+def transporter_model(code: str | None, service: str | None) -> dict | None:
+    """GetOrderModel.transporter for a booked transporter code and service."""
+    if not code:
+        return None
+    name, services = TRANSPORTER_CONTRACTS.get(code, (None, {}))
+    return {"transporterName": name, "name": services.get(service), "code": code,
+            "serviceCode": service}
+
 
 def _field(data: dict, name: str, kind: type | tuple, where: str = ""):
     value = data.get(name)
@@ -175,11 +197,12 @@ def order_model(account: Account, order: Order) -> dict:
             "allocatedNumberOfItems": sum(x["allocatedNumberOfItems"] for x in lines),
             "pickedNumberOfItems": sum(x["pickedNumberOfItems"] for x in lines),
             "warehouse": account.warehouse_info(body.get("warehouseId")),
+            "servicePointCode": body.get("servicePointCode"),
             "wayOfDelivery": body.get("wayOfDelivery"), "orderType": body.get("orderType"),
         },
         "consignee": body["consignee"],
         "orderLines": lines,
-        "transporter": order.transporter,
+        "transporter": order.transporter or _booked_transporter(body),
         "returnTransporter": None,
         "tracking": order.tracking,
         "returnTracking": [],
@@ -319,11 +342,18 @@ def set_order_status(order: Order, number: int, tracking: dict | None = None) ->
             line["returned"] = line["picked"]
 
 
+def _booked_transporter(body: dict) -> dict | None:
+    booked = body.get("transporter") or {}
+    return transporter_model(booked.get("transporterCode"), booked.get("transporterServiceCode"))
+
+
 def _ship(order: Order, tracking: dict) -> None:
+    """Like Ongoing's example order: a waybill and a transporter; a URL only when given."""
     waybill = tracking.get("waybill") or f"SBX{order.id:010d}SE"
-    url = tracking.get("trackingUrl") or f"https://tracking.example.com/?id={waybill}"
+    url = tracking.get("trackingUrl")
     order.shipped, order.shipment_id = _now(), _next_id("parcel")
-    order.transporter = tracking.get("transporter") or dict(DEFAULT_TRANSPORTER)
+    order.transporter = tracking.get("transporter") or _booked_transporter(order.body) \
+        or transporter_model(*DEFAULT_TRANSPORTER)
     order.tracking = [{"waybill": waybill, "trackingUrl": url, "created": order.shipped,
                        "freightPrice": None}]
     order.parcels = [{"id": _next_id("parcel"), "parcelNumber": f"{waybill}-1",

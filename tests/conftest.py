@@ -283,7 +283,7 @@ def valid_form(ongoing_account):
     a = ongoing_account
     return {"ongoing_warehouse": a.warehouse, "goods_owner_id": str(a.goods_owner_id),
             "ongoing_username": a.username, "password": a.password, "ongoing_server": "api",
-            "warehouse_id": "2", "order_status_open": "200", "order_status_returned": "800",
+            "warehouse_id": "2", "order_status_open": "200", "order_status_returned": "",
             "order_status_released": "300", "order_status_sent": "450",
             "return_status_notified": "100", "return_status_returned": "200",
             "webhook_token": SETTINGS_TOKEN, "events_secret": "", "order_number_prefix": "SWAP",

@@ -13,7 +13,7 @@ from clients.shopify import SessionToken, install
 from models import db
 from models.exchange import Exchange, ExchangeEvent
 from models.settings import apply, settings_of
-from sandbox.ongoing_store import webhook_payload
+from sandbox.ongoing_store import THREE_PL_RETURNED, webhook_payload
 from sandbox.shopify import mint_session_token, webhook_headers
 from tests.conftest import API_KEY, API_SECRET
 
@@ -38,8 +38,14 @@ class World:
         return self.sandbox.store
 
     def setup(self, *, instant: bool = False, workflow: str = "processing",
-              capture_mode: str = "authorization", stock: int = 5) -> World:
-        """Install the shop (real token exchange), configure it, stock both systems."""
+              capture_mode: str = "authorization", stock: int = 5,
+              returned_status: bool = False, original: bool = True,
+              shipping_defaults: dict | None = None) -> World:
+        """Install the shop (real token exchange), configure it, stock both systems. The
+        warehouse has Ongoing's standard statuses; `returned_status` adds a 3PL's Returned;
+        `original`: the original order is in Ongoing (shipped like Ongoing's example order)."""
+        if returned_status:
+            self.account.add_order_status(*THREE_PL_RETURNED)
         token = mint_session_token(self.domain, API_KEY, API_SECRET)
         claims = jwt.decode(token, options={"verify_signature": False})
         install(SessionToken(self.domain, "42", token, claims))
@@ -51,11 +57,14 @@ class World:
                         "goods_owner_id": self.account.goods_owner_id,
                         "ongoing_username": self.account.username,
                         "password": self.account.password, "warehouse_id": 1,
-                        "order_status_open": 200, "order_status_returned": 800,
+                        "order_status_open": 200,
+                        "order_status_returned": THREE_PL_RETURNED[0] if returned_status
+                        else None,
                         "order_status_released": 300, "order_status_sent": 450,
                         "return_status_notified": 100, "return_status_returned": 200,
                         "webhook_token": TOKEN, "events_secret": EVENTS_SECRET,
-                        "instant_exchange": instant, "notify_customer": True})
+                        "instant_exchange": instant, "notify_customer": True,
+                        **(shipping_defaults or {})})
         self.account.add_article(RETURNED_SKU, "Shirt M", 10)
         self.account.add_article(EXCHANGE_SKU, "Shirt L", stock)
         self.store.set_workflow(self.domain, workflow)
@@ -63,7 +72,8 @@ class World:
         self.store.add_variant(self.domain, EXCHANGE_SKU, "25.00", "Shirt - L")
         self.order = self.store.create_order(self.domain, items=[(RETURNED_SKU, 1)],
                                              capture_mode=capture_mode, name="#1001")
-        self._original_in_ongoing()
+        if original:
+            self._original_in_ongoing()
         return self
 
     def _original_in_ongoing(self) -> None:
@@ -73,8 +83,12 @@ class World:
         client = client_for_shop(settings_of(self.domain))
         order_id = client.create_or_update_order({
             "orderNumber": "1001", "deliveryDate": "2026-11-01T00:00:00Z",
-            "consignee": {"name": "A Customer", "address1": "Street 1", "postCode": "11122",
-                          "city": "Stockholm", "countryCode": "SE"},
+            "consignee": {"customerNumber": "CN1", "name": "A Customer",
+                          "address1": "Street 1", "postCode": "11122", "city": "Stockholm",
+                          "countryCode": "SE"},
+            "transporter": {"transporterCode": "PLAB", "transporterServiceCode": "P19"},
+            "wayOfDelivery": {"code": "SHP1", "name": "Shipment way 1"},
+            "servicePointCode": "3232323",
             "orderLines": [{"rowNumber": "1", "articleNumber": RETURNED_SKU,
                             "numberOfItems": 1}]})["orderId"]
         self.ongoing.move_order(order_id, 450)

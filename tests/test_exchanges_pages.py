@@ -296,3 +296,19 @@ def test_pages_need_a_valid_session_token(make_shop, make_exchange, client, sess
         response = client.open(path, method=method, headers=bad)
         assert response.status_code == 401
         assert response.headers["X-Shopify-Retry-Invalid-Session-Request"] == "1"
+
+
+@pytest.mark.parametrize("fields,warned", [
+    ({"tracking_company": "Budbee"}, True),  # not in Shopify's list, no URL from Ongoing
+    ({"tracking_company": None}, True),
+    ({"tracking_company": "PostNord SE"}, False),  # Shopify builds the link
+    ({"tracking_company": "Budbee", "tracking_url": "https://budbee.example/T1"}, False),
+])
+def test_the_page_says_when_the_customer_gets_no_tracking_link(make_shop, make_exchange, htmx,
+                                                               fields, warned):
+    make_shop(SHOP)
+    exchange_id = make_exchange(state="completed", tracking_number="T1", **fields)
+    html = htmx("GET", f"/exchanges/{exchange_id}/status").get_data(as_text=True)
+    assert ('data-testid="no-tracking-link"' in html) is warned
+    if warned:
+        assert "the customer gets the number without a link" in html.lower()

@@ -39,7 +39,8 @@ FORM_FIELDS = ("ongoing_warehouse", "goods_owner_id", "ongoing_username", "passw
                "ongoing_server", "warehouse_id", "order_status_open", "order_status_returned",
                "order_status_released", "order_status_sent", "return_status_notified",
                "return_status_returned", "webhook_token", "events_secret", "order_number_prefix",
-               "instant_exchange", "notify_customer")
+               "instant_exchange", "notify_customer", "default_transporter_code",
+               "default_transporter_service_code", "default_way_of_delivery")
 TEN_MB = 10 * 1024 * 1024
 
 # Header values arrive as latin-1 text in WSGI; CR/LF cannot be sent at all.

@@ -203,10 +203,24 @@ def test_an_order_deleted_in_ongoing_does_not_stop_the_shop_s_reconciliation(wor
 
 
 def test_the_original_order_returned_in_ongoing_releases(world):
-    parked(world, instant=False)
+    parked(world, instant=False, returned_status=True)
     original = next(o for o in world.account.orders.values() if o.number == "1001")
     world.ongoing.move_order(original.id, 800)
     world.ongoing_webhook(original.id)
+    world.run_jobs()
+    assert world.exchange().state == "released"
+
+
+def test_without_a_returned_status_the_original_order_never_releases(world):
+    parked(world, instant=False)  # Ongoing's standard statuses: no Returned
+    original = next(o for o in world.account.orders.values() if o.number == "1001")
+    for status in (500, 1000):  # later statuses of the original mean nothing to the exchange
+        world.ongoing.move_order(original.id, status)
+        world.ongoing_webhook(original.id)
+        world.run_jobs()
+        assert world.exchange().state == "parked"
+    world.ongoing.move_return_order(world.exchange().ongoing_return_order_id, 200)
+    assert reconcile_shop(world.domain).endswith("1 acted on")  # the return order arrived
     world.run_jobs()
     assert world.exchange().state == "released"
 

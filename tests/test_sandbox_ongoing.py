@@ -96,7 +96,7 @@ def test_wrong_server_for_the_warehouse_is_not_found(ongoing, account):
     assert requests.get(url, auth=AUTH, timeout=5).status_code == 404
 
 
-def test_status_rules(api, ongoing):
+def test_status_rules(api, ongoing, account):
     order_id = put_order(api, "S-1").json()["orderId"]
 
     def patch(number: int) -> requests.Response:
@@ -107,7 +107,13 @@ def test_status_rules(api, ongoing):
     assert put_order(api, "S-1").status_code == 400  # allocated: no more updates
     assert api("DELETE", f"/orders/{order_id}").status_code == 400
     ongoing.move_order(order_id, 500)
-    assert patch(450).status_code == 400 and patch(800).status_code == 200
+    assert patch(450).status_code == 400
+    assert patch(800).status_code == 400  # Ongoing's standard list has no Returned
+    account.add_order_status(800, "Returned")  # a 3PL added it
+    try:
+        assert patch(800).status_code == 200
+    finally:
+        del account.order_statuses[800]
 
 
 def test_move_order_to_sent_fires_the_webhook(api, ongoing, account, receiver):
@@ -135,4 +141,38 @@ def test_move_order_to_sent_fires_the_webhook(api, ongoing, account, receiver):
                 "consigneeOrderNumber"):
         assert key in payload
     order = api("GET", f"/orders/{order_id}").json()
-    assert order["orderInfo"]["wayBill"] == "WB1" and order["transporter"]["code"] == "PN"
+    assert order["orderInfo"]["wayBill"] == "WB1" and order["transporter"]["code"] == "PLAB"
+
+
+def test_shipping_fields_are_stored_and_read_back_like_ongoing_s_example(api, ongoing, account):
+    account.webhook = None  # an earlier test's receiver is gone
+    response = put_order(api, "T-1", consignee={"customerNumber": "CN1", "name": "Name 1"},
+                         transporter={"transporterCode": "PLAB", "transporterServiceCode": "P18"},
+                         wayOfDelivery={"code": "SHP1", "name": "Shipment way 1"},
+                         servicePointCode="3232323")
+    assert response.status_code == 201
+    assert "Customer with customer number 'CN1' created" in response.json()["message"]
+    order_id = response.json()["orderId"]
+    ongoing.move_order(order_id, 450, tracking={"waybill": "UA65456546"})
+    order = api("GET", f"/orders/{order_id}").json()
+    assert order["transporter"] == {"transporterName": "PostNord Sweden AB",
+                                    "name": "PostNord Parcel (Nordic)", "code": "PLAB",
+                                    "serviceCode": "P18"}
+    info = order["orderInfo"]
+    assert (info["wayBill"], info["servicePointCode"]) == ("UA65456546", "3232323")
+    assert info["wayOfDelivery"] == {"code": "SHP1", "name": "Shipment way 1"}
+    assert order["consignee"]["customerNumber"] == "CN1"
+    assert [t["trackingUrl"] for t in order["tracking"]] == [None]  # no URL unless set
+
+
+@pytest.mark.parametrize("overrides, field", [
+    ({"transportCode": "PLAB"}, "transportCode"),
+    ({"transporter": {"code": "PLAB"}}, "transporter.code"),
+    ({"consignee": {"name": "Bo", "email": "bo@example.com"}}, "consignee.email"),
+    ({"orderLines": [{"rowNumber": "1", "articleNumber": "SKU-1", "quantity": 1}]},
+     "orderLines[0].quantity"),
+])
+def test_put_order_refuses_fields_ongoing_does_not_know(api, overrides, field):
+    response = put_order(api, "U-1", **overrides)
+    assert response.status_code == 400
+    assert response.json()["message"] == f"The field {field} is not known."

@@ -43,18 +43,85 @@ def test_settings_page_shows_the_tabs_and_no_secret(make_shop, htmx):
     assert f"/webhooks/ongoing/{row.webhook_key}" in page
 
 
+def selected(html: str, name: str) -> str | None:
+    """The value of the selected option of one select ('' for the empty one)."""
+    select_html = re.search(rf'<select id="{name}".*?</select>', html, re.S).group(0)
+    found = re.search(r'<option value="([^"]*)" selected>', select_html)
+    return found.group(1) if found else ""
+
+
 def test_connection_ok_loads_choices_with_defaults_preselected(make_shop, htmx, valid_form):
     make_shop(SHOP)
-    response = htmx("POST", "/settings/test-connection", data=valid_form)
+    blank = {name: "" for name in valid_form if name.startswith(("order_status", "return_st"))}
+    response = htmx("POST", "/settings/test-connection", data=valid_form | blank)
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and 'data-testid="connection-ok"' in html
     assert 'hx-swap-oob="true"' in html and "Returns warehouse" in html
-    for name, number in (("order_status_open", 200), ("order_status_returned", 800),
-                         ("order_status_released", 300), ("order_status_sent", 450),
-                         ("return_status_notified", 100), ("return_status_returned", 200)):
-        select_html = re.search(rf'<select id="{name}".*?</select>', html, re.S).group(0)
-        assert re.search(rf'<option value="{number}" selected>', select_html), name
+    for name, number in (("order_status_open", "200"), ("order_status_returned", ""),
+                         ("order_status_released", "300"), ("order_status_sent", "450"),
+                         ("return_status_notified", "100"), ("return_status_returned", "200")):
+        assert selected(html, name) == number, name
+    assert "None: my warehouse has no Returned status" in html
     assert saved().connection_ok_at is None  # testing saves nothing
+
+
+def test_statuses_preselect_by_standard_number_whatever_their_text(make_shop, htmx, valid_form,
+                                                                   ongoing_account):
+    make_shop(SHOP)  # a Swedish system whose Released text is customised
+    ongoing_account.order_statuses.update({200: "Öppen", 300: "Klar för plock", 450: "Skickad",
+                                           500: "Hämtad"})
+    blank = {name: "" for name in valid_form if name.startswith("order_status")}
+    html = htmx("POST", "/settings/test-connection",
+                data=valid_form | blank).get_data(as_text=True)
+    assert [selected(html, f"order_status_{c}") for c in ("open", "released", "sent")] == \
+        ["200", "300", "450"]
+
+
+def test_renumbered_statuses_preselect_by_their_swedish_text(make_shop, htmx, valid_form,
+                                                            ongoing_account):
+    make_shop(SHOP)
+    ongoing_account.order_statuses = {210: "Öppen", 310: "Frisläppt", 460: "Skickad",
+                                      810: "Returnerad", 1000: "Makulerad"}
+    blank = {name: "" for name in valid_form if name.startswith("order_status")}
+    html = htmx("POST", "/settings/test-connection",
+                data=valid_form | blank).get_data(as_text=True)
+    assert [selected(html, f"order_status_{c}") for c in
+            ("open", "released", "sent", "returned")] == ["210", "310", "460", "810"]
+
+
+def test_a_3pl_returned_status_is_preselected_and_saved(make_shop, htmx, valid_form,
+                                                        ongoing_account):
+    make_shop(SHOP)
+    ongoing_account.add_order_status(800, "Returned")
+    blank = {name: "" for name in valid_form if name.startswith("order_status")}
+    html = htmx("POST", "/settings/test-connection",
+                data=valid_form | blank).get_data(as_text=True)
+    assert selected(html, "order_status_returned") == "800"
+    response = htmx("POST", "/settings", data=valid_form | {"order_status_returned": "800"})
+    assert response.status_code == 200
+    assert saved().order_statuses()["returned"] == 800
+
+
+def test_returned_left_empty_stays_empty_once_saved(make_shop, htmx, valid_form,
+                                                   ongoing_account):
+    make_shop(SHOP)
+    ongoing_account.add_order_status(800, "Returned")
+    assert htmx("POST", "/settings", data=valid_form).status_code == 200  # Returned: none
+    html = htmx("GET", "/settings/choices").get_data(as_text=True)
+    assert selected(html, "order_status_returned") == ""
+    assert selected(html, "order_status_sent") == "450"
+
+
+def test_the_standard_status_list_finishes_setup(make_shop, htmx, valid_form, ongoing_account):
+    make_shop(SHOP)
+    assert 800 not in ongoing_account.order_statuses  # Ongoing's standard list
+    response = htmx("POST", "/settings", data=valid_form)
+    assert response.status_code == 200, field_error(response.get_data(as_text=True),
+                                                    "order_status_returned")
+    assert saved().order_statuses() == {"open": 200, "returned": None, "released": 300,
+                                        "sent": 450}
+    page = htmx("GET", "/").get_data(as_text=True)
+    assert page.count('data-done="yes"') == 4  # only the first webhook is still to come
 
 
 @pytest.mark.parametrize("change,expected", [
@@ -89,7 +156,8 @@ def test_save_persists_exactly_what_was_entered(make_shop, htmx, valid_form):
     assert (row.ongoing_server, row.ongoing_warehouse, row.goods_owner_id, row.ongoing_username) \
         == ("api", valid_form["ongoing_warehouse"], 4711, "WSIswapline")
     assert (row.warehouse_id, row.warehouse_name) == (2, "Returns warehouse")
-    assert row.order_statuses() == {"open": 200, "returned": 800, "released": 300, "sent": 450}
+    assert row.order_statuses() == {"open": 200, "returned": None, "released": 300,
+                                    "sent": 450}
     assert row.return_statuses() == {"notified": 100, "returned": 200}
     assert row.password() == valid_form["password"] and row.webhook_token() == TOKEN
     assert valid_form["password"] not in row.ongoing_password_enc
@@ -120,6 +188,13 @@ def test_an_empty_password_keeps_the_stored_one(make_shop, htmx, valid_form):
     ({"ongoing_server": "api.example.com"}, "ongoing_server", "host name part"),
     ({"order_status_sent": "200"}, "order_status_sent", "must all differ"),
     ({"order_status_sent": "455"}, "order_status_sent", "does not exist"),
+    ({"order_status_returned": "800"}, "order_status_returned", "does not exist"),
+    ({"order_status_returned": "450"}, "order_status_returned", "must all differ"),
+    ({"order_status_open": ""}, "order_status_open", "required"),
+    ({"default_transporter_service_code": "P19"}, "default_transporter_service_code",
+     "set the transporter code too"),
+    ({"default_transporter_code": "PL AB"}, "default_transporter_code", "code from Ongoing"),
+    ({"default_way_of_delivery": "x" * 51}, "default_way_of_delivery", "up to 50"),
     ({"return_status_returned": "100"}, "return_status_returned", "must be different"),
     ({"return_status_returned": "777"}, "return_status_returned", "does not exist"),
     ({"warehouse_id": "99"}, "warehouse_id", "Pick one of the warehouses"),
@@ -184,3 +259,17 @@ def test_home_checklist_follows_the_settings(make_shop, htmx, valid_form, client
     htmx("POST", "/settings", data=valid_form)
     page = htmx("GET", "/").get_data(as_text=True)
     assert page.count('data-done="yes"') == 4 and page.count('data-done="no"') == 1
+
+
+def test_shipping_defaults_are_saved_and_shown(make_shop, htmx, valid_form):
+    make_shop(SHOP)
+    defaults = {"default_transporter_code": "PLAB", "default_transporter_service_code": "P19",
+                "default_way_of_delivery": "SHP1"}
+    assert htmx("POST", "/settings", data=valid_form | defaults).status_code == 200
+    row = saved()
+    assert (row.default_transporter_code, row.default_transporter_service_code,
+            row.default_way_of_delivery) == ("PLAB", "P19", "SHP1")
+    page = htmx("GET", "/settings").get_data(as_text=True)
+    assert ">Shipping</h2>" in page and 'value="P19"' in page
+    htmx("POST", "/settings", data=valid_form)  # emptied: the warehouse chooses again
+    assert saved().default_transporter_code is None

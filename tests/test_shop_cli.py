@@ -22,7 +22,7 @@ def configure_args(account, shop=SHOP, **overrides):
     options = {"--server": "api", "--warehouse": account.warehouse,
                "--goods-owner-id": str(account.goods_owner_id), "--username": account.username,
                "--password-env": "ONGOING_PASSWORD", "--warehouse-id": "1",
-               "--order-statuses": "open=200,returned=800,released=300,sent=450",
+               "--order-statuses": "open=200,released=300,sent=450",
                "--return-statuses": "notified=100,returned=200",
                "--webhook-token-env": "ONGOING_TOKEN", **overrides}
     args = ["shop", "configure", shop]
@@ -39,9 +39,11 @@ def test_configure_then_show(cli, make_shop, ongoing_account):
     assert shown.exit_code == 0
     view = json.loads(shown.output)
     assert view["shop"] == SHOP and view["warehouse"] == ongoing_account.warehouse
-    assert view["order_statuses"] == {"open": 200, "returned": 800, "released": 300, "sent": 450}
+    assert view["order_statuses"] == {"open": 200, "returned": None, "released": 300,
+                                      "sent": 450}
     assert view["return_statuses"] == {"notified": 100, "returned": 200}
     assert view["instant_exchange"] is True and view["warehouse_name"] == "Main warehouse"
+    assert view["default_transporter_code"] is None and view["default_way_of_delivery"] is None
     assert view["password_set"] and view["webhook_token_set"] and not view["events_secret_set"]
     assert view["ongoing_webhook_url"].endswith(f"/webhooks/ongoing/{view['webhook_key']}")
     assert view["return_events_url"].endswith(f"/webhooks/return-events/{view['webhook_key']}")
@@ -51,15 +53,29 @@ def test_configure_then_show(cli, make_shop, ongoing_account):
 def test_configure_refuses_and_saves_nothing_on_a_bad_value(cli, make_shop, ongoing_account):
     make_shop(SHOP)
     result = cli(*configure_args(ongoing_account, **{"--order-statuses":
-                                                    "open=200,returned=800,released=300,sent=200"}))
+                                                    "open=200,released=300,sent=200"}))
     assert result.exit_code == 1
     assert "must all differ" in result.output and "nothing saved" in result.output
     assert json.loads(cli("shop", "show", SHOP).output)["password_set"] is False
 
 
+def test_configure_with_a_3pl_returned_status(cli, make_shop, ongoing_account):
+    make_shop(SHOP)
+    statuses = {"--order-statuses": "open=200,returned=800,released=300,sent=450"}
+    result = cli(*configure_args(ongoing_account, **statuses))
+    assert result.exit_code == 1 and "800 does not exist" in result.output  # standard list
+    ongoing_account.add_order_status(800, "Returned")
+    result = cli(*configure_args(ongoing_account, **statuses))
+    assert result.exit_code == 0, result.output
+    view = json.loads(cli("shop", "show", SHOP).output)
+    assert view["order_statuses"]["returned"] == 800
+
+
 @pytest.mark.parametrize("overrides,message", [
     ({"--password-env": "NOT_SET_ANYWHERE"}, "NOT_SET_ANYWHERE is not set"),
     ({"--order-statuses": "open=200,sent=450"}, "--order-statuses needs exactly"),
+    ({"--order-statuses": "open=200,released=300,sent=450,picked=400"}, "needs exactly"),
+    ({"--order-statuses": "open=200,open=210,released=300,sent=450"}, "needs exactly"),
     ({"--username": "notwsi"}, "begin with WSI"),
 ])
 def test_configure_input_errors_are_clear(cli, make_shop, ongoing_account, overrides, message):
@@ -76,3 +92,21 @@ def test_configure_needs_an_installed_shop(cli, ongoing_account):
 def test_show_unknown_shop(cli):
     result = cli("shop", "show", "nobody.myshopify.com")
     assert result.exit_code == 1 and "unknown shop" in result.output
+
+
+def test_configure_shipping_defaults(cli, make_shop, ongoing_account):
+    make_shop(SHOP)
+    result = cli(*configure_args(ongoing_account), "--transporter-code", "PLAB",
+                 "--transporter-service-code", "P19", "--way-of-delivery", "SHP1")
+    assert result.exit_code == 0, result.output
+    view = json.loads(cli("shop", "show", SHOP).output)
+    assert (view["default_transporter_code"], view["default_transporter_service_code"],
+            view["default_way_of_delivery"]) == ("PLAB", "P19", "SHP1")
+    assert cli(*configure_args(ongoing_account)).exit_code == 0  # not given: kept
+    assert json.loads(cli("shop", "show", SHOP).output)["default_transporter_code"] == "PLAB"
+    result = cli(*configure_args(ongoing_account), "--transporter-code", "",
+                 "--transporter-service-code", "")
+    assert result.exit_code == 0, result.output
+    assert json.loads(cli("shop", "show", SHOP).output)["default_transporter_code"] is None
+    result = cli(*configure_args(ongoing_account), "--transporter-service-code", "P19")
+    assert result.exit_code == 1 and "set the transporter code too" in result.output

@@ -1,15 +1,15 @@
 """webhook delivery: X-Shopify-Event-Id, one delivery per (source, shop, topic, event)
 
-Revision ID: 0005_webhook_event_id
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-29 16:40:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0005_webhook_event_id'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
