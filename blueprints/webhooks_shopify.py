@@ -20,6 +20,9 @@ def receive():
         body = raw.decode("utf-8")
     except UnicodeDecodeError:
         return refuse(400, "body is not UTF-8")
+    if not request.headers.get("X-Shopify-Hmac-Sha256", "").isascii():
+        # A base64 HMAC is ASCII; hmac.compare_digest raises TypeError on anything else.
+        return refuse(401, "invalid_hmac")
     result = shopify().app.verify_webhook_req(
         {"method": request.method, "headers": dict(request.headers), "url": request.url,
          "body": body})

@@ -56,6 +56,18 @@ def test_body_changed_after_signing_is_401(client, queued):
     assert response.status_code == 401 and deliveries() == []
 
 
+def test_a_non_ascii_signature_is_401_not_500(client, queued):
+    """Found by the hostile-input test: compare_digest raised TypeError on a non-ASCII header."""
+    from sandbox.shopify import webhook_headers
+    from tests.conftest import API_SECRET
+
+    body = json.dumps(APPROVE).encode()
+    headers = {**webhook_headers("returns/approve", SHOP, body, API_SECRET),
+               "X-Shopify-Hmac-Sha256": "\x80" * 44}
+    response = client.post("/webhooks/shopify", data=body, headers=headers)
+    assert response.status_code == 401 and deliveries() == [] and queued() == []
+
+
 def test_old_secret_still_verifies_during_rotation(base_config, migrated):
     rotated = create_app({**base_config, "SHOPIFY_API_SECRET": "new-secret-" + "x" * 60,
                           "SHOPIFY_OLD_API_SECRET": base_config["SHOPIFY_API_SECRET"]})
