@@ -170,7 +170,8 @@ class Store(ShopData):
 
     def throttle_for(self, seconds: float) -> None:
         """For `seconds` from now the app is over its rate limit: GraphQL calls are answered
-        THROTTLED (in a 200, the cost bucket empty) and every other one HTTP 429, Retry-After 1."""
+        THROTTLED (in a 200, with the shop's real throttleStatus, so the app has no deficit to
+        wait for and hands the retry to RQ) and every other one HTTP 429, Retry-After 1."""
         with self.lock:
             self.throttled_until = time.monotonic() + seconds
 
