@@ -20,6 +20,7 @@ from shopify_app import ShopifyApp
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from clients.shopify_cost import MAX_WAIT_S, Pacer, cost_of, error_codes, parse_body
 from models import crypto, db
 from models.shop import Shop, get_shop
 from models.types import utcnow
@@ -59,6 +60,14 @@ class ShopifyRetriableError(ShopifyError):
     """Throttled, 5xx or network trouble: safe to retry later."""
 
     retriable = True
+
+
+class ShopifyThrottled(ShopifyRetriableError):
+    """THROTTLED: the shop's cost bucket is short; `wait` seconds refill it (0 when unknown)."""
+
+    def __init__(self, message: str, *, wait: float, status: int | None = None):
+        super().__init__(message, status=status, code="THROTTLED")
+        self.wait = wait
 
 
 class OriginTransport(httpx.BaseTransport):
@@ -101,6 +110,7 @@ class Shopify:
         if transport is None and settings.shopify_origin:
             transport = OriginTransport(settings.shopify_origin)
         self.http = httpx.Client(timeout=httpx.Timeout(10.0, connect=3.0), transport=transport)
+        self.pacer = Pacer()
 
     def exchange(self, session_token: SessionToken):
         """Swap a verified session token for an expiring offline access token."""
@@ -131,17 +141,35 @@ class Shopify:
         """
         token = access_token(shop_domain)
         try:
-            return self._graphql_once(shop_domain, document, variables, token)
+            return self._graphql_paced(shop_domain, document, variables, token)
         except ShopifyAuthError as exc:
             if exc.status != 401:
                 raise
         token = access_token(shop_domain, rejected=token)
         try:
-            return self._graphql_once(shop_domain, document, variables, token)
+            return self._graphql_paced(shop_domain, document, variables, token)
         except ShopifyAuthError as exc:
             if exc.status == 401:
                 drop_access_token(shop_domain)
             raise
+
+    def _graphql_paced(self, shop_domain: str, document: str, variables: dict | None,
+                       token: str) -> dict:
+        """One call, THROTTLED waited out once when Shopify's throttleStatus says how long.
+
+        A wait Shopify cannot explain (no deficit) or longer than MAX_WAIT_S is not slept here:
+        the retriable error goes to RQ, which retries the job later with its backoff.
+        """
+        time.sleep(self.pacer.wait_before(shop_domain, document))
+        try:
+            return self._graphql_once(shop_domain, document, variables, token)
+        except ShopifyThrottled as exc:
+            if not 0 < exc.wait <= MAX_WAIT_S:
+                raise
+            log.info("Shopify throttled %s; waiting %.2f s for the bucket", document, exc.wait,
+                     extra={"shop": shop_domain})
+            time.sleep(exc.wait)
+        return self._graphql_once(shop_domain, document, variables, token)
 
     def _graphql_once(self, shop_domain: str, document: str, variables: dict | None,
                       token: str) -> dict:
@@ -158,9 +186,12 @@ class Shopify:
         finally:
             metrics.observe("swapline_shopify_call_seconds", time.perf_counter() - started,
                             operation=document, outcome=outcome)
+        answer = {"extensions": result.extensions} if result.ok else \
+            parse_body(result.response.body if result.response else "")
+        self.pacer.heard(shop_domain, document, cost_of(answer.get("extensions")))
         if result.ok:
             return result.data or {}
-        raise _graphql_error(result, document)
+        raise _graphql_error(result, document, answer)
 
 
 def _token_or_raise(result, what: str):
@@ -172,19 +203,11 @@ def _token_or_raise(result, what: str):
     raise error(f"{what} failed: {result.log.code}", status=status, code=result.log.code)
 
 
-def _graphql_error(result, document: str) -> ShopifyError:
+def _graphql_error(result, document: str, answer: dict) -> ShopifyError:
     status = result.response.status if result.response else None
     code = result.log.code
     if code == "graphql_errors":
-        body = result.response.body if result.response else ""
-        if "THROTTLED" in body:
-            return ShopifyRetriableError(f"{document}: throttled", status=status, code="THROTTLED")
-        if "ACCESS_DENIED" in body:
-            return ShopifyAccessDenied(
-                f"{document}: {_first_error(body)} The shop has not granted Swapline this "
-                "permission; the merchant approves it by opening Swapline in Shopify admin.",
-                status=status, code="ACCESS_DENIED")
-        return ShopifyGraphQLError(f"{document}: {_first_error(body)}", status=status, code=code)
+        return _answer_error(document, answer, status)
     if status == 401:
         return ShopifyAuthError(f"{document}: access token rejected", status=status, code=code)
     if status in (0, 429) or (status or 0) >= 500:
@@ -192,12 +215,35 @@ def _graphql_error(result, document: str) -> ShopifyError:
     return ShopifyGraphQLError(f"{document}: {code}", status=status, code=code)
 
 
-def _first_error(body: str) -> str:
-    import json
+def _answer_error(document: str, answer: dict, status: int | None) -> ShopifyError:
+    """A 200 with top-level `errors`: throttled (retriable), too expensive or refused (terminal)."""
+    codes = error_codes(answer)
+    if "THROTTLED" in codes:
+        cost = cost_of(answer.get("extensions"))
+        wait = cost.wait_for(cost.requested) if cost else 0.0
+        return ShopifyThrottled(f"{document}: throttled (bucket short, {wait:.1f} s to refill)",
+                                wait=wait, status=status)
+    if "ACCESS_DENIED" in codes:
+        return ShopifyAccessDenied(
+            f"{document}: {_first_error(answer)} The shop has not granted Swapline this "
+            "permission; the merchant approves it by opening Swapline in Shopify admin.",
+            status=status, code="ACCESS_DENIED")
+    if "MAX_COST_EXCEEDED" in codes:
+        limit = answer["errors"][codes.index("MAX_COST_EXCEEDED")].get("extensions", {})
+        return ShopifyGraphQLError(
+            f"{document}: Shopify refuses this query as too expensive (cost "
+            f"{limit.get('cost')}, limit {limit.get('maxCost', 1000)} points per query); "
+            "the document must read fewer items per page", status=status,
+            code="MAX_COST_EXCEEDED")
+    message = _first_error(answer)
+    return ShopifyGraphQLError(f"{document}: {message}", status=status,
+                               code=next((c for c in codes if c), "graphql_errors"))
 
+
+def _first_error(answer: dict) -> str:
     try:
-        return json.loads(body)["errors"][0]["message"][:300]
-    except (ValueError, KeyError, IndexError, TypeError):
+        return str(answer["errors"][0]["message"])[:300]
+    except (KeyError, IndexError, TypeError):
         return "GraphQL errors"
 
 

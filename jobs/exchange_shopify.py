@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from clients.shopify import shopify
 from jobs.lifecycle import NeedsAttention
+from jobs.shopify_pages import chunks, read_on
 
 HOLD_HANDLE = "swapline-exchange"
 DONE_FO_STATUSES = ("CLOSED", "CANCELLED", "INCOMPLETE")
@@ -20,14 +21,23 @@ def _mutate(domain: str, document: str, variables: dict, field: str) -> dict:
 
 
 def read_return(domain: str, return_gid: str) -> dict | None:
-    """The return as Shopify has it now (status, order, exchange and returned items)."""
-    return shopify().graphql(domain, "ReturnForExchange", {"id": return_gid})["return"]
+    """The return as Shopify has it now (status, order, every exchange and returned item)."""
+    ret = shopify().graphql(domain, "ReturnForExchange", {"id": return_gid})["return"]
+    for field, document in (("exchangeLineItems", "ReturnExchangeLineItems"),
+                            ("returnLineItems", "ReturnReturnLineItems")):
+        if ret is not None:
+            ret[field] = read_on(domain, document, {"id": return_gid},
+                                 lambda data, f=field: data["return"][f], ret[field])
+    return ret
 
 
 def variants(domain: str, ids: list[str]) -> dict[str, dict]:
     """SKU, price and name of the exchange variants, by id."""
-    nodes = shopify().graphql(domain, "VariantsForExchange", {"ids": ids})["nodes"]
-    return {node["id"]: node for node in nodes if node}
+    found = {}
+    for part in chunks(list(dict.fromkeys(ids))):
+        nodes = shopify().graphql(domain, "VariantsForExchange", {"ids": part})["nodes"]
+        found.update({node["id"]: node for node in nodes if node})
+    return found
 
 
 def exchange_line_item_ids(ret: dict) -> list[str]:
@@ -37,10 +47,30 @@ def exchange_line_item_ids(ret: dict) -> list[str]:
 
 def fulfillment_orders(domain: str, order_gid: str, line_item_ids: list[str]) -> list[dict]:
     """The order's fulfillment orders that hold any of these line items."""
-    order = shopify().graphql(domain, "OrderFulfillmentOrders", {"id": order_gid})["order"]
     wanted = set(line_item_ids)
-    return [fo for fo in (order or {}).get("fulfillmentOrders", {}).get("nodes", [])
+    return [fo for fo in _all_fulfillment_orders(domain, order_gid)
             if any(n["lineItem"]["id"] in wanted for n in fo["lineItems"]["nodes"])]
+
+
+def _all_fulfillment_orders(domain: str, order_gid: str) -> list[dict]:
+    """Every fulfillment order of the order with every line item, page by page."""
+    variables: dict = {"id": order_gid}
+    found = []
+    while True:
+        order = shopify().graphql(domain, "OrderFulfillmentOrders", variables)["order"]
+        if order is None:
+            return found
+        page = order["fulfillmentOrders"]
+        found += [_with_every_line(domain, fo) for fo in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return found
+        variables = {"id": order_gid, "after": page["pageInfo"]["endCursor"]}
+
+
+def _with_every_line(domain: str, fo: dict) -> dict:
+    lines = read_on(domain, "FulfillmentOrderLineItems", {"id": fo["id"]},
+                    lambda data: data["fulfillmentOrder"]["lineItems"], fo["lineItems"])
+    return {**fo, "lineItems": lines}
 
 
 def open_fulfillment_order(fos: list[dict]) -> dict | None:
@@ -70,33 +100,39 @@ def hold(domain: str, fo: dict, note: str) -> str:
 
 def release_holds(domain: str, fo: dict, hold_ids: list[str]) -> dict:
     """Release exactly these holds (never all of them); the FO as it is afterwards."""
-    data = _mutate(domain, "FulfillmentOrderReleaseHold", {"id": fo["id"], "holdIds": hold_ids},
-                   "fulfillmentOrderReleaseHold")
-    return {**fo, **data["fulfillmentOrder"]}
+    for part in chunks(hold_ids):  # never an empty list: Shopify would release every hold
+        data = _mutate(domain, "FulfillmentOrderReleaseHold", {"id": fo["id"], "holdIds": part},
+                       "fulfillmentOrderReleaseHold")
+        fo = {**fo, **data["fulfillmentOrder"]}
+    return fo
 
 
 def process_exchange_items(domain: str, ret: dict) -> None:
     """Process the unprocessed exchange items (2025-07 workflow): their FO appears."""
     items = [{"id": n["id"], "quantity": n["unprocessedQuantity"]}
              for n in ret["exchangeLineItems"]["nodes"] if n["unprocessedQuantity"] > 0]
-    if items:
+    for part in chunks(items):
         _mutate(domain, "ReturnProcessExchange", {"input": {
-            "returnId": ret["id"], "exchangeLineItems": items, "notifyCustomer": False}},
+            "returnId": ret["id"], "exchangeLineItems": part, "notifyCustomer": False}},
             "returnProcess")
 
 
 def fulfil(domain: str, fo: dict, line_item_ids: list[str], tracking: dict,
            notify: bool) -> dict:
-    """fulfillmentCreate for the exchange lines of one fulfillment order, with tracking."""
+    """fulfillmentCreate for the exchange lines of one fulfillment order, with tracking.
+
+    Over 250 lines it takes one fulfillment per 250 (Shopify's input cap); the first is returned.
+    """
     wanted = set(line_item_ids)
     lines = [{"id": n["id"], "quantity": n["remainingQuantity"]} for n in fo["lineItems"]["nodes"]
              if n["lineItem"]["id"] in wanted and n["remainingQuantity"] > 0]
     info = {k: v for k, v in tracking.items() if v}
-    data = _mutate(domain, "FulfillmentCreate", {"fulfillment": {
+    made = [_mutate(domain, "FulfillmentCreate", {"fulfillment": {
         "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": fo["id"],
-                                         "fulfillmentOrderLineItems": lines}],
-        "trackingInfo": info, "notifyCustomer": notify}}, "fulfillmentCreate")
-    return data["fulfillment"]
+                                         "fulfillmentOrderLineItems": part}],
+        "trackingInfo": info, "notifyCustomer": notify}}, "fulfillmentCreate")["fulfillment"]
+        for part in list(chunks(lines)) or [lines]]
+    return made[0]
 
 
 def order_payment(domain: str, order_gid: str) -> dict:

@@ -109,8 +109,9 @@ def execute(store, shop, document: DocumentNode, name: str, variables: dict) -> 
             raise Refused(f"operation {name} may select only {', '.join(roots)} at its root")
         args = _root_arguments(schema, op, node, coerced, variables)
         key = node.alias.value if node.alias else node.name.value
-        try:
+        try:  # ids and cursors are checked as they are read, selections included
             value = roots[node.name.value](store, shop, args)
+            data[key] = _select(value, node, fragments, variables)
         except InvalidId as exc:
             raise GraphQLFault([str(exc)]) from exc
         except ResourceNotFound as exc:
@@ -120,7 +121,6 @@ def execute(store, shop, document: DocumentNode, name: str, variables: dict) -> 
             continue
         if op.operation == OperationType.MUTATION:
             changed = changed or not (value["userErrors"] or value.get("_replay"))
-        data[key] = _select(value, node, fragments, variables)
     if errors:
         raise GraphQLFault(errors, data)
     return data, changed
@@ -177,6 +177,9 @@ OPERATIONS = {
     "ReturnForExchange": {"return": views.return_by_id},
     "VariantsForExchange": {"nodes": views.nodes},
     "OrderFulfillmentOrders": {"order": views.order_by_id},
+    "FulfillmentOrderLineItems": {"fulfillmentOrder": views.fulfillment_order_by_id},
+    "ReturnExchangeLineItems": {"return": views.return_by_id},
+    "ReturnReturnLineItems": {"return": views.return_by_id},
     "OrderPayment": {"order": views.order_by_id},
     "FulfillmentOrderHold": {"fulfillmentOrderHold": fulfil.hold},
     "FulfillmentOrderReleaseHold": {"fulfillmentOrderReleaseHold": fulfil.release_hold},

@@ -6,7 +6,9 @@ arguments, so `first:` is honoured). sandbox/graphql_ops.py projects it onto the
 """
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 from decimal import Decimal
 
 from sandbox.shopify_store import (
@@ -14,8 +16,10 @@ from sandbox.shopify_store import (
     Fulfillment,
     FulfillmentOrder,
     Hold,
+    InvalidId,
     LineItem,
     Order,
+    Refused,
     Return,
     SandboxShop,
     Transaction,
@@ -31,15 +35,43 @@ DISPLAY_REASONS = {"AWAITING_PAYMENT": "Awaiting payment",  # AWAITING_RETURN_IT
 
 
 def connection(typename: str, items: list) -> callable:
-    """A connection field: `{"nodes": [...]}` (plus edges, pageInfo), honouring `first`."""
-    def resolve(first: int | None = None, **_):
-        nodes = items[:first] if first is not None else items
+    """A connection field: `{"nodes": [...]}` plus edges and pageInfo, paged by `first`/`after`.
+
+    Shopify refuses a connection without `first` or `last`; the sandbox pages forward only and
+    refuses `last`/`before` loudly. Cursors are opaque strings naming the position.
+    """
+    def resolve(first: int | None = None, after: str | None = None, last=None, before=None,
+                **_):
+        if last is not None or before is not None:
+            raise Refused(f"the sandbox pages {typename} connections forward only")
+        if first is None:
+            raise InvalidId("you must provide one of first or last")
+        start = _cursor_position(typename, after) + 1 if after else 0
+        nodes = items[start:start + first]
+        cursors = [_cursor(typename, start + i) for i in range(len(nodes))]
         return {"__typename": f"{typename}Connection", "nodes": nodes,
-                "edges": [{"__typename": f"{typename}Edge", "node": n, "cursor": str(i)}
-                          for i, n in enumerate(nodes)],
-                "pageInfo": {"__typename": "PageInfo", "hasNextPage": len(nodes) < len(items),
-                             "hasPreviousPage": False}}
+                "edges": [{"__typename": f"{typename}Edge", "node": n, "cursor": c}
+                          for n, c in zip(nodes, cursors, strict=True)],
+                "pageInfo": {"__typename": "PageInfo",
+                             "hasNextPage": start + len(nodes) < len(items),
+                             "hasPreviousPage": start > 0,
+                             "startCursor": cursors[0] if cursors else None,
+                             "endCursor": cursors[-1] if cursors else None}}
     return resolve
+
+
+def _cursor(typename: str, position: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"t": typename, "p": position}).encode()).decode()
+
+
+def _cursor_position(typename: str, cursor: str) -> int:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if value["t"] == typename and isinstance(value["p"], int) and value["p"] >= 0:
+            return value["p"]
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise InvalidId(f"Invalid cursor for {typename} connection: {cursor!r}")
 
 
 def listing(items: list) -> callable:
@@ -204,6 +236,11 @@ def return_by_id(store, shop: SandboxShop, args: dict) -> dict | None:
 def order_by_id(store, shop: SandboxShop, args: dict) -> dict | None:
     order = shop.get("orders", args["id"], "Order")
     return order_view(shop, order) if order else None
+
+
+def fulfillment_order_by_id(store, shop: SandboxShop, args: dict) -> dict | None:
+    fo = shop.get("fulfillment_orders", args["id"], "FulfillmentOrder")
+    return fulfillment_order_view(shop, fo) if fo else None
 
 
 def nodes(store, shop: SandboxShop, args: dict) -> list:

@@ -9,9 +9,14 @@ app sends it with SHOPIFY_API_ORIGIN. Anything it was not built for is refused l
 Test hooks: the data hooks of sandbox/shopify_hooks.py on `Store` (create_order, create_return,
 close_return, return_payload, ...); faults `throttle_next` (THROTTLED in a 200),
 `http_fail_next` (an HTTP status with Retry-After) and `throttle_for` (a window of THROTTLED and
-429 answers); `grant` (a shop granted fewer scopes than shopify.app.toml, refused ACCESS_DENIED
-by sandbox/shopify_scopes.py); `count` (calls received) and `applied`
-(calls that changed something) per operation name.
+429 answers; these report the shop's real bucket, so the app sees no deficit to wait for);
+`grant` (a shop granted fewer scopes than shopify.app.toml, refused ACCESS_DENIED by
+sandbox/shopify_scopes.py); `count` (calls received) and `applied` (calls that changed
+something) per operation name.
+Every GraphQL answer is priced like Shopify (sandbox/shopify_cost.py): MAX_COST_EXCEEDED above
+1,000 requested points, a per-shop leaky bucket (`set_bucket`; THROTTLED when it is short,
+counted in `throttled_answers`), MAX_INPUT_SIZE_EXCEEDED for input arrays over 250 items, and
+`extensions.cost` on every answer.
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ from graphql import OperationDefinitionNode, parse
 from graphql.error import GraphQLSyntaxError
 from werkzeug.serving import make_server
 
+from sandbox import shopify_cost as cost
 from sandbox import shopify_scopes
 from sandbox.graphql_ops import OPERATIONS, GraphQLFault, execute, schema_errors
 from sandbox.shopify_hooks import ShopData
@@ -115,9 +121,12 @@ class Store(ShopData):
         self.http_failures: deque[tuple[int, float | None]] = deque()
         self.app_scopes = shopify_scopes.app_scopes()  # managed install grants the toml's
         self.granted: dict[str, frozenset[str]] = {}  # test hook: a shop granted fewer
+        self.buckets: dict[str, cost.Bucket] = {}  # per shop; see set_bucket
+        self.throttled_answers: Counter[str] = Counter()  # THROTTLED answers per shop
         # (shop, what) for tests to count; tests reset with calls.clear(), which also forgets
         # the variables, the change counts and pending HTTP faults.
-        self.calls = CallLog(self.requests.clear, self.changes.clear, self.http_failures.clear)
+        self.calls = CallLog(self.requests.clear, self.changes.clear, self.http_failures.clear,
+                             self.throttled_answers.clear)
         self.state_path = state_path  # the demo keeps its grants across runs
         if state_path and state_path.exists():
             self._load(json.loads(state_path.read_text()))
@@ -163,7 +172,8 @@ class Store(ShopData):
 
     def throttle_for(self, seconds: float) -> None:
         """For `seconds` from now the app is over its rate limit: GraphQL calls are answered
-        THROTTLED (in a 200, the cost bucket empty) and every other one HTTP 429, Retry-After 1."""
+        THROTTLED (in a 200, with the shop's real throttleStatus, so the app has no deficit to
+        wait for and hands the retry to RQ) and every other one HTTP 429, Retry-After 1."""
         with self.lock:
             self.throttled_until = time.monotonic() + seconds
 
@@ -174,6 +184,17 @@ class Store(ShopData):
                 return None
             self._throttled_calls += 1
             return "429" if self._throttled_calls % 2 == 0 else "THROTTLED"
+
+    def bucket(self, shop: str) -> cost.Bucket:
+        """The shop's query-cost bucket (Standard plan unless set_bucket said otherwise)."""
+        with self.lock:
+            return self.buckets.setdefault(shop, cost.Bucket())
+
+    def set_bucket(self, shop: str, *, maximum: float = cost.STANDARD_BUCKET,
+                   restore: float = cost.STANDARD_RESTORE) -> None:
+        """Give the shop a full bucket of `maximum` points refilling at `restore` points/s."""
+        with self.lock:
+            self.buckets[shop] = cost.Bucket(maximum, restore)
 
     def reset_faults(self) -> None:
         """Drop pending THROTTLED and HTTP faults."""
@@ -275,35 +296,57 @@ def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> 
         throttled = store.throttled()
         if throttled == "429":
             return _too_many(1)
-        if throttled == "THROTTLED":
-            return _throttled()
         body = request.get_json(silent=True) or {}
         name, document, error = _operation(body.get("query", ""))
         if error:
             log.error("sandbox shopify refused a document: %s", error)
             return jsonify(errors=[{"message": error}]), 400
+        variables = body.get("variables") or {}
+        return _priced(shop, name, document, variables, forced=throttled == "THROTTLED")
+
+    def _priced(shop: str, name: str, document, variables: dict, forced: bool):
+        """Shopify's order: cost limit, then the bucket, then input sizes, then the operation."""
+        bucket, requested = store.bucket(shop), cost.requested_cost(document, variables)
+        if requested > cost.MAX_QUERY_COST:
+            return jsonify(errors=[cost.max_cost_error(requested)],
+                           extensions=cost.cost_extension(requested, None, bucket))
         with store.lock:
-            if store.throttle_next > 0:
-                store.throttle_next -= 1
-                return _throttled()
-            variables = body.get("variables") or {}
+            if not forced and store.throttle_next > 0:
+                store.throttle_next, forced = store.throttle_next - 1, True
+        if forced or not bucket.take(requested):
+            with store.lock:
+                store.throttled_answers[shop] += 1
+            return jsonify(errors=[cost.throttled_error()],
+                           extensions=cost.cost_extension(requested, None, bucket))
+        oversized = cost.oversized_inputs(document, variables)
+        if oversized:  # live answers show the requested cost charged and no actual cost
+            return jsonify(errors=oversized,
+                           extensions=cost.cost_extension(requested, None, bucket))
+        data, answer = _execute(shop, name, document, variables)
+        if data is None:  # refused loudly (400) or Shopify's top-level errors, nothing spent
+            bucket.refund(requested)
+            return answer if isinstance(answer, tuple) else \
+                jsonify(**answer, extensions=cost.cost_extension(requested, None, bucket))
+        actual = cost.actual_cost(document, variables, data, requested)
+        bucket.refund(requested - actual)
+        return jsonify(data=data, extensions=cost.cost_extension(requested, actual, bucket))
+
+    def _execute(shop: str, name: str, document, variables: dict):
+        with store.lock:
             store.calls.append((shop, name))
             store.requests.append((shop, name, variables))
             try:
                 refused = shopify_scopes.refusal(store.scopes(shop), document)
                 if refused:
-                    return jsonify(refused)
+                    return None, refused
                 data, changed = execute(store, store.add_shop(shop), document, name, variables)
             except GraphQLFault as exc:
-                return jsonify(exc.body())
+                return None, exc.body()
             except Refused as exc:
                 log.error("sandbox shopify refused %s: %s", name, exc)
-                return jsonify(errors=[{"message": f"sandbox: {exc}"}]), 400
+                return None, (jsonify(errors=[{"message": f"sandbox: {exc}"}]), 400)
             store.changes[(shop, name)] += changed
-        return jsonify(data=data, extensions={"cost": {
-            "requestedQueryCost": 2, "actualQueryCost": 2,
-            "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": 1998,
-                               "restoreRate": 100.0}}})
+        return data, None
 
     def _http_failure():
         with store.lock:
@@ -319,13 +362,6 @@ def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> 
         headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
         return jsonify(errors="Exceeded 2 calls per second for api client. Reduce request rates "
                               "to resume uninterrupted service."), 429, headers
-
-    def _throttled():
-        return jsonify(errors=[{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
-                       extensions={"cost": {"requestedQueryCost": 2, "actualQueryCost": None,
-                                            "throttleStatus": {"maximumAvailable": 2000.0,
-                                                               "currentlyAvailable": 0,
-                                                               "restoreRate": 100.0}}})
 
     def _operation(query: str):
         try:

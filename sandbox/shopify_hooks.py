@@ -88,14 +88,19 @@ class ShopData:
                      email: str | None = "customer@example.com",
                      capture_mode: str = "authorization", name: str | None = None,
                      shipping_address: dict | None = None,
-                     unfulfilled: list[tuple[str, int]] = ()) -> dict:
+                     unfulfilled: list[tuple[str, int]] = (), fulfillment_orders: int = 1) -> dict:
         """A paid order with every item fulfilled; capture_mode: authorization|vaulted|none.
-        `unfulfilled` items wait on an OPEN fulfillment order (e.g. a pre-order)."""
+
+        `unfulfilled` items wait on an OPEN fulfillment order (e.g. a pre-order).
+        `fulfillment_orders` spreads the items over that many (closed) fulfillment orders, as
+        an order shipped from several locations or in several goes has.
+        """
         with self.lock:
             sandbox_shop = self.add_shop(shop)
             order = create_order(sandbox_shop, items, email=email, capture_mode=capture_mode,
-                                      name=name, address={**DEFAULT_ADDRESS,
-                                                          **(shipping_address or {})})
+                                 name=name, address={**DEFAULT_ADDRESS,
+                                                     **(shipping_address or {})},
+                                 fulfillment_orders=fulfillment_orders)
             waiting = [data.add_line_item(order, sandbox_shop.variant_by_sku(sku), quantity)
                        for sku, quantity in unfulfilled]
             if waiting:
@@ -210,10 +215,13 @@ class ShopData:
 
 
 def create_order(shop: SandboxShop, items: list[tuple[str, int]], *, email: str | None,
-                 capture_mode: str, name: str | None, address: dict) -> data.Order:
-    """A paid order, every item fulfilled (one closed fulfillment order, one fulfillment)."""
+                 capture_mode: str, name: str | None, address: dict,
+                 fulfillment_orders: int = 1) -> data.Order:
+    """A paid order, every item fulfilled (closed fulfillment orders, one fulfillment)."""
     if capture_mode not in data.CAPTURE_MODES:
         raise ValueError(f"capture_mode must be one of {data.CAPTURE_MODES}")
+    if not 1 <= fulfillment_orders <= len(items):
+        raise ValueError("fulfillment_orders must be between 1 and the number of items")
     number = next(shop.order_numbers)
     order = data.Order(data.next_id(), name or f"#{number}", email, address, shop.currency,
                        capture_mode)
@@ -228,10 +236,11 @@ def create_order(shop: SandboxShop, items: list[tuple[str, int]], *, email: str 
         order.transactions.append(data.Transaction(data.next_id(), "SALE", total))
     if capture_mode == "vaulted":
         order.mandate_ids.append(data.next_id())
-    fo = data.add_fulfillment_order(shop, order, order.line_items)
-    fo.other_service, fo.status = False, "CLOSED"
-    for line in fo.lines:
-        line.remaining = 0
+    for part in range(fulfillment_orders):
+        fo = data.add_fulfillment_order(shop, order, order.line_items[part::fulfillment_orders])
+        fo.other_service, fo.status = False, "CLOSED"
+        for line in fo.lines:
+            line.remaining = 0
     order.fulfillments.append(data.Fulfillment(data.next_id(), order.id, [
         data.FulfillmentLine(data.next_id(), i, i.quantity) for i in order.line_items], []))
     shop.orders[order.id] = order

@@ -63,6 +63,9 @@ ROOTS: dict[str, tuple[str, ...]] = {
     "QueryRoot.order": ORDERS,
     # {REF}/queries/return: "Requires read_returns access scope or read_marketplace_returns".
     "QueryRoot.return": RETURNS,
+    # {REF}/queries/fulfillmentOrder: read_assigned_, read_merchant_managed_, read_third_party_
+    # or read_marketplace_fulfillment_orders (the same as the FulfillmentOrder object).
+    "QueryRoot.fulfillmentOrder": FO_READ,
     # nodes/shop: no scope of their own; each node's type carries its requirement.
     "QueryRoot.nodes": FREE,
     "QueryRoot.shop": FREE,
@@ -124,15 +127,16 @@ KINDS: dict[str, Kind] = {
     "Shop": kind(FREE, "id name myshopifyDomain currencyCode ianaTimezone"),
     "MailingAddress": kind(FREE, "name company address1 address2 city zip provinceCode "
                                  "countryCodeV2 phone"),
+    "PageInfo": kind(FREE, "hasNextPage endCursor"),
     "MoneyBag": kind(FREE, "presentmentMoney"),
     "MoneyV2": kind(FREE, "amount currencyCode"),
     "FulfillmentTrackingInfo": kind(FREE, "number url company"),
     "FulfillmentOrderSupportedAction": kind(FREE, "action"),
     "Job": kind(FREE, "id"),
-    "FulfillmentOrderConnection": kind(FREE, "nodes"),
-    "FulfillmentOrderLineItemConnection": kind(FREE, "nodes"),
-    "ExchangeLineItemConnection": kind(FREE, "nodes"),
-    "ReturnLineItemTypeConnection": kind(FREE, "nodes"),
+    "FulfillmentOrderConnection": kind(FREE, "nodes pageInfo"),
+    "FulfillmentOrderLineItemConnection": kind(FREE, "nodes pageInfo"),
+    "ExchangeLineItemConnection": kind(FREE, "nodes pageInfo"),
+    "ReturnLineItemTypeConnection": kind(FREE, "nodes pageInfo"),
     "FulfillmentCreatePayload": kind(FREE, "fulfillment userErrors"),
     "FulfillmentOrderHoldPayload": kind(FREE, "fulfillmentHold fulfillmentOrder userErrors"),
     "FulfillmentOrderReleaseHoldPayload": kind(FREE, "fulfillmentOrder userErrors"),

@@ -40,10 +40,13 @@ class World:
     def setup(self, *, instant: bool = False, workflow: str = "processing",
               capture_mode: str = "authorization", stock: int = 5,
               returned_status: bool = False, original: bool = True,
-              shipping_defaults: dict | None = None) -> World:
+              shipping_defaults: dict | None = None, lines: int = 1,
+              fulfillment_orders: int = 1) -> World:
         """Install the shop (real token exchange), configure it, stock both systems. The
         warehouse has Ongoing's standard statuses; `returned_status` adds a 3PL's Returned;
-        `original`: the original order is in Ongoing (shipped like Ongoing's example order)."""
+        `original`: the original order is in Ongoing (shipped like Ongoing's example order).
+        The order holds `lines` lines of one returned item, over `fulfillment_orders`
+        fulfillment orders."""
         if returned_status:
             self.account.add_order_status(*THREE_PL_RETURNED)
         token = mint_session_token(self.domain, API_KEY, API_SECRET)
@@ -70,8 +73,9 @@ class World:
         self.store.set_workflow(self.domain, workflow)
         self.store.add_variant(self.domain, RETURNED_SKU, "20.00", "Shirt - M")
         self.store.add_variant(self.domain, EXCHANGE_SKU, "25.00", "Shirt - L")
-        self.order = self.store.create_order(self.domain, items=[(RETURNED_SKU, 1)],
-                                             capture_mode=capture_mode, name="#1001")
+        self.order = self.store.create_order(self.domain, items=[(RETURNED_SKU, 1)] * lines,
+                                             capture_mode=capture_mode, name="#1001",
+                                             fulfillment_orders=fulfillment_orders)
         if original:
             self._original_in_ongoing()
         return self
@@ -101,13 +105,20 @@ class World:
         assert response.status_code == 200, response.get_data(as_text=True)
         return response
 
-    def approve(self, **kwargs) -> World:
-        """The customer's return with an exchange is approved (returnCreate → returns/approve)."""
+    def approve(self, lines: int = 1, **kwargs) -> World:
+        """The customer's return with an exchange is approved (returnCreate → returns/approve);
+        `lines` items returned, each exchanged on its own line."""
         self.ret = self.store.create_return(self.domain, self.order["id"],
-                                            returned=[(RETURNED_SKU, 1)],
-                                            exchange=[(EXCHANGE_SKU, 1)])
+                                            returned=[(RETURNED_SKU, 1)] * lines,
+                                            exchange=[(EXCHANGE_SKU, 1)] * lines)
         self.return_webhook("returns/approve", **kwargs)
         return self
+
+    def ret_for(self, order: dict, lines: int = 1) -> dict:
+        """A further approved return with an exchange, on another order of the shop."""
+        return self.store.create_return(self.domain, order["id"],
+                                        returned=[(RETURNED_SKU, 1)] * lines,
+                                        exchange=[(EXCHANGE_SKU, 1)] * lines)
 
     def return_webhook(self, topic: str, **kwargs):
         payload = self.store.return_payload(self.domain, self.ret["id"], topic)

@@ -64,3 +64,54 @@ def test_sandbox_refuses_unknown_operations_loudly(app, sandbox, session_token):
                              headers={"X-Swapline-Shop": "x.myshopify.com",
                                       "X-Shopify-Access-Token": pair["access_token"]}, timeout=5)
     assert response.status_code == 400 and "Admin schema" in response.json()["errors"][0]["message"]
+
+
+# What the code sends (jobs/exchange_shopify.py); ids are placeholders, sizes are in the documents.
+SENT = {
+    "OrderFulfillmentOrders": {"id": "gid://shopify/Order/1", "after": "cursor"},
+    "FulfillmentOrderLineItems": {"id": "gid://shopify/FulfillmentOrder/1", "after": "cursor"},
+    "ReturnExchangeLineItems": {"id": "gid://shopify/Return/1", "after": "cursor"},
+    "ReturnReturnLineItems": {"id": "gid://shopify/Return/1", "after": "cursor"},
+    "VariantsForExchange": {"ids": ["gid://shopify/ProductVariant/1"] * 250},
+}
+
+
+@pytest.fixture(scope="module")
+def requested_cost():
+    sys.path.insert(0, str(SHARED))
+    try:
+        from validate_graphql import requested_cost
+    finally:
+        sys.path.remove(str(SHARED))
+    return requested_cost
+
+
+def test_every_document_costs_at_most_1000_points(requested_cost):
+    """Shopify refuses any query above 1,000 requested points (MAX_COST_EXCEEDED)."""
+    table = {}
+    for path in DOCUMENTS:
+        cost, unknown = requested_cost(path.read_text(), SENT.get(path.stem, {}))
+        assert unknown == [], f"{path.name}: a page size comes from {unknown}"
+        table[path.stem] = cost
+    # The table is this test's report (pytest -s shows it; the README's copy comes from it).
+    print("\n| document | requested cost |\n|---|---:|")  # noqa: T201
+    for name, cost in sorted(table.items(), key=lambda item: -item[1]):
+        print(f"| {name} | {cost} |")  # noqa: T201
+    assert {n: c for n, c in table.items() if c > 1000} == {}
+
+
+def test_the_sandbox_prices_every_document_as_shopify_does(requested_cost):
+    from graphql import parse
+
+    from sandbox.shopify_cost import requested_cost as sandbox_cost
+
+    for path in DOCUMENTS:
+        text = path.read_text()
+        variables = SENT.get(path.stem, {})
+        assert sandbox_cost(parse(text), variables) == requested_cost(text, variables)[0], path
+
+
+def test_the_old_nested_page_would_have_been_refused(requested_cost):
+    old = ("query Old($id: ID!) { order(id: $id) { fulfillmentOrders(first: 50) { nodes { id "
+           "lineItems(first: 50) { nodes { id lineItem { id } } } } } } }")
+    assert requested_cost(old)[0] > 1000
