@@ -301,6 +301,11 @@ def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> 
         if error:
             log.error("sandbox shopify refused a document: %s", error)
             return jsonify(errors=[{"message": error}]), 400
+        problems = schema_errors(document)
+        if problems:  # Shopify answers an invalid document 200 with one error per problem
+            log.error("sandbox shopify: %s is invalid against the Admin schema: %s", name,
+                      "; ".join(problems))
+            return jsonify(errors=[{"message": m} for m in problems])
         variables = body.get("variables") or {}
         return _priced(shop, name, document, variables, forced=throttled == "THROTTLED")
 
@@ -372,9 +377,7 @@ def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> 
         name = ops[0].name.value if len(ops) == 1 and ops[0].name else ""
         if name not in OPERATIONS:
             return name, None, f"sandbox does not know operation {name or '(anonymous)'!r}"
-        problems = schema_errors(document)
-        return name, document, ("invalid against the Admin schema: " + "; ".join(problems)) \
-            if problems else None
+        return name, document, None
 
     @app.get("/admin/apps/swapline")
     def open_app():

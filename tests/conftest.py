@@ -8,6 +8,7 @@ import uuid
 
 import psycopg
 import pytest
+import redis
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 from sqlmodel import SQLModel
@@ -44,15 +45,27 @@ def database_url(tmp_path_factory):
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _claim_redis_database() -> int:
+    """A database number no other live test run holds (claims expire after 2 h, a crashed run)."""
+    claims = redis.Redis(port=6379)
+    for number in range(1, 11):
+        if claims.set(f"swapline:test-db:{number}", os.getpid(), nx=True, ex=7200):
+            return number
+    raise RuntimeError("ten test runs hold Redis databases 1-10; wait or delete "
+                       "swapline:test-db:* in database 0")
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     """The machine's Redis (a database number of this run's own) when it answers, else embedded.
 
     Each test flushes its database, so two test runs at once (a developer and a helper) must not
-    share one: the number comes from the process id.
+    share one: a run claims a free number 1-10 in database 0 (11, 12: the benches).
     """
     if not os.environ.get("SWAPLINE_TEST_EMBEDDED_REDIS") and _reachable(6379):
-        yield f"redis://127.0.0.1:6379/{1 + os.getpid() % 10}"  # 11, 12: the benches
+        number = _claim_redis_database()
+        yield f"redis://127.0.0.1:6379/{number}"
+        redis.Redis(port=6379).delete(f"swapline:test-db:{number}")
         return
     from jobs import embedded_redis
 
