@@ -139,6 +139,13 @@ def order_payment(domain: str, order_gid: str) -> dict:
     return shopify().graphql(domain, "OrderPayment", {"id": order_gid})["order"]
 
 
+def vaulted_cards(domain: str, order_gid: str) -> list[str]:
+    """Ids of the order's vaulted payment methods (needs read_payment_mandate)."""
+    order = shopify().graphql(domain, "OrderVaultedPaymentMethods", {"id": order_gid})["order"]
+    details = (order or {}).get("paymentCollectionDetails") or {}
+    return [m["id"] for m in details.get("vaultedPaymentMethods") or []]
+
+
 def outstanding(payment: dict) -> tuple[Decimal, str]:
     money = payment["totalOutstandingSet"]["presentmentMoney"]
     return Decimal(money["amount"]), money["currencyCode"]

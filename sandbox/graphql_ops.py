@@ -181,6 +181,7 @@ OPERATIONS = {
     "ReturnExchangeLineItems": {"return": views.return_by_id},
     "ReturnReturnLineItems": {"return": views.return_by_id},
     "OrderPayment": {"order": views.order_by_id},
+    "OrderVaultedPaymentMethods": {"order": views.order_by_id},
     "FulfillmentOrderHold": {"fulfillmentOrderHold": fulfil.hold},
     "FulfillmentOrderReleaseHold": {"fulfillmentOrderReleaseHold": fulfil.release_hold},
     "ReturnProcessExchange": {"returnProcess": fulfil.return_process},

@@ -94,7 +94,7 @@ def test_sandbox_refuses_a_missing_scope_like_shopify(sandbox):
 
 
 def test_a_nested_field_is_refused_with_its_path():
-    doc = parse((ROOT / "clients/graphql/OrderPayment.graphql").read_text())
+    doc = parse((ROOT / "clients/graphql/OrderVaultedPaymentMethods.graphql").read_text())
     answer = scopes.refusal(OLD_INSTALL, doc)
     assert [e["path"] for e in answer["errors"]] == [
         ["order", "paymentCollectionDetails", "vaultedPaymentMethods"]]
