@@ -33,7 +33,7 @@ from graphql.utilities import value_from_ast_untyped
 from sandbox import graphql_fulfillment as fulfil
 from sandbox import graphql_payments as pay
 from sandbox import graphql_views as views
-from sandbox.shopify_store import InvalidId, Refused, ResourceNotFound
+from sandbox.shopify_store import InvalidId, OutOfWindow, Refused, ResourceNotFound
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_CANDIDATES = (
@@ -117,6 +117,10 @@ def execute(store, shop, document: DocumentNode, name: str, variables: dict) -> 
         except ResourceNotFound as exc:
             errors.append({"message": f"Invalid id: {exc}", "path": [key],
                            "extensions": {"code": "RESOURCE_NOT_FOUND"}})
+            data[key] = None
+            continue
+        except OutOfWindow as exc:  # the shape community reports: "Not Found", no code
+            errors.append({"message": str(exc), "path": [key]})
             data[key] = None
             continue
         if op.operation == OperationType.MUTATION:

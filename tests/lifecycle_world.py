@@ -78,7 +78,8 @@ class World:
         self.store.add_variant(self.domain, EXCHANGE_SKU, "25.00", "Shirt - L")
         self.order = self.store.create_order(self.domain, items=[(RETURNED_SKU, 1)] * lines,
                                              capture_mode=capture_mode, name="#1001",
-                                             fulfillment_orders=fulfillment_orders)
+                                             fulfillment_orders=fulfillment_orders,
+                                             age_days=order_age_days)
         if original:
             self._original_in_ongoing()
         return self

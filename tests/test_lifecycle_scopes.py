@@ -2,8 +2,10 @@
 payment-mandate scopes not (yet) approved; the vaulted card is never asked for, the invoice goes."""
 from __future__ import annotations
 
+import pytest
 from graphql import parse
 
+from jobs.lifecycle import advance
 from models import db
 from models.shop import get_shop
 from sandbox import shopify_scopes as scopes
@@ -102,3 +104,71 @@ def test_approving_the_scope_later_lets_the_vaulted_card_be_charged(world):
     world.warehouse_moves(450, waybill="VC3")
     world.run_jobs()
     assert (world.exchange().state, world.exchange().collection) == ("completed", "mandate")
+
+
+# --- orders older than 60 days (read_all_orders) ---------------------------------------------
+
+def without_all_orders() -> frozenset[str]:
+    return scopes.app_scopes() - {"read_all_orders"}
+
+
+@pytest.mark.parametrize("answer", ["null", "error"])
+def test_an_old_order_without_all_orders_access_needs_attention_then_resumes(world, answer):
+    """Either answer Shopify may give for an order past 60 days becomes needs attention with the
+    reason; once the merchant approves read_all_orders, Retry parks the exchange."""
+    world.store.set_old_order_answer(world.domain, answer)
+    world.setup(order_age_days=90, granted=without_all_orders()).approve()
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "needs_attention"
+    assert "only the last 60 days of orders" in exchange.attention_reason
+    assert "'All orders'" in exchange.attention_reason
+    world.store.grant(world.domain, scopes.app_scopes())  # approved (Shopify, then the merchant)
+    world.shopify_webhook("app/scopes_update", {
+        "id": 1, "previous": sorted(without_all_orders()), "current": sorted(scopes.app_scopes())})
+    world.run_jobs()
+    advance(exchange.id, "retry", "merchant: Retry")
+    world.run_jobs()
+    assert world.exchange().state == "parked", world.exchange().attention_reason
+    assert world.applied("FulfillmentOrderHold") == 1
+
+
+@pytest.mark.parametrize("answer", ["null", "error"])
+def test_an_old_order_needs_attention_at_collect_too(world, answer):
+    """All orders access revoked after create: ship and collect read the order again."""
+    world.setup(instant=True, order_age_days=90).approve()
+    world.run_jobs()
+    world.in_transit()
+    world.run_jobs()
+    world.store.set_old_order_answer(world.domain, answer)
+    world.store.grant(world.domain, without_all_orders())
+    with db.session() as s:
+        get_shop(world.domain, session=s).scopes = ",".join(sorted(without_all_orders()))
+    world.warehouse_moves(450, waybill="OLD1")
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "needs_attention"
+    assert "only the last 60 days of orders" in exchange.attention_reason
+
+
+def test_a_recent_order_is_read_without_all_orders_access(world):
+    world.setup(instant=True, order_age_days=59, granted=without_all_orders()).approve()
+    world.run_jobs()
+    world.in_transit()
+    world.run_jobs()
+    world.warehouse_moves(450, waybill="NEW1")
+    world.run_jobs()
+    assert world.exchange().state == "completed", world.exchange().attention_reason
+
+
+def test_an_order_gone_with_all_orders_access_says_so(world):
+    world.setup(order_age_days=90).approve()
+    world.run_jobs()
+    assert world.exchange().state == "parked"
+    exchange = world.exchange()
+    with db.session() as s:
+        get_shop(world.domain, session=s).scopes = ",".join(sorted(scopes.app_scopes()))
+    world.store.shops[world.domain].orders.pop(int(exchange.order_gid.rsplit("/", 1)[1]))
+    advance(exchange.id, "shipped", "test")
+    assert world.exchange().state == "needs_attention"
+    assert "may have been deleted" in world.exchange().attention_reason
