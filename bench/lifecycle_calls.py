@@ -3,7 +3,9 @@ comparison of what the sandboxes recorded against it (per phase, per exchange, e
 
 The minimum is for the scenario the bench drives: Shopify's 2025-07 processing workflow, a balance
 owed (Shopify puts AWAITING_PAYMENT on the exchange's new fulfillment order), an authorization to
-capture from, Instant Exchange off. Derived from jobs/exchange_triggers.py (detect),
+capture from, Instant Exchange off. (Without an authorization, collect on a shop that grants
+read_payment_mandate first asks OrderVaultedPaymentMethods: one call more on the vaulted-card
+and invoice paths, none on this one.) Derived from jobs/exchange_triggers.py (detect),
 jobs/exchange_steps.py (create, release) and jobs/exchange_fulfil.py (ship, collect).
 """
 from __future__ import annotations

@@ -49,7 +49,13 @@ class ShopifyAuthError(ShopifyError):
 
 
 class ShopifyGraphQLError(ShopifyError):
-    """Shopify refused the document or its variables (a bug or a user error, not transient)."""
+    """Shopify refused the document or its variables (a bug or a user error, not transient);
+    `paths` are the answer's error paths (e.g. ["order"]: that field could not be given)."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str = "",
+                 paths: tuple = ()):
+        super().__init__(message, status=status, code=code)
+        self.paths = paths
 
 
 class ShopifyAccessDenied(ShopifyGraphQLError):
@@ -236,8 +242,10 @@ def _answer_error(document: str, answer: dict, status: int | None) -> ShopifyErr
             "the document must read fewer items per page", status=status,
             code="MAX_COST_EXCEEDED")
     message = _first_error(answer)
+    paths = tuple(tuple(e.get("path") or ()) for e in answer.get("errors") or []
+                  if isinstance(e, dict))
     return ShopifyGraphQLError(f"{document}: {message}", status=status,
-                               code=next((c for c in codes if c), "graphql_errors"))
+                               code=next((c for c in codes if c), "graphql_errors"), paths=paths)
 
 
 def _first_error(answer: dict) -> str:

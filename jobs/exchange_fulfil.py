@@ -2,13 +2,21 @@
 from __future__ import annotations
 
 from clients.ongoing_accounts import client_for_shop
+from clients.shopify import ShopifyAccessDenied
 from jobs import carriers
 from jobs import exchange_shopify as shop_api
 from jobs.lifecycle import NeedsAttention
+from models import db
 from models.exchange import Exchange, note, update
 from models.money import money_text
 from models.settings import settings_of
+from models.shop import shop_grants
 from models.types import utcnow
+
+MANDATE_NOT_GRANTED = (
+    "not tried, sending an invoice: the shop has not granted Swapline the payment-mandate "
+    "permission (write_payment_mandate, which includes read_payment_mandate). The merchant "
+    "approves it by opening Swapline in Shopify admin.")
 
 
 def ship(exchange: Exchange) -> str:
@@ -127,17 +135,37 @@ def _release_payment_holds(exchange: Exchange, fo: dict) -> dict:
     return fo
 
 
-def _charged(exchange: Exchange, mandate_id: str, amount, currency: str) -> bool:
-    """Charge the vaulted card; False (noted) when the shop may not, e.g. `amount` off Plus."""
+def _charged(exchange: Exchange, amount, currency: str) -> bool:
+    """Charge the order's vaulted card; False (noted) when there is none or the shop may not,
+    e.g. `amount` off Plus, or the payment-mandate scope not granted."""
+    mandates = _vaulted_cards(exchange)
+    if not mandates:
+        return False
     try:
-        result = shop_api.charge_mandate(exchange.shop_domain, exchange.order_gid, mandate_id,
+        result = shop_api.charge_mandate(exchange.shop_domain, exchange.order_gid, mandates[0],
                                          f"swapline-exchange-{exchange.id}", amount, currency)
-    except NeedsAttention as exc:
+    except (NeedsAttention, ShopifyAccessDenied) as exc:
         note(exchange.id, "Shopify vaulted card", f"not allowed, sending an invoice: {exc}",
              kind="warning")
         return False
     update(exchange.id, payment_reference=result.get("paymentReferenceId"))
     return True
+
+
+def _vaulted_cards(exchange: Exchange) -> list[str]:
+    """The order's vaulted cards, asked only of a shop that granted the payment-mandate scope:
+    Shopify refuses the question otherwise (ACCESS_DENIED), so it is not sent at all."""
+    with db.session() as s:
+        granted = shop_grants(exchange.shop_domain, "read_payment_mandate", session=s)
+    if not granted:
+        note(exchange.id, "Shopify vaulted card", MANDATE_NOT_GRANTED, kind="warning")
+        return []
+    try:
+        return shop_api.vaulted_cards(exchange.shop_domain, exchange.order_gid)
+    except ShopifyAccessDenied as exc:  # granted scopes changed since Swapline last heard
+        note(exchange.id, "Shopify vaulted card", f"not allowed, sending an invoice: {exc}",
+             kind="warning")
+        return []
 
 
 def collect(exchange: Exchange) -> str:
@@ -154,13 +182,12 @@ def collect(exchange: Exchange) -> str:
     if exchange.collection == "invoice":  # ship sent it already: one invoice per exchange
         return f"invoice sent: awaiting payment of {money_text(amount, currency)} {currency}"
     authorization = shop_api.open_authorization(payment)
-    mandates = (payment.get("paymentCollectionDetails") or {}).get("vaultedPaymentMethods") or []
     if authorization:
         tx, unsettled = authorization
         captured = min(amount, unsettled)
         shop_api.capture(domain, exchange.order_gid, tx["id"], captured, currency)
         method, collected = "captured", captured
-    elif mandates and _charged(exchange, mandates[0]["id"], amount, currency):
+    elif _charged(exchange, amount, currency):
         method, collected = "mandate", amount
     else:
         shop_api.send_invoice(domain, exchange.order_gid)

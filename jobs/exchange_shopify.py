@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from clients.shopify import shopify
+from clients.shopify import ShopifyGraphQLError, shopify
 from jobs.lifecycle import NeedsAttention
 from jobs.shopify_pages import chunks, read_on
+from models import db
+from models.shop import shop_grants
 
 HOLD_HANDLE = "swapline-exchange"
 DONE_FO_STATUSES = ("CLOSED", "CANCELLED", "INCOMPLETE")
+OLD_ORDER = ("Shopify lets Swapline read only the last 60 days of orders, and this exchange's "
+             "order is older. Approve 'All orders' access (read_all_orders) for Swapline by "
+             "opening Swapline in Shopify admin, then press Retry.")
+MISSING_ORDER = ("Shopify did not give Swapline this exchange's order although Swapline may read "
+                 "all orders (it may have been deleted); check the order in Shopify admin, then "
+                 "press Retry.")
 
 
 def _mutate(domain: str, document: str, variables: dict, field: str) -> dict:
@@ -20,9 +28,36 @@ def _mutate(domain: str, document: str, variables: dict, field: str) -> dict:
     return data
 
 
+def _order(domain: str, document: str, variables: dict) -> dict:
+    """`data.order` of an order read. An order Shopify withholds is NeedsAttention: past the
+    60-day window without read_all_orders Shopify answers either `order: null` or an error on
+    `order` (both reported, neither documented), so both mean the same here."""
+    try:
+        order = shopify().graphql(domain, document, variables)["order"]
+    except ShopifyGraphQLError as exc:
+        if ("order",) not in exc.paths:
+            raise
+        raise order_unreadable(domain) from exc
+    if order is None:
+        raise order_unreadable(domain)
+    return order
+
+
+def order_unreadable(domain: str) -> NeedsAttention:
+    """Why Shopify gave no order: the 60-day window unless the shop grants read_all_orders."""
+    with db.session() as s:
+        every_order = shop_grants(domain, "read_all_orders", session=s)
+    return NeedsAttention(MISSING_ORDER if every_order else OLD_ORDER)
+
+
 def read_return(domain: str, return_gid: str) -> dict | None:
     """The return as Shopify has it now (status, order, every exchange and returned item)."""
-    ret = shopify().graphql(domain, "ReturnForExchange", {"id": return_gid})["return"]
+    try:
+        ret = shopify().graphql(domain, "ReturnForExchange", {"id": return_gid})["return"]
+    except ShopifyGraphQLError as exc:  # should Shopify hide an old order here too (Return.order
+        if ("return", "order") not in exc.paths:  # is non-null, so the whole return goes)
+            raise
+        raise order_unreadable(domain) from exc
     for field, document in (("exchangeLineItems", "ReturnExchangeLineItems"),
                             ("returnLineItems", "ReturnReturnLineItems")):
         if ret is not None:
@@ -57,10 +92,7 @@ def _all_fulfillment_orders(domain: str, order_gid: str) -> list[dict]:
     variables: dict = {"id": order_gid}
     found = []
     while True:
-        order = shopify().graphql(domain, "OrderFulfillmentOrders", variables)["order"]
-        if order is None:
-            return found
-        page = order["fulfillmentOrders"]
+        page = _order(domain, "OrderFulfillmentOrders", variables)["fulfillmentOrders"]
         found += [_with_every_line(domain, fo) for fo in page["nodes"]]
         if not page["pageInfo"]["hasNextPage"]:
             return found
@@ -136,7 +168,14 @@ def fulfil(domain: str, fo: dict, line_item_ids: list[str], tracking: dict,
 
 
 def order_payment(domain: str, order_gid: str) -> dict:
-    return shopify().graphql(domain, "OrderPayment", {"id": order_gid})["order"]
+    return _order(domain, "OrderPayment", {"id": order_gid})
+
+
+def vaulted_cards(domain: str, order_gid: str) -> list[str]:
+    """Ids of the order's vaulted payment methods (needs read_payment_mandate)."""
+    order = _order(domain, "OrderVaultedPaymentMethods", {"id": order_gid})
+    details = order.get("paymentCollectionDetails") or {}
+    return [m["id"] for m in details.get("vaultedPaymentMethods") or []]
 
 
 def outstanding(payment: dict) -> tuple[Decimal, str]:

@@ -11,6 +11,7 @@ from models import db
 from models.delivery import WebhookDelivery
 from models.exchange import Exchange
 from models.shop import Shop, forget_tokens, get_shop
+from models.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,23 @@ def app_uninstalled(delivery: WebhookDelivery) -> str:
             return "unknown shop"
         forget_tokens(shop)
     return "tokens forgotten"
+
+
+def app_scopes_update(delivery: WebhookDelivery) -> str:
+    """app/scopes_update: store the scopes the shop grants now (its `current` list)."""
+    data = _payload(delivery)
+    current = data.get("current")
+    if isinstance(current, str):  # tolerate a comma-separated string as well as a list
+        current = current.split(",")
+    if not isinstance(current, list) or not all(isinstance(s, str) for s in current):
+        raise PayloadError("app/scopes_update payload has no `current` scope list")
+    with db.session() as s:
+        shop = get_shop(delivery.shop_domain, session=s)
+        if shop is None:
+            return "unknown shop"
+        shop.scopes = ",".join(sorted({c.strip() for c in current if c.strip()}))
+        shop.updated_at = utcnow()
+    return f"scopes now {shop.scopes or '(none)'}"
 
 
 def customers_data_request(delivery: WebhookDelivery) -> str:
@@ -91,6 +109,7 @@ def _rows_for_orders(domain: str, order_ids: list) -> list[int]:
 
 HANDLERS = {
     "app/uninstalled": app_uninstalled,
+    "app/scopes_update": app_scopes_update,
     "customers/data_request": customers_data_request,
     "customers/redact": customers_redact,
     "shop/redact": shop_redact,

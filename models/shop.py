@@ -33,6 +33,19 @@ def get_shop(domain: str, *, session: Session) -> Shop | None:
     return session.exec(select(Shop).where(Shop.domain == domain)).first()
 
 
+def grants(scopes: str, scope: str) -> bool:
+    """Whether a stored, comma-separated scope list grants `scope` (write_x includes read_x)."""
+    have = {s.strip() for s in scopes.split(",") if s.strip()}
+    return scope in have or (scope.startswith("read_") and
+                             "write_" + scope.removeprefix("read_") in have)
+
+
+def shop_grants(domain: str, scope: str, *, session: Session) -> bool:
+    """Whether the shop's stored grant (token exchange, refresh, app/scopes_update) has `scope`."""
+    shop = get_shop(domain, session=session)
+    return shop is not None and grants(shop.scopes, scope)
+
+
 def forget_tokens(shop: Shop) -> None:
     """Drop every credential of a shop (uninstall): nothing usable stays behind."""
     shop.access_token_enc = None

@@ -33,7 +33,7 @@ from graphql.utilities import value_from_ast_untyped
 from sandbox import graphql_fulfillment as fulfil
 from sandbox import graphql_payments as pay
 from sandbox import graphql_views as views
-from sandbox.shopify_store import InvalidId, Refused, ResourceNotFound
+from sandbox.shopify_store import InvalidId, OutOfWindow, Refused, ResourceNotFound
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_CANDIDATES = (
@@ -119,6 +119,10 @@ def execute(store, shop, document: DocumentNode, name: str, variables: dict) -> 
                            "extensions": {"code": "RESOURCE_NOT_FOUND"}})
             data[key] = None
             continue
+        except OutOfWindow as exc:  # the shape community reports: "Not Found", no code
+            errors.append({"message": str(exc), "path": [key]})
+            data[key] = None
+            continue
         if op.operation == OperationType.MUTATION:
             changed = changed or not (value["userErrors"] or value.get("_replay"))
     if errors:
@@ -181,6 +185,7 @@ OPERATIONS = {
     "ReturnExchangeLineItems": {"return": views.return_by_id},
     "ReturnReturnLineItems": {"return": views.return_by_id},
     "OrderPayment": {"order": views.order_by_id},
+    "OrderVaultedPaymentMethods": {"order": views.order_by_id},
     "FulfillmentOrderHold": {"fulfillmentOrderHold": fulfil.hold},
     "FulfillmentOrderReleaseHold": {"fulfillmentOrderReleaseHold": fulfil.release_hold},
     "ReturnProcessExchange": {"returnProcess": fulfil.return_process},

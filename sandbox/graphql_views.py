@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sandbox.shopify_store import (
@@ -19,6 +20,7 @@ from sandbox.shopify_store import (
     InvalidId,
     LineItem,
     Order,
+    OutOfWindow,
     Refused,
     Return,
     SandboxShop,
@@ -32,6 +34,7 @@ from sandbox.shopify_store import (
 DISPLAY_REASONS = {"AWAITING_PAYMENT": "Awaiting payment",  # AWAITING_RETURN_ITEMS, OTHER: live
                    "AWAITING_RETURN_ITEMS": "Exchange items awaiting return delivery",
                    "OTHER": "Other"}
+ORDER_WINDOW = timedelta(days=60)
 
 
 def connection(typename: str, items: list) -> callable:
@@ -145,7 +148,7 @@ def order_view(shop: SandboxShop, order: Order) -> dict:
                 for i in order.fulfillment_order_ids]
 
     return {"__typename": "Order", "id": gid("Order", order.id), "name": order.name,
-            "email": order.email, "currencyCode": order.currency,
+            "email": order.email, "currencyCode": order.currency, "createdAt": order.created_at,
             "shippingAddress": {"__typename": "MailingAddress", **order.address},
             "totalOutstandingSet": money_bag(order.outstanding, order.currency),
             "capturable": any(order.unsettled(t) > 0 for t in order.transactions),
@@ -198,6 +201,8 @@ def return_view(shop: SandboxShop, ret: Return) -> dict:
     return {"__typename": "Return", "id": gid("Return", ret.id), "name": ret.name,
             "status": ret.status, "decline": decline,
             "totalQuantity": sum(r.quantity - r.removed for r in ret.lines),
+            # An order past the 60-day window stays readable here (decision in the README,
+            # "Orders older than 60 days"): only the `order` lookup by id hides it.
             "order": lambda **_: order_view(shop, shop.orders[ret.order_id]),
             "returnLineItems": connection("ReturnLineItemType", returned),
             "exchangeLineItems": connection("ExchangeLineItem", [
@@ -235,7 +240,22 @@ def return_by_id(store, shop: SandboxShop, args: dict) -> dict | None:
 
 def order_by_id(store, shop: SandboxShop, args: dict) -> dict | None:
     order = shop.get("orders", args["id"], "Order")
-    return order_view(shop, order) if order else None
+    if order is None:
+        return None
+    if out_of_window(store, shop, order):
+        if shop.old_order_answer == "error":
+            raise OutOfWindow("Not Found")
+        return None
+    return order_view(shop, order)
+
+
+def out_of_window(store, shop: SandboxShop, order) -> bool:
+    """"Only the last 60 days' worth of orders from a store are accessible from the Order object
+    by default" (shopify.dev, queries/order); read_all_orders lifts the limit."""
+    if "read_all_orders" in store.scopes(shop.domain):
+        return False
+    placed = datetime.fromisoformat(order.created_at.replace("Z", "+00:00"))
+    return datetime.now(UTC) - placed > ORDER_WINDOW
 
 
 def fulfillment_order_by_id(store, shop: SandboxShop, args: dict) -> dict | None:

@@ -7,7 +7,8 @@ sandbox/shopify_store.py), a stand-in for the admin that opens the app with a fr
 helper that sends correctly signed webhooks. The shop comes from the X-Swapline-Shop header, as the
 app sends it with SHOPIFY_API_ORIGIN. Anything it was not built for is refused loudly.
 Test hooks: the data hooks of sandbox/shopify_hooks.py on `Store` (create_order, create_return,
-close_return, return_payload, ...); faults `throttle_next` (THROTTLED in a 200),
+close_return, return_payload, set_old_order_answer for orders past the 60-day window,
+...); faults `throttle_next` (THROTTLED in a 200),
 `http_fail_next` (an HTTP status with Retry-After) and `throttle_for` (a window of THROTTLED and
 429 answers; these report the shop's real bucket, so the app sees no deficit to wait for);
 `grant` (a shop granted fewer scopes than shopify.app.toml, refused ACCESS_DENIED by

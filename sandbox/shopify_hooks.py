@@ -66,6 +66,14 @@ class ShopData:
         with self.lock:
             self.add_shop(shop).plus = plus
 
+    def set_old_order_answer(self, shop: str, answer: str) -> None:
+        """How an order past the 60-day window is answered without read_all_orders: "null"
+        (`order` null, no error) or "error" (a top-level "Not Found" error, `order` null)."""
+        if answer not in ("null", "error"):
+            raise ValueError("answer must be 'null' or 'error'")
+        with self.lock:
+            self.add_shop(shop).old_order_answer = answer
+
     def set_awaiting_payment_lifts(self, shop: str, lifts: bool) -> None:
         """Whether Shopify lifts its AWAITING_PAYMENT holds once the order is paid (both are
         possible: no source says which it does)."""
@@ -88,12 +96,14 @@ class ShopData:
                      email: str | None = "customer@example.com",
                      capture_mode: str = "authorization", name: str | None = None,
                      shipping_address: dict | None = None,
-                     unfulfilled: list[tuple[str, int]] = (), fulfillment_orders: int = 1) -> dict:
+                     unfulfilled: list[tuple[str, int]] = (), fulfillment_orders: int = 1,
+                     age_days: int = 0) -> dict:
         """A paid order with every item fulfilled; capture_mode: authorization|vaulted|none.
 
         `unfulfilled` items wait on an OPEN fulfillment order (e.g. a pre-order).
         `fulfillment_orders` spreads the items over that many (closed) fulfillment orders, as
-        an order shipped from several locations or in several goes has.
+        an order shipped from several locations or in several goes has. `age_days`: placed
+        that many days ago (past 60, Shopify hides it from an app without read_all_orders).
         """
         with self.lock:
             sandbox_shop = self.add_shop(shop)
@@ -101,6 +111,7 @@ class ShopData:
                                  name=name, address={**DEFAULT_ADDRESS,
                                                      **(shipping_address or {})},
                                  fulfillment_orders=fulfillment_orders)
+            order.created_at = data.now_iso(timedelta(days=-age_days))
             waiting = [data.add_line_item(order, sandbox_shop.variant_by_sku(sku), quantity)
                        for sku, quantity in unfulfilled]
             if waiting:

@@ -156,6 +156,8 @@ KINDS: dict[str, Kind] = {
 # "Requires at least one of the following scopes: ...").
 TOPICS: dict[str, tuple[str, ...]] = {
     "app/uninstalled": FREE,
+    # The APP_SCOPES_UPDATE description names no scope: every installation may hear of its own.
+    "app/scopes_update": FREE,
     **{f"returns/{t}": RETURNS + ("read_buyer_membership_orders",)
        for t in ("approve", "update", "process", "decline")},
     **{f"returns/{t}": ORDERS[:2] + RETURNS + ("read_buyer_membership_orders",)

@@ -52,6 +52,11 @@ class ResourceNotFound(LookupError):
     """An unknown id where Shopify answers `Invalid id: <gid>` (RESOURCE_NOT_FOUND), data null."""
 
 
+class OutOfWindow(LookupError):
+    """An order older than 60 days asked for without read_all_orders, on a shop whose switch
+    says Shopify answers with a top-level error (`order` null beside it)."""
+
+
 class UserError(ValueError):
     """What Shopify refuses with a userError; the hooks raise it with Shopify's field and code."""
 
@@ -246,6 +251,7 @@ class Order:
     outstanding: Decimal = Decimal(0)
     invoices: list[dict] = field(default_factory=list)
     mandate_payments: dict[str, dict] = field(default_factory=dict)  # idempotencyKey -> payload
+    created_at: str = field(default_factory=now_iso)
 
     def unsettled(self, auth: Transaction) -> Decimal:
         """What an AUTHORIZATION can still capture (zero once captured, expired or not one)."""
@@ -266,6 +272,9 @@ class SandboxShop:
     plus: bool = True  # Shopify Plus: orderCreateMandatePayment may take an `amount`
     awaiting_payment_lifts_on_payment: bool = True  # Shopify lifts AWAITING_PAYMENT once paid
     zero_price_exchange_unreleased: bool = False  # returnProcess makes no FO for 0-priced items
+    # How Shopify answers for an order older than 60 days without read_all_orders: "null"
+    # (`order` resolves to null) or "error" (a top-level "Not Found" error); neither is documented.
+    old_order_answer: str = "null"
     variants: dict[int, Variant] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
     returns: dict[int, Return] = field(default_factory=dict)

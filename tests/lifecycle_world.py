@@ -41,12 +41,15 @@ class World:
               capture_mode: str = "authorization", stock: int = 5,
               returned_status: bool = False, original: bool = True,
               shipping_defaults: dict | None = None, lines: int = 1,
-              fulfillment_orders: int = 1) -> World:
+              fulfillment_orders: int = 1, granted=None, order_age_days: int = 0) -> World:
         """Install the shop (real token exchange), configure it, stock both systems. The
         warehouse has Ongoing's standard statuses; `returned_status` adds a 3PL's Returned;
         `original`: the original order is in Ongoing (shipped like Ongoing's example order).
         The order holds `lines` lines of one returned item, over `fulfillment_orders`
-        fulfillment orders."""
+        fulfillment orders. `granted`: the scopes the shop grants (default the toml's);
+        `order_age_days`: how long ago the order was placed."""
+        if granted is not None:
+            self.store.grant(self.domain, granted)
         if returned_status:
             self.account.add_order_status(*THREE_PL_RETURNED)
         token = mint_session_token(self.domain, API_KEY, API_SECRET)
@@ -75,7 +78,8 @@ class World:
         self.store.add_variant(self.domain, EXCHANGE_SKU, "25.00", "Shirt - L")
         self.order = self.store.create_order(self.domain, items=[(RETURNED_SKU, 1)] * lines,
                                              capture_mode=capture_mode, name="#1001",
-                                             fulfillment_orders=fulfillment_orders)
+                                             fulfillment_orders=fulfillment_orders,
+                                             age_days=order_age_days)
         if original:
             self._original_in_ongoing()
         return self

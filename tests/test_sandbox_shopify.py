@@ -300,7 +300,8 @@ def test_mandate_payment_is_idempotent_per_key(sandbox, gql, shop, exchange):
     order, ret = exchange(capture_mode="vaulted")
     process(gql, ret)
     payment = gql.data("OrderPayment", id=order["id"])["order"]
-    mandate = payment["paymentCollectionDetails"]["vaultedPaymentMethods"][0]["id"]
+    mandate = gql.data("OrderVaultedPaymentMethods", id=order["id"])["order"][
+        "paymentCollectionDetails"]["vaultedPaymentMethods"][0]["id"]
     assert [t["kind"] for t in payment["transactions"]] == ["SALE"]
 
     def charge(key: str, mandate_id: str = mandate, amount=None) -> dict:

@@ -178,6 +178,26 @@ def test_app_uninstalled_forgets_tokens(post_webhook, run_jobs):
     assert shop.uninstalled_at is not None and deliveries()[0].processed_at is not None
 
 
+def test_app_scopes_update_stores_the_granted_scopes(post_webhook, run_jobs):
+    _install(SHOP)
+    post_webhook("app/scopes_update", {  # Shopify's body: previous and current grant
+        "id": 1, "shop_id": "12345", "updated_at": "2026-11-27T10:00:00.000Z",
+        "previous": ["write_orders", "write_returns"],
+        "current": ["write_orders", "write_returns", "write_payment_mandate"]})
+    run_jobs()
+    with db.session() as s:
+        assert get_shop(SHOP, session=s).scopes == \
+            "write_orders,write_payment_mandate,write_returns"
+    assert deliveries()[0].processed_at is not None
+
+
+def test_app_scopes_update_without_a_current_list_fails_loudly(post_webhook, run_jobs):
+    _install(SHOP)
+    post_webhook("app/scopes_update", {"id": 1, "previous": []})
+    run_jobs()
+    assert "current" in (deliveries()[0].last_error or "")
+
+
 def test_shop_redact_deletes_every_row_of_that_shop_only(post_webhook, run_jobs):
     _install(SHOP)
     _install(OTHER_SHOP)
