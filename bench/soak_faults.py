@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from bench.lifecycle import HOST, REDIS_URL, process
 from bench.webhook_ingest import free_port, redis_url
-from sandbox.netlink import Link
+from bench.netlink import Link
 
 ROOT = Path(__file__).resolve().parent.parent
 
