@@ -38,7 +38,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 bench: setup
-	$(PY) bench/webhook_ingest.py
+	$(PY) -m bench.webhook_ingest
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor instance .pytest_cache

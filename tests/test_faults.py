@@ -18,10 +18,10 @@ from rq.registry import StartedJobRegistry
 from sqlmodel import select
 
 from app import create_app
+from bench.netlink import Link
 from jobs.queue import jobs
 from models import db
 from models.delivery import WebhookDelivery
-from sandbox.netlink import Link
 from sandbox.shopify import webhook_headers
 from tests.conftest import API_SECRET, SHOP
 

@@ -2,7 +2,7 @@
 
 `cut()` drops every open connection and refuses new ones (connection refused, as when the server
 is down or the network is gone); `restore()` accepts again. Used by the database-outage fault of
-bench/soak.py and its test. Threads, one pair per connection; loopback only.
+bench.soak and by tests/test_faults.py. Threads, one pair per connection; loopback only.
 """
 from __future__ import annotations
 

@@ -1,0 +1,111 @@
+"""What bench.lifecycle prints after a run: phase timings, the Sent -> fulfilment latency, the
+calls per exchange against the minimum, the queue, the timelines and the end state."""
+from __future__ import annotations
+
+import contextlib
+import re
+from datetime import UTC, datetime
+
+from rq import Worker
+from rq.job import Job
+from rq.registry import FailedJobRegistry
+from sqlalchemy import text
+
+from bench.lifecycle_calls import Recorder, compare, per_exchange_spread, print_minimum
+from bench.report import end_state, percentile, print_checks, timeline_report
+from bench.shops import QUEUE, Case, Run, exchanges_by_return
+from jobs.queue import jobs
+from models import db
+
+
+def report(args, run: Run, rec: Recorder, shops, cases, t: dict, started: float) -> bool:
+    """Print everything; True when the end state holds and no call went beyond the minimum
+    (other than the periodic reconciliation's reads)."""
+    n = args.exchanges
+    timing_report(n, t, started)
+    latency_report(cases)
+    print_minimum()
+    shopify_calls, ongoing_calls = rec.split()
+    extras = compare("Shopify", shopify_calls, 0, n)
+    extras += compare("Ongoing", ongoing_calls, 1, n)
+    order_ids = {c.ongoing_order_id for c in cases}
+    print("  GET /orders/{id} per exchange order: " + per_exchange_spread(
+        [(m, p) for m, p, _ in rec.calls[rec.marks[0][1]:]], order_ids))
+    if extras:
+        print("\nEXTRA calls beyond the minimum:")
+        for line in extras:
+            print(f"  {line}")
+    else:
+        print("\nno calls beyond the minimum")
+    checks = queue_report(run)
+    read = sum(int(m.group(1)) for m in (re.search(r"(\d+) open exchanges read", outcome)
+                                         for outcome in run.reconciliations.values()) if m)
+    if read:
+        print(f"  -> the periodic reconciliation (jobs/reconcile.py, not a lifecycle step) read "
+              f"{read} open exchanges: {read} GET /orders/{{id}}, plus GET /returnOrders/{{id}} "
+              "for each parked one it read")
+    timeline_report()
+    checks.update(end_state(rec.shopify, shops, cases))
+    print("\nend state:")
+    print_checks(checks)
+    # The 5-minute reconciliation is not a lifecycle step: Ongoing reads it made are reported
+    # above and do not count as lifecycle calls beyond the minimum.
+    explained = read and all(line.startswith("Ongoing GET /orders/{id}") or
+                             line.startswith("Ongoing GET /returnOrders/{id}") for line in extras)
+    return all(checks.values()) and (not extras or bool(explained))
+
+
+def queue_report(run: Run) -> dict[str, bool]:
+    """RQ's workers and failed jobs, and the periodic reconciliations seen; the check on them."""
+    connection = jobs().connection
+    run.note_reconciliations()
+    failed = FailedJobRegistry(QUEUE, connection=connection).get_job_ids()
+    workers = Worker.all(connection=connection)
+    done = sum(w.successful_job_count for w in workers)
+    bad = sum(w.failed_job_count for w in workers)
+    busy = sum(w.total_working_time for w in workers)
+    print(f"\nRQ: {len(workers)} workers ran {done} jobs ({done / run.n:.2f} per exchange), "
+          f"{bad} failed; working time {busy:.1f} s ({busy * 1000 / max(done, 1):.1f} ms/job)")
+    for job_id in failed[:5]:
+        with contextlib.suppress(Exception):
+            job = Job.fetch(job_id, connection=connection)
+            print(f"  failed {job_id}: {(job.exc_info or '').strip().splitlines()[-1:]}")
+    if run.reconciliations:
+        print("periodic reconciliation runs seen (each reads Ongoing for every open exchange):")
+        for job_id, outcome in sorted(run.reconciliations.items(), key=lambda kv: kv[1]):
+            print(f"  {outcome}  [{job_id}]")
+    else:
+        print("periodic reconciliation: no run with open exchanges during the bench")
+    return {f"failed RQ jobs: {len(failed)}": not failed}
+
+
+def latency_report(cases: list[Case]) -> None:
+    """Sent webhook -> Shopify fulfilment, per exchange."""
+    found = exchanges_by_return()
+    gaps = [(found[(c.shop, c.return_gid)].fulfilled_at - c.sent_at).total_seconds()
+            for c in cases if c.sent_at and found[(c.shop, c.return_gid)].fulfilled_at]
+    print(f"Sent webhook -> Shopify fulfilment ({len(gaps)} exchanges): "
+          f"p50 {percentile(gaps, 0.50):.0f} ms, p99 {percentile(gaps, 0.99):.0f} ms, "
+          f"min {min(gaps, default=0) * 1000:.0f} ms, max {max(gaps, default=0) * 1000:.0f} ms")
+
+
+def timing_report(n: int, t: dict, started: float) -> None:
+    """Set-up time, each phase's duration and rate, and end to end."""
+    with db.engine().connect() as conn:
+        last = conn.execute(text("SELECT max(completed_at) FROM exchange")).scalar_one()
+    if isinstance(last, str):  # SQLite hands the raw text to a plain SELECT
+        last = datetime.fromisoformat(last)
+    last = last.replace(tzinfo=last.tzinfo or UTC)
+    end_to_end = last.timestamp() - t["approve_wall"]
+    print(f"\nsetup {t['approve'] - started:.1f} s; then, from the first approve webhook:")
+    for name, start, posted, end in (("approve -> all parked", "approve", "approve_posted",
+                                      "parked"),
+                                     ("close -> all released", "close", "close_posted",
+                                      "released"),
+                                     ("Sent -> all completed", "sent", "sent_posted",
+                                      "completed")):
+        took = t[end] - t[start]
+        print(f"  {name:<22} {took:7.2f} s ({n / took:6.1f} exchanges/s; webhooks posted in "
+              f"{t[posted] - t[start]:.2f} s)")
+    print(f"end to end: {n} exchanges in {end_to_end:.2f} s (first approve -> last completed) = "
+          f"{n / end_to_end:.2f} exchanges/s")
