@@ -58,6 +58,16 @@ class ShopifyGraphQLError(ShopifyError):
         self.paths = paths
 
 
+class ShopifyProtectedData(ShopifyGraphQLError):
+    """Shopify withheld protected customer data (the app lacks its approval, a Partner Dashboard
+    matter, not a scope): `data` is the rest of the answer, with the withheld fields null."""
+
+    def __init__(self, message: str, *, status: int | None = None, paths: tuple = (),
+                 data: dict | None = None):
+        super().__init__(message, status=status, code="PROTECTED_CUSTOMER_DATA", paths=paths)
+        self.data = data or {}
+
+
 class ShopifyAccessDenied(ShopifyGraphQLError):
     """The shop has not granted a scope the document needs: only the merchant can fix it."""
 
@@ -229,6 +239,12 @@ def _answer_error(document: str, answer: dict, status: int | None) -> ShopifyErr
         wait = cost.wait_for(cost.requested) if cost else 0.0
         return ShopifyThrottled(f"{document}: throttled (bucket short, {wait:.1f} s to refill)",
                                 wait=wait, status=status)
+    errors = [e for e in answer.get("errors") or [] if isinstance(e, dict)]
+    paths = tuple(tuple(e.get("path") or ()) for e in errors)
+    if errors and all(_protected_data(e) for e in errors):  # before ACCESS_DENIED: it may share
+        return ShopifyProtectedData(  # that code, but only the developer can fix it
+            f"{document}: {_first_error(answer)}", status=status, paths=paths,
+            data=answer.get("data"))
     if "ACCESS_DENIED" in codes:
         return ShopifyAccessDenied(
             f"{document}: {_first_error(answer)} The shop has not granted Swapline this "
@@ -242,10 +258,17 @@ def _answer_error(document: str, answer: dict, status: int | None) -> ShopifyErr
             "the document must read fewer items per page", status=status,
             code="MAX_COST_EXCEEDED")
     message = _first_error(answer)
-    paths = tuple(tuple(e.get("path") or ()) for e in answer.get("errors") or []
-                  if isinstance(e, dict))
     return ShopifyGraphQLError(f"{document}: {message}", status=status,
                                code=next((c for c in codes if c), "graphql_errors"), paths=paths)
+
+
+def _protected_data(error: dict) -> bool:
+    """A protected-customer-data refusal: by its documentation link when present, else by
+    Shopify's wording ("This app is not approved to access the X object" / "to use the x
+    field"; shopify.dev/docs/apps/launch/protected-customer-data)."""
+    link = str((error.get("extensions") or {}).get("documentation") or "")
+    return "protected-customer-data" in link or \
+        "is not approved to " in str(error.get("message") or "")
 
 
 def _first_error(answer: dict) -> str:

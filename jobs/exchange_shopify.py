@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from clients.shopify import ShopifyGraphQLError, shopify
+from clients.shopify import ShopifyGraphQLError, ShopifyProtectedData, shopify
 from jobs.lifecycle import NeedsAttention
 from jobs.shopify_pages import chunks, read_on
 from models import db
@@ -18,6 +18,12 @@ OLD_ORDER = ("Shopify lets Swapline read only the last 60 days of orders, and th
 MISSING_ORDER = ("Shopify did not give Swapline this exchange's order although Swapline may read "
                  "all orders (it may have been deleted); check the order in Shopify admin, then "
                  "press Retry.")
+
+WITHHELD = ("Shopify withholds the customer's address from Swapline: the app needs Protected "
+            "customer data (Level 2: name, address, email, phone) approved in the Partner "
+            "Dashboard (API access requests → Protected customer data access)")
+WITHHELD_ORDER = (f"{WITHHELD}, and without it Shopify refuses this return's order altogether. "
+                  "Once it is approved, press Retry.")
 
 
 def _mutate(domain: str, document: str, variables: dict, field: str) -> dict:
@@ -54,6 +60,8 @@ def read_return(domain: str, return_gid: str) -> dict | None:
     """The return as Shopify has it now (status, order, every exchange and returned item)."""
     try:
         ret = shopify().graphql(domain, "ReturnForExchange", {"id": return_gid})["return"]
+    except ShopifyProtectedData as exc:
+        ret = _without_customer_data(exc)
     except ShopifyGraphQLError as exc:  # should Shopify hide an old order here too (Return.order
         if ("return", "order") not in exc.paths:  # is non-null, so the whole return goes)
             raise
@@ -63,6 +71,16 @@ def read_return(domain: str, return_gid: str) -> dict | None:
         if ret is not None:
             ret[field] = read_on(domain, document, {"id": return_gid},
                                  lambda data, f=field: data["return"][f], ret[field])
+    return ret
+
+
+def _without_customer_data(exc: ShopifyProtectedData) -> dict:
+    """The return with the customer's fields Shopify withheld left null, flagged for create;
+    NeedsAttention when Shopify refused its whole order (the return goes with it)."""
+    ret = exc.data.get("return")
+    if not ret or not ret.get("order"):
+        raise NeedsAttention(WITHHELD_ORDER) from exc
+    ret["order"]["customerDataWithheld"] = True
     return ret
 
 

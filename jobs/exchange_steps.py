@@ -10,6 +10,7 @@ from datetime import date
 from clients.ongoing import OngoingClient, OngoingValidationError
 from clients.ongoing_accounts import client_for_shop
 from jobs import exchange_shopify as shop_api
+from jobs.exchange_address import Consignee, consignee_for
 from jobs.exchange_fulfil import collect, no_fulfillment_order, ship
 from jobs.exchange_items import changed, current_items, describe, order_lines
 from jobs.exchange_shipping import Shipping, ship_like
@@ -43,7 +44,8 @@ def create(exchange: Exchange) -> str:
         if exchange.ongoing_order_id is None or announce else None
     if exchange.ongoing_order_id is None:
         shipping = ship_like(original, settings)
-        body = _order_body(exchange, settings, ret["order"], shipping)
+        to = consignee_for(ret["order"], original, exchange.order_name)
+        body = _order_body(exchange, settings, to, ret["order"].get("email"), shipping)
         order_id = client.create_or_update_order(body)["orderId"]
         exchange.ongoing_order_id = order_id
         update(exchange.id, ongoing_order_id=order_id)
@@ -51,6 +53,8 @@ def create(exchange: Exchange) -> str:
               ongoing_order_id=order_id)
         note(exchange.id, "Shipping", shipping.source,
              kind="warning" if shipping.warning else "call")
+        if to.source:
+            note(exchange.id, "Consignee", to.source, kind="warning")
     _ensure_status(exchange, client, settings.order_status_open)
     if announce:
         _create_return_order(exchange, client, settings, original)
@@ -98,22 +102,18 @@ def _check_stock(exchange: Exchange, client: OngoingClient) -> None:
     note(exchange.id, "Ongoing GET /articles", "stock ok", skus=exchange.skus)
 
 
-def _order_body(exchange: Exchange, settings: ShopSettings, order: dict,
+def _order_body(exchange: Exchange, settings: ShopSettings, to: Consignee, email: str | None,
                 shipping: Shipping, before: list[dict] = ()) -> dict:
-    address = order.get("shippingAddress") or {}
     consignee = {"customerNumber": shipping.customer_number} if shipping.customer_number else {}
+    # Without Level 2 approval Shopify gives no email: the order simply carries no notification.
+    notify = {"emailNotification": {"toBeNotified": False, "value": email}} if email else {}
     return {
         **shipping.fields,
         "orderNumber": exchange.ongoing_order_number,
         "deliveryDate": f"{date.today().isoformat()}T00:00:00Z",
         "goodsOwnerOrderId": exchange.return_gid, "referenceNumber": exchange.order_name,
         "warehouseId": settings.warehouse_id,
-        "consignee": {**consignee, "name": address.get("name") or "Customer",
-                      "address1": address.get("address1"), "address2": address.get("address2"),
-                      "postCode": address.get("zip"), "city": address.get("city"),
-                      "countryCode": address.get("countryCodeV2"),
-                      "countryStateCode": address.get("provinceCode")},
-        "emailNotification": {"toBeNotified": False, "value": order.get("email")},
+        "consignee": {**consignee, **to.fields}, **notify,
         "orderLines": order_lines(exchange.items, before),
     }
 
@@ -221,11 +221,14 @@ def _change_order(exchange: Exchange, ret: dict, items: list[dict]) -> None:
     settings, client = _context(exchange)
     status = _not_started(exchange, client, settings, f"now {describe(items)}")
     # A PUT replaces the order: send the carrier, pickup point and customer number it has now.
-    shipping = ship_like(client.get_order(exchange.ongoing_order_id), settings)
+    current = client.get_order(exchange.ongoing_order_id)
+    shipping = ship_like(current, settings)
+    # ... and the address it ships to now, should Shopify withhold the customer's.
+    to = consignee_for(ret["order"], current, exchange.order_name)
     before, exchange.items = exchange.items, items
     try:
-        client.create_or_update_order(
-            _order_body(exchange, settings, ret["order"], shipping, before))
+        client.create_or_update_order(_order_body(
+            exchange, settings, to, ret["order"].get("email"), shipping, before))
     except OngoingValidationError as exc:
         raise NeedsAttention(f"The exchange items changed in Shopify (now {describe(items)}) but "
                              f"Ongoing refused to change order {exchange.ongoing_order_number}: "

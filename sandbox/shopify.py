@@ -8,7 +8,8 @@ helper that sends correctly signed webhooks. The shop comes from the X-Swapline-
 app sends it with SHOPIFY_API_ORIGIN. Anything it was not built for is refused loudly.
 Test hooks: the data hooks of sandbox/shopify_hooks.py on `Store` (create_order, create_return,
 close_return, return_payload, set_old_order_answer for orders past the 60-day window,
-...); faults `throttle_next` (THROTTLED in a 200),
+set_customer_data for protected customer data (sandbox/customer_data.py), ...); faults
+`throttle_next` (THROTTLED in a 200),
 `http_fail_next` (an HTTP status with Retry-After) and `throttle_for` (a window of THROTTLED and
 429 answers; these report the shop's real bucket, so the app sees no deficit to wait for);
 `grant` (a shop granted fewer scopes than shopify.app.toml, refused ACCESS_DENIED by
@@ -42,8 +43,8 @@ from graphql import OperationDefinitionNode, parse
 from graphql.error import GraphQLSyntaxError
 from werkzeug.serving import make_server
 
+from sandbox import customer_data, shopify_scopes
 from sandbox import shopify_cost as cost
-from sandbox import shopify_scopes
 from sandbox.graphql_ops import OPERATIONS, GraphQLFault, execute, schema_errors
 from sandbox.shopify_hooks import ShopData
 from sandbox.shopify_store import Refused, SandboxShop
@@ -335,7 +336,9 @@ def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> 
                 jsonify(**answer, extensions=cost.cost_extension(requested, None, bucket))
         actual = cost.actual_cost(document, variables, data, requested)
         bucket.refund(requested - actual)
-        return jsonify(data=data, extensions=cost.cost_extension(requested, actual, bucket))
+        withheld = customer_data.withhold(store.add_shop(shop).customer_data, document, data)
+        return jsonify(**({"errors": withheld} if withheld else {}), data=data,
+                       extensions=cost.cost_extension(requested, actual, bucket))
 
     def _execute(shop: str, name: str, document, variables: dict):
         with store.lock:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from sandbox import return_edits
+from sandbox import customer_data, return_edits
 from sandbox import shopify_store as data
 from sandbox.shopify_store import SandboxShop, gid, money
 
@@ -73,6 +73,14 @@ class ShopData:
             raise ValueError("answer must be 'null' or 'error'")
         with self.lock:
             self.add_shop(shop).old_order_answer = answer
+
+    def set_customer_data(self, shop: str, mode: str) -> None:
+        """Whether the app may read Level 2 protected customer data, and if not, which of the
+        possible answers Shopify gives (modes in sandbox/customer_data.py)."""
+        if mode not in customer_data.MODES:
+            raise ValueError(f"mode must be one of {', '.join(customer_data.MODES)}")
+        with self.lock:
+            self.add_shop(shop).customer_data = mode
 
     def set_awaiting_payment_lifts(self, shop: str, lifts: bool) -> None:
         """Whether Shopify lifts its AWAITING_PAYMENT holds once the order is paid (both are

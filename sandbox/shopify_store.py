@@ -275,6 +275,9 @@ class SandboxShop:
     # How Shopify answers for an order older than 60 days without read_all_orders: "null"
     # (`order` resolves to null) or "error" (a top-level "Not Found" error); neither is documented.
     old_order_answer: str = "null"
+    # Level 2 protected customer data (name, address, phone, email): "approved", or how Shopify
+    # answers an app without it (sandbox/customer_data.py: redacted | error | order_error).
+    customer_data: str = "approved"
     variants: dict[int, Variant] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
     returns: dict[int, Return] = field(default_factory=dict)
