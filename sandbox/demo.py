@@ -24,10 +24,11 @@ from blueprints.demo import EXTENSION as DEMO_EXTENSION
 from jobs import embedded_redis
 from jobs.queue import jobs
 from models import db, migrate
-from sandbox import ongoing_store, shopify_store
 from sandbox.ongoing import SandboxOngoing
+from sandbox.ongoing import store as ongoing_store
 from sandbox.scenario import SampleScenario
 from sandbox.shopify import SandboxShopify, mint_session_token
+from sandbox.shopify import store as shopify_store
 
 DEMO_SHOP = "swapline-demo.myshopify.com"
 DEMO_SHOP_NAME = "Swapline Demo Store"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from sandbox.graphql_ops import OPERATIONS, admin_schema
+from sandbox.shopify.graphql_ops import OPERATIONS, admin_schema
 
 DOCUMENTS = Path(__file__).resolve().parent.parent / "clients" / "graphql"
 PROCESS = "ReturnProcessExchange"
@@ -366,7 +366,7 @@ def test_bad_variables_and_unmodelled_fields(gql, exchange):
     unmodelled = gql("ReturnForExchange", id=ret["id"],
                      query="query ReturnForExchange($id: ID!) { return(id: $id) { createdAt } }")
     assert unmodelled.status_code == 400
-    # The scope table (sandbox/shopify_scopes.py) is asked first; it does not know the field either
+    # The scope table (sandbox/shopify/scopes.py) is asked first; it does not know the field either
     assert "Return.createdAt" in unmodelled.json()["errors"][0]["message"]
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from sandbox import return_edits
-from sandbox import shopify_store as data
-from sandbox.shopify_store import SandboxShop, gid, money
+from sandbox.shopify import return_edits
+from sandbox.shopify import store as data
+from sandbox.shopify.store import SandboxShop, gid, money
 
 DEFAULT_ADDRESS = {"name": "Alva Svensson", "firstName": "Alva", "lastName": "Svensson",
                    "company": None, "address1": "Storgatan 1", "address2": "lgh 1102",

@@ -2,19 +2,19 @@
 
 Token exchange and refresh at /admin/oauth/access_token, Admin GraphQL at
 /admin/api/<version>/graphql.json (documents validated against the real Admin schema when it is
-available; the operations in sandbox/graphql_ops.py answer from the in-memory data of
-sandbox/shopify_store.py), a stand-in for the admin that opens the app with a fresh id_token, and a
+available; the operations in sandbox/shopify/graphql_ops.py answer from the in-memory data of
+sandbox/shopify/store.py), a stand-in for the admin that opens the app with a fresh id_token, and a
 helper that sends correctly signed webhooks. The shop comes from the X-Swapline-Shop header, as the
 app sends it with SHOPIFY_API_ORIGIN. Anything it was not built for is refused loudly.
-Test hooks: the data hooks of sandbox/shopify_hooks.py on `Store` (create_order, create_return,
+Test hooks: the data hooks of sandbox/shopify/hooks.py on `Store` (create_order, create_return,
 close_return, return_payload, set_old_order_answer for orders past the 60-day window,
 ...); faults `throttle_next` (THROTTLED in a 200),
 `http_fail_next` (an HTTP status with Retry-After) and `throttle_for` (a window of THROTTLED and
 429 answers; these report the shop's real bucket, so the app sees no deficit to wait for);
 `grant` (a shop granted fewer scopes than shopify.app.toml, refused ACCESS_DENIED by
-sandbox/shopify_scopes.py); `count` (calls received) and `applied` (calls that changed
+sandbox/shopify/scopes.py); `count` (calls received) and `applied` (calls that changed
 something) per operation name.
-Every GraphQL answer is priced like Shopify (sandbox/shopify_cost.py): MAX_COST_EXCEEDED above
+Every GraphQL answer is priced like Shopify (sandbox/shopify/cost.py): MAX_COST_EXCEEDED above
 1,000 requested points, a per-shop leaky bucket (`set_bucket`; THROTTLED when it is short,
 counted in `throttled_answers`), MAX_INPUT_SIZE_EXCEEDED for input arrays over 250 items, and
 `extensions.cost` on every answer.
@@ -42,11 +42,11 @@ from graphql import OperationDefinitionNode, parse
 from graphql.error import GraphQLSyntaxError
 from werkzeug.serving import make_server
 
-from sandbox import shopify_cost as cost
-from sandbox import shopify_scopes
-from sandbox.graphql_ops import OPERATIONS, GraphQLFault, execute, schema_errors
-from sandbox.shopify_hooks import ShopData
-from sandbox.shopify_store import Refused, SandboxShop
+from sandbox.shopify import cost
+from sandbox.shopify import scopes as shopify_scopes
+from sandbox.shopify.graphql_ops import OPERATIONS, GraphQLFault, execute, schema_errors
+from sandbox.shopify.hooks import ShopData
+from sandbox.shopify.store import Refused, SandboxShop
 
 ACCESS_TOKEN_TTL = 3600
 REFRESH_TOKEN_TTL = 90 * 24 * 3600

@@ -1,7 +1,7 @@
 """Sandbox Shopify's data and rules: variants, orders, returns, fulfillment orders and payments.
 
-Plain data without Flask, shared by the GraphQL resolvers (sandbox/graphql_*.py) and the test hooks
-(sandbox/shopify_hooks.py). Rules, as Shopify applies them:
+Plain data without Flask, shared by the GraphQL resolvers (graphql_*.py) and the test hooks
+(hooks.py). Rules, as Shopify applies them:
 - Workflow per shop. "processing" (2025-07+, the default): a return's exchange line items stay
   unprocessed (no order line items, no fulfillment order) until returnProcess processes them; the
   new fulfillment order is ON_HOLD (AWAITING_PAYMENT, placed by Shopify) only when the buyer owes
