@@ -478,3 +478,18 @@ def test_clearing_calls_resets_the_per_test_state(sandbox, gql, shop, exchange):
     assert gql("ShopDetails").status_code == 200
     sandbox.store.reset_shop(shop)
     assert gql.data("OrderPayment", id=order["id"]) == {"order": None}
+
+
+def test_sample_exchange_is_asked_for_with_the_shops_token_and_needs_a_running_scenario(
+        sandbox, shop):
+    url = f"{sandbox.origin}/sandbox/sample-exchange"
+    token = sandbox.store.issue_pair(shop)["access_token"]
+    as_shop = {"X-Swapline-Shop": shop, "X-Shopify-Access-Token": token}
+    assert requests.post(url, headers={"X-Swapline-Shop": shop}, timeout=5).status_code == 401
+    assert requests.post(url, headers=as_shop, timeout=5).status_code == 404  # no scenario
+    sandbox.store.samples[shop] = lambda: {"order": "#2001", "return_id": "gid://shopify/Return/1"}
+    try:
+        started = requests.post(url, headers=as_shop, timeout=5)
+    finally:
+        sandbox.store.samples.pop(shop)
+    assert started.status_code == 201 and started.json()["order"] == "#2001"

@@ -6,6 +6,8 @@ available; the operations in sandbox/shopify/graphql_ops.py answer from the in-m
 sandbox/shopify/store.py), a stand-in for the admin that opens the app with a fresh id_token, and a
 helper that sends correctly signed webhooks. The shop comes from the X-Swapline-Shop header, as the
 app sends it with SHOPIFY_API_ORIGIN. Anything it was not built for is refused loudly.
+Beyond Shopify's own: /sandbox/session-token (pages without the App Bridge CDN) and
+/sandbox/sample-exchange (the demo's sample exchange, run by `Store.samples`).
 Test hooks: the data hooks of sandbox/shopify/hooks.py on `Store` (create_order, create_return,
 close_return, return_payload, set_old_order_answer for orders past the 60-day window,
 ...); faults `throttle_next` (THROTTLED in a 200),
@@ -31,6 +33,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -128,6 +131,7 @@ class Store(ShopData):
         # the variables, the change counts and pending HTTP faults.
         self.calls = CallLog(self.requests.clear, self.changes.clear, self.http_failures.clear,
                              self.throttled_answers.clear)
+        self.samples: dict[str, Callable[[], dict]] = {}  # shop -> sandbox/scenario.py's run
         self.state_path = state_path  # the demo keeps its grants across runs
         if state_path and state_path.exists():
             self._load(json.loads(state_path.read_text()))
@@ -390,6 +394,18 @@ def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> 
         token = mint_session_token(shop, store.api_key, store.api_secret)
         query = urlencode({"embedded": "1", "shop": shop, "host": host, "id_token": token})
         return redirect(f"{app_url}/?{query}")
+
+    @app.post("/sandbox/sample-exchange")
+    def sample_exchange():
+        """Sandbox only: the demo's sample order and return with an exchange (sandbox/scenario.py),
+        asked for by the app like an Admin API call; answers {order, return_id}."""
+        shop = request.headers.get("X-Swapline-Shop", "")
+        if store.shop_for_token(request.headers.get("X-Shopify-Access-Token", "")) != shop:
+            return jsonify(errors="[API] Invalid API key or access token"), 401
+        run = store.samples.get(shop)
+        if run is None:
+            return jsonify(error=f"no sample scenario runs for {shop!r}"), 404
+        return jsonify(run()), 201
 
     @app.get("/sandbox/session-token")
     def session_token():
