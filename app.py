@@ -155,7 +155,7 @@ def _register_cli(app: Flask) -> None:
                   help="Give the sandbox warehouse a 3PL-added 800 Returned order status.")
     def demo_command(port: int, returned_status: bool):
         """Run the sandbox Shopify, a worker and the app on the embedded defaults."""
-        from sandbox.demo import run_demo
+        from demo import run_demo  # the composition root; only this command loads the sandbox
 
         run_demo(app, port=port, returned_status=returned_status)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from bench.processes import HOST
-from sandbox.ongoing_store import webhook_payload
+from sandbox.ongoing.store import webhook_payload
 from sandbox.shopify import webhook_headers
 
 RESEND_EVERY_S, RESEND_ROUNDS = 2.0, 30  # a delivery not answered 200 is re-sent like this

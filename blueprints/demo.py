@@ -1,30 +1,34 @@
-"""Sandbox only: the home page's *Run a sample exchange* and its live progress."""
+"""Sandbox only: the home page's *Run a sample exchange* and its live progress.
+
+The sample itself is played by the sandbox (sandbox/scenario.py), asked for over HTTP; the app
+learns of it from Shopify's webhook, as it would of any return.
+"""
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, g, render_template, request
 
 from blueprints.app_home import embedded
+from clients.sandbox_shopify import start_sample_exchange
 from models import db
 from models.exchange import find_by_return
 
 bp = Blueprint("demo", __name__, url_prefix="/demo")
-EXTENSION = "swapline.demo"
-DONE = ("completed", "cancelled")
 
 
-def scenario():
-    """The running demo's scenario, or 404 outside `make demo`."""
-    found = current_app.extensions.get(EXTENSION)
-    if found is None or not current_app.config["SETTINGS"].sandbox:
+def sandbox_only() -> None:
+    """404 outside SWAPLINE_SANDBOX=1: real Shopify has no sample to give."""
+    if not current_app.config["SETTINGS"].sandbox:
         abort(404)
-    return found
 
 
 @bp.post("/sample-exchange")
 @embedded
 def sample_exchange():
-    """Create a return with an exchange in the sandbox Shopify; Shopify tells Swapline."""
-    started = scenario().run_sample()
+    """Ask the sandbox Shopify for a return with an exchange; Shopify then tells Swapline."""
+    sandbox_only()
+    started = start_sample_exchange(g.shop.domain)
+    if started is None:  # no sample scenario runs for this shop (not `make demo`)
+        abort(404)
     return render_template("_partials/sample_progress.html", return_id=started["return_id"],
                            order=started["order"], exchange=None)
 
@@ -33,7 +37,7 @@ def sample_exchange():
 @embedded
 def sample_progress():
     """Where the sample exchange is; polled until it is completed or cancelled."""
-    scenario()
+    sandbox_only()
     return_id = request.args.get("return_id", "")
     with db.session() as s:
         exchange = find_by_return(g.shop.domain, return_id, session=s)

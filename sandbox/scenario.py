@@ -1,12 +1,18 @@
 """The demo's customer and warehouse: a sample exchange on demand, then the return parcel arrives
-and the warehouse picks and sends what Swapline released, all by themselves."""
+and the warehouse picks and sends what Swapline released, all by themselves.
+
+The app asks for a sample over HTTP (POST /sandbox/sample-exchange on the sandbox Shopify, which
+runs `run_sample` for the shop); the original order reaches the sandbox Ongoing over its REST API,
+as the shop's own integration would send it. Nothing here imports the product.
+"""
 from __future__ import annotations
 
 import logging
 import threading
 import time
 
-from clients.ongoing import OngoingClient, OngoingCredentials
+import requests
+
 from sandbox.ongoing import SandboxOngoing
 from sandbox.shopify import SandboxShopify
 
@@ -33,10 +39,12 @@ class SampleScenario:
         store = self.shopify.store
         for sku, price, title in (RETURNED, EXCHANGED):
             store.add_variant(self.shop, sku, price, title)
+        store.samples[self.shop] = self.run_sample  # POST /sandbox/sample-exchange runs it
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        self.shopify.store.samples.pop(self.shop, None)
         self._stop.set()
 
     def run_sample(self) -> dict:
@@ -59,16 +67,16 @@ class SampleScenario:
     def _original_in_warehouse(self, number: str) -> None:
         """The original order as the shop's integration sent it to Ongoing, long shipped."""
         a = self.account
-        client = OngoingClient(OngoingCredentials(a.server, a.warehouse, a.goods_owner_id,
-                                                  a.username, a.password),
-                               url_template=self.ongoing.url_template)
-        order_id = client.create_or_update_order({
-            "orderNumber": number, "deliveryDate": "2026-11-01T00:00:00Z",
+        base = self.ongoing.url_template.format(server=a.server, warehouse=a.warehouse)
+        response = requests.put(f"{base}/orders", auth=(a.username, a.password), timeout=10, json={
+            "goodsOwnerId": a.goods_owner_id, "orderNumber": number,
+            "deliveryDate": "2026-11-01T00:00:00Z",
             "consignee": {"name": "Alex Customer", "address1": "Storgatan 1", "postCode": "11122",
                           "city": "Stockholm", "countryCode": "SE"},
             "orderLines": [{"rowNumber": "1", "articleNumber": RETURNED[0],
-                            "numberOfItems": 1}]})["orderId"]
-        self.ongoing.move_order(order_id, SENT)
+                            "numberOfItems": 1}]})
+        response.raise_for_status()
+        self.ongoing.move_order(response.json()["orderId"], SENT)
 
     def _loop(self) -> None:
         while not self._stop.wait(1.0):

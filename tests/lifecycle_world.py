@@ -13,7 +13,7 @@ from clients.shopify import SessionToken, install
 from models import db
 from models.exchange import Exchange, ExchangeEvent
 from models.settings import apply, settings_of
-from sandbox.ongoing_store import THREE_PL_RETURNED, webhook_payload
+from sandbox.ongoing.store import THREE_PL_RETURNED, webhook_payload
 from sandbox.shopify import mint_session_token, webhook_headers
 from tests.conftest import API_KEY, API_SECRET
 

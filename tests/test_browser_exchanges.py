@@ -21,7 +21,6 @@ import pytest
 from werkzeug.serving import make_server
 
 from app import create_app
-from blueprints.demo import EXTENSION as DEMO_EXTENSION
 from models import db
 from sandbox.scenario import EXCHANGED, RETURNED, SampleScenario
 from sandbox.shopify import mint_session_token
@@ -55,7 +54,7 @@ def demo_shop(app, base_config, sandbox, ongoing, ongoing_account):
         previous_app_url, sandbox.app_url = sandbox.app_url, url  # Shopify's webhooks go here
         scenario = SampleScenario(sandbox, ongoing, domain)
         scenario.account = account  # not ongoing.accounts[0]: that is an earlier test's
-        served.extensions[DEMO_EXTENSION] = scenario.start()
+        scenario.start()  # the app's *Run a sample exchange* reaches it over HTTP
 
         def stop() -> None:
             scenario.stop()
@@ -75,7 +74,7 @@ def demo_shop(app, base_config, sandbox, ongoing, ongoing_account):
 
 
 def _install_and_configure(app, domain: str, account) -> str:
-    """sandbox/demo.py's install_demo_shop and configure_demo_shop for `domain`: a real token
+    """demo.py's install_demo_shop and configure_demo_shop for `domain`: a real token
     exchange, then the Settings page's own save path; returns the shop's webhook key."""
     from blueprints.settings import save_settings
     from clients.shopify import SessionToken, install

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.shopify_store import UserError
+from sandbox.shopify.store import UserError
 from tests import conformance
 
 live = conformance.live  # the fixture

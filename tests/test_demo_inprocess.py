@@ -11,7 +11,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from config import SANDBOX_API_KEY, SANDBOX_API_SECRET
-from sandbox.demo import DEMO_SHOP, start_demo
+from demo import DEMO_SHOP, start_demo
 from sandbox.shopify import mint_session_token
 
 

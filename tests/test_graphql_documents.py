@@ -105,7 +105,7 @@ def test_every_document_costs_at_most_1000_points(requested_cost):
 def test_the_sandbox_prices_every_document_as_shopify_does(requested_cost):
     from graphql import parse
 
-    from sandbox.shopify_cost import requested_cost as sandbox_cost
+    from sandbox.shopify.cost import requested_cost as sandbox_cost
 
     for path in DOCUMENTS:
         text = path.read_text()

@@ -1,5 +1,5 @@
 """The lifecycle on a shop whose Swapline lacks Protected customer data (Level 2) approval, under
-each answer Shopify may give (sandbox/customer_data.py): the exchange ships to the original
+each answer Shopify may give (sandbox/shopify/customer_data.py): the exchange ships to the original
 Ongoing order's address, or waits in needs attention with the reason, never to an empty address."""
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from graphql import parse
 from jobs.lifecycle import advance
 from models import db
 from models.shop import get_shop
-from sandbox import shopify_scopes as scopes
+from sandbox.shopify import scopes
 
 MANDATE = {"read_payment_mandate", "write_payment_mandate"}
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 
 from models.money import money_text
-from sandbox.shopify_store import decimal_text
+from sandbox.shopify.store import decimal_text
 
 
 @pytest.mark.parametrize(("amount", "currency", "shown"), [

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from sandbox.graphql_fulfillment import return_process
-from sandbox.return_edits import UserErrors
+from sandbox.shopify.graphql_fulfillment import return_process
+from sandbox.shopify.return_edits import UserErrors
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from sandbox.graphql_ops import OPERATIONS, admin_schema
+from sandbox.shopify.graphql_ops import OPERATIONS, admin_schema
 
 DOCUMENTS = Path(__file__).resolve().parent.parent / "clients" / "graphql"
 PROCESS = "ReturnProcessExchange"
@@ -366,7 +366,7 @@ def test_bad_variables_and_unmodelled_fields(gql, exchange):
     unmodelled = gql("ReturnForExchange", id=ret["id"],
                      query="query ReturnForExchange($id: ID!) { return(id: $id) { createdAt } }")
     assert unmodelled.status_code == 400
-    # The scope table (sandbox/shopify_scopes.py) is asked first; it does not know the field either
+    # The scope table (sandbox/shopify/scopes.py) is asked first; it does not know the field either
     assert "Return.createdAt" in unmodelled.json()["errors"][0]["message"]
 
 
@@ -478,3 +478,18 @@ def test_clearing_calls_resets_the_per_test_state(sandbox, gql, shop, exchange):
     assert gql("ShopDetails").status_code == 200
     sandbox.store.reset_shop(shop)
     assert gql.data("OrderPayment", id=order["id"]) == {"order": None}
+
+
+def test_sample_exchange_is_asked_for_with_the_shops_token_and_needs_a_running_scenario(
+        sandbox, shop):
+    url = f"{sandbox.origin}/sandbox/sample-exchange"
+    token = sandbox.store.issue_pair(shop)["access_token"]
+    as_shop = {"X-Swapline-Shop": shop, "X-Shopify-Access-Token": token}
+    assert requests.post(url, headers={"X-Swapline-Shop": shop}, timeout=5).status_code == 401
+    assert requests.post(url, headers=as_shop, timeout=5).status_code == 404  # no scenario
+    sandbox.store.samples[shop] = lambda: {"order": "#2001", "return_id": "gid://shopify/Return/1"}
+    try:
+        started = requests.post(url, headers=as_shop, timeout=5)
+    finally:
+        sandbox.store.samples.pop(shop)
+    assert started.status_code == 201 and started.json()["order"] == "#2001"

@@ -18,8 +18,8 @@ from clients.shopify import (
 )
 from models import db
 from models.shop import get_shop
-from sandbox import shopify_scopes as scopes
-from sandbox.shopify_store import Refused
+from sandbox.shopify import scopes
+from sandbox.shopify.store import Refused
 from tests.conftest import SHOP
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ BEHAVIOUR_SCOPES = {
     # shopify.dev queries/order: "Only the last 60 days' worth of orders from a store are
     # accessible from the Order object by default ... read_all_orders". Customers exchange items
     # of older orders (90-day and holiday return windows); the sandbox hides such orders from a
-    # shop without it (sandbox/graphql_views.py out_of_window).
+    # shop without it (sandbox/shopify/graphql_views.py out_of_window).
     ("read_all_orders",),
 }
 

@@ -30,7 +30,7 @@ from graphql import (
     visit,
 )
 
-from sandbox.graphql_ops import admin_schema
+from sandbox.shopify.graphql_ops import admin_schema
 
 MODES = ("approved", "redacted", "error", "order_error")
 DOCS = "https://shopify.dev/docs/apps/launch/protected-customer-data"

@@ -2,20 +2,22 @@
 
 Token exchange and refresh at /admin/oauth/access_token, Admin GraphQL at
 /admin/api/<version>/graphql.json (documents validated against the real Admin schema when it is
-available; the operations in sandbox/graphql_ops.py answer from the in-memory data of
-sandbox/shopify_store.py), a stand-in for the admin that opens the app with a fresh id_token, and a
+available; the operations in sandbox/shopify/graphql_ops.py answer from the in-memory data of
+sandbox/shopify/store.py), a stand-in for the admin that opens the app with a fresh id_token, and a
 helper that sends correctly signed webhooks. The shop comes from the X-Swapline-Shop header, as the
 app sends it with SHOPIFY_API_ORIGIN. Anything it was not built for is refused loudly.
-Test hooks: the data hooks of sandbox/shopify_hooks.py on `Store` (create_order, create_return,
+Beyond Shopify's own: /sandbox/session-token (pages without the App Bridge CDN) and
+/sandbox/sample-exchange (the demo's sample exchange, run by `Store.samples`).
+Test hooks: the data hooks of sandbox/shopify/hooks.py on `Store` (create_order, create_return,
 close_return, return_payload, set_old_order_answer for orders past the 60-day window,
-set_customer_data for protected customer data (sandbox/customer_data.py), ...); faults
+set_customer_data for protected customer data (sandbox/shopify/customer_data.py), ...); faults
 `throttle_next` (THROTTLED in a 200),
 `http_fail_next` (an HTTP status with Retry-After) and `throttle_for` (a window of THROTTLED and
 429 answers; these report the shop's real bucket, so the app sees no deficit to wait for);
 `grant` (a shop granted fewer scopes than shopify.app.toml, refused ACCESS_DENIED by
-sandbox/shopify_scopes.py); `count` (calls received) and `applied` (calls that changed
+sandbox/shopify/scopes.py); `count` (calls received) and `applied` (calls that changed
 something) per operation name.
-Every GraphQL answer is priced like Shopify (sandbox/shopify_cost.py): MAX_COST_EXCEEDED above
+Every GraphQL answer is priced like Shopify (sandbox/shopify/cost.py): MAX_COST_EXCEEDED above
 1,000 requested points, a per-shop leaky bucket (`set_bucket`; THROTTLED when it is short,
 counted in `throttled_answers`), MAX_INPUT_SIZE_EXCEEDED for input arrays over 250 items, and
 `extensions.cost` on every answer.
@@ -32,6 +34,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -43,11 +46,11 @@ from graphql import OperationDefinitionNode, parse
 from graphql.error import GraphQLSyntaxError
 from werkzeug.serving import make_server
 
-from sandbox import customer_data, shopify_scopes
-from sandbox import shopify_cost as cost
-from sandbox.graphql_ops import OPERATIONS, GraphQLFault, execute, schema_errors
-from sandbox.shopify_hooks import ShopData
-from sandbox.shopify_store import Refused, SandboxShop
+from sandbox.shopify import cost, customer_data
+from sandbox.shopify import scopes as shopify_scopes
+from sandbox.shopify.graphql_ops import OPERATIONS, GraphQLFault, execute, schema_errors
+from sandbox.shopify.hooks import ShopData
+from sandbox.shopify.store import Refused, SandboxShop
 
 ACCESS_TOKEN_TTL = 3600
 REFRESH_TOKEN_TTL = 90 * 24 * 3600
@@ -129,6 +132,7 @@ class Store(ShopData):
         # the variables, the change counts and pending HTTP faults.
         self.calls = CallLog(self.requests.clear, self.changes.clear, self.http_failures.clear,
                              self.throttled_answers.clear)
+        self.samples: dict[str, Callable[[], dict]] = {}  # shop -> sandbox/scenario.py's run
         self.state_path = state_path  # the demo keeps its grants across runs
         if state_path and state_path.exists():
             self._load(json.loads(state_path.read_text()))
@@ -393,6 +397,18 @@ def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> 
         token = mint_session_token(shop, store.api_key, store.api_secret)
         query = urlencode({"embedded": "1", "shop": shop, "host": host, "id_token": token})
         return redirect(f"{app_url}/?{query}")
+
+    @app.post("/sandbox/sample-exchange")
+    def sample_exchange():
+        """Sandbox only: the demo's sample order and return with an exchange (sandbox/scenario.py),
+        asked for by the app like an Admin API call; answers {order, return_id}."""
+        shop = request.headers.get("X-Swapline-Shop", "")
+        if store.shop_for_token(request.headers.get("X-Shopify-Access-Token", "")) != shop:
+            return jsonify(errors="[API] Invalid API key or access token"), 401
+        run = store.samples.get(shop)
+        if run is None:
+            return jsonify(error=f"no sample scenario runs for {shop!r}"), 404
+        return jsonify(run()), 201
 
     @app.get("/sandbox/session-token")
     def session_token():

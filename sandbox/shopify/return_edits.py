@@ -16,7 +16,7 @@ a return"); an id not on the return is NOT_FOUND on its id field.
 """
 from __future__ import annotations
 
-from sandbox.shopify_store import Return, SandboxShop, apply_balance, parse_gid
+from sandbox.shopify.store import Return, SandboxShop, apply_balance, parse_gid
 
 
 class UserErrors(ValueError):

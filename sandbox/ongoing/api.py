@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from sandbox.ongoing_fields import check_order_fields
-from sandbox.ongoing_store import (
+from sandbox.ongoing.fields import check_order_fields
+from sandbox.ongoing.store import (
     ALLOCATED,
     API_PATH,
     CANCELLED,
@@ -32,7 +32,7 @@ from sandbox.ongoing_store import (
 )
 
 if TYPE_CHECKING:
-    from sandbox.ongoing import SandboxOngoing
+    from sandbox.ongoing.server import SandboxOngoing
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from sandbox import customer_data, return_edits
-from sandbox import shopify_store as data
-from sandbox.shopify_store import SandboxShop, gid, money
+from sandbox.shopify import customer_data, return_edits
+from sandbox.shopify import store as data
+from sandbox.shopify.store import SandboxShop, gid, money
 
 DEFAULT_ADDRESS = {"name": "Alva Svensson", "firstName": "Alva", "lastName": "Svensson",
                    "company": None, "address1": "Storgatan 1", "address2": "lgh 1102",
@@ -76,7 +76,7 @@ class ShopData:
 
     def set_customer_data(self, shop: str, mode: str) -> None:
         """Whether the app may read Level 2 protected customer data, and if not, which of the
-        possible answers Shopify gives (modes in sandbox/customer_data.py)."""
+        possible answers Shopify gives (modes in sandbox/shopify/customer_data.py)."""
         if mode not in customer_data.MODES:
             raise ValueError(f"mode must be one of {', '.join(customer_data.MODES)}")
         with self.lock:

@@ -1,7 +1,7 @@
 """The GraphQL operations the sandbox answers, by operation name, from its in-memory store.
 
 OPERATIONS is the contract: operation name (as in clients/graphql/) -> the root fields it may
-select and their resolvers. A resolver returns a view (sandbox/graphql_views.py); `execute`
+select and their resolvers. A resolver returns a view (sandbox/shopify/graphql_views.py); `execute`
 coerces the variables against the Admin schema (defaults filled, bad input refused like Shopify)
 and projects each view onto the document's selection set, so the answer holds exactly the
 selected fields. A selected field the sandbox does not model is refused loudly (400), never null.
@@ -30,12 +30,12 @@ from graphql.execution.values import get_argument_values, get_variable_values
 from graphql.type.validate import validate_schema
 from graphql.utilities import value_from_ast_untyped
 
-from sandbox import graphql_fulfillment as fulfil
-from sandbox import graphql_payments as pay
-from sandbox import graphql_views as views
-from sandbox.shopify_store import InvalidId, OutOfWindow, Refused, ResourceNotFound
+from sandbox.shopify import graphql_fulfillment as fulfil
+from sandbox.shopify import graphql_payments as pay
+from sandbox.shopify import graphql_views as views
+from sandbox.shopify.store import InvalidId, OutOfWindow, Refused, ResourceNotFound
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_CANDIDATES = (
     os.environ.get("SWAPLINE_SHOPIFY_SCHEMA", ""),
     str(ROOT.parent / "shared" / "shopify" / "admin_2026-04.json.gz"),

@@ -18,9 +18,9 @@ import secrets
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from sandbox.graphql_fulfillment import user_error
-from sandbox.graphql_views import order_view, transaction_view
-from sandbox.shopify_store import Transaction, gid, money, next_id, now_iso, parse_gid, settle
+from sandbox.shopify.graphql_fulfillment import user_error
+from sandbox.shopify.graphql_views import order_view, transaction_view
+from sandbox.shopify.store import Transaction, gid, money, next_id, now_iso, parse_gid, settle
 
 MANDATE_ERROR = "ORDER_MANDATE_PAYMENT_ERROR_CODE"
 INVOICE_ERROR = "ORDER_INVOICE_SEND_UNSUCCESSFUL"

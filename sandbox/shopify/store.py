@@ -1,7 +1,7 @@
 """Sandbox Shopify's data and rules: variants, orders, returns, fulfillment orders and payments.
 
-Plain data without Flask, shared by the GraphQL resolvers (sandbox/graphql_*.py) and the test hooks
-(sandbox/shopify_hooks.py). Rules, as Shopify applies them:
+Plain data without Flask, shared by the GraphQL resolvers (graphql_*.py) and the test hooks
+(hooks.py). Rules, as Shopify applies them:
 - Workflow per shop. "processing" (2025-07+, the default): a return's exchange line items stay
   unprocessed (no order line items, no fulfillment order) until returnProcess processes them; the
   new fulfillment order is ON_HOLD (AWAITING_PAYMENT, placed by Shopify) only when the buyer owes
@@ -276,7 +276,7 @@ class SandboxShop:
     # (`order` resolves to null) or "error" (a top-level "Not Found" error); neither is documented.
     old_order_answer: str = "null"
     # Level 2 protected customer data (name, address, phone, email): "approved", or how Shopify
-    # answers an app without it (sandbox/customer_data.py: redacted | error | order_error).
+    # answers an app without it (sandbox/shopify/customer_data.py: redacted | error | order_error).
     customer_data: str = "approved"
     variants: dict[int, Variant] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)

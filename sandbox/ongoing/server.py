@@ -33,8 +33,8 @@ import requests
 from flask import jsonify
 from werkzeug.serving import make_server
 
-from sandbox.ongoing_api import create_sandbox_app
-from sandbox.ongoing_store import (
+from sandbox.ongoing.api import create_sandbox_app
+from sandbox.ongoing.store import (
     SERVERS,
     Account,
     Order,

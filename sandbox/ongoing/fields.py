@@ -1,7 +1,7 @@
 """Sandbox Ongoing's field checks: PUT /orders refuses a field Ongoing's order model lacks."""
 from __future__ import annotations
 
-from sandbox.ongoing_store import Refused
+from sandbox.ongoing.store import Refused
 
 # PUT /orders fields (PostOrderModel, ongoing-api.md §2.4); anything else is refused, so a
 # misspelt field fails here instead of vanishing.

@@ -2,7 +2,7 @@
 
 A view is a superset of what a document may select: a dict per object with `__typename`, nested
 objects and connections as callables (evaluated only when selected, called with the field's
-arguments, so `first:` is honoured). sandbox/graphql_ops.py projects it onto the selection set.
+arguments, so `first:` is honoured). graphql_ops.py projects it onto the selection set.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sandbox.shopify_store import (
+from sandbox.shopify.store import (
     ExchangeLine,
     Fulfillment,
     FulfillmentOrder,

@@ -3,6 +3,10 @@
 The demo shop is installed (a real token exchange against the sandbox Shopify) and configured
 (the same validation as the Settings page, live against the sandbox Ongoing) before the URL is
 printed, so the merchant lands on a working app.
+
+The composition root of the demo, beside app.py: it may import both the product and the sandbox,
+which never import each other's code (the sandbox talks to the app over HTTP only). app.py's
+`demo` command imports it when run, so the web and worker processes never load the sandbox.
 """
 from __future__ import annotations
 
@@ -20,14 +24,19 @@ import jwt
 from flask import Flask
 from werkzeug.serving import make_server
 
-from blueprints.demo import EXTENSION as DEMO_EXTENSION
+from blueprints.settings import save_settings
+from clients.shopify import SessionToken, install, needs_token
 from jobs import embedded_redis
 from jobs.queue import jobs
+from jobs.shops import enqueue_details_sync
 from models import db, migrate
-from sandbox import ongoing_store, shopify_store
+from models.settings import settings_of
+from models.shop import get_shop
 from sandbox.ongoing import SandboxOngoing
+from sandbox.ongoing import store as ongoing_store
 from sandbox.scenario import SampleScenario
 from sandbox.shopify import SandboxShopify, mint_session_token
+from sandbox.shopify import store as shopify_store
 
 DEMO_SHOP = "swapline-demo.myshopify.com"
 DEMO_SHOP_NAME = "Swapline Demo Store"
@@ -73,10 +82,6 @@ def start_ongoing(app: Flask, *, returned_status: bool = False) -> SandboxOngoin
 
 def install_demo_shop(app: Flask) -> None:
     """Open the app once for the demo shop, as Shopify admin would: the token exchange."""
-    from clients.shopify import SessionToken, install, needs_token
-    from jobs.shops import enqueue_details_sync
-    from models.shop import get_shop
-
     settings = app.config["SETTINGS"]
     with db.session() as s:
         if not needs_token(get_shop(DEMO_SHOP, session=s)):
@@ -89,9 +94,6 @@ def install_demo_shop(app: Flask) -> None:
 
 def configure_demo_shop(*, returned_status: bool = False) -> str:
     """Save working Ongoing settings through the Settings page's own path; the webhook key."""
-    from blueprints.settings import save_settings
-    from models.settings import settings_of
-
     returned = str(ongoing_store.THREE_PL_RETURNED[0]) if returned_status else ""
     form = {"ongoing_server": "api", "ongoing_warehouse": DEMO_ONGOING["warehouse"],
             "goods_owner_id": str(DEMO_ONGOING["goods_owner_id"]),
@@ -146,8 +148,7 @@ def start_demo(app: Flask, app_url: str, *, returned_status: bool = False) -> De
         key = configure_demo_shop(returned_status=returned_status)
     ongoing.register_webhook(ongoing.accounts[0], f"{app_url}/webhooks/ongoing/{key}",
                              DEMO_WEBHOOK_TOKEN)
-    scenario = SampleScenario(shopify, ongoing, DEMO_SHOP).start()
-    app.extensions[DEMO_EXTENSION] = scenario
+    scenario = SampleScenario(shopify, ongoing, DEMO_SHOP).start()  # answers the app's button
     return Demo(shopify, ongoing, scenario)
 
 

@@ -28,10 +28,10 @@ from graphql import (
     visit,
 )
 
-from sandbox.graphql_ops import admin_schema
-from sandbox.shopify_store import Refused
+from sandbox.shopify.graphql_ops import admin_schema
+from sandbox.shopify.store import Refused
 
-APP_TOML = Path(__file__).resolve().parent.parent / "shopify.app.toml"
+APP_TOML = Path(__file__).resolve().parents[2] / "shopify.app.toml"
 DOCS = "https://shopify.dev/api/usage/access-scopes"
 REF = "https://shopify.dev/docs/api/admin-graphql/latest"
 
@@ -244,19 +244,19 @@ class _Collector(Visitor):
 def _needs(coordinate: str, parent: str, field: str) -> tuple[tuple[str, ...], ...]:
     if parent in ("QueryRoot", "Mutation"):
         if coordinate not in ROOTS:
-            raise Refused(f"no access scope known for {coordinate}; add it to sandbox/"
-                          "shopify_scopes.py with its shopify.dev source")
+            raise Refused(f"no access scope known for {coordinate}; add it to sandbox/shopify/"
+                          "scopes.py with its shopify.dev source")
         return (ROOTS[coordinate],)
     if field != "__typename" and field not in _kind(parent).fields:
-        raise Refused(f"no access scope known for {coordinate}; add it to sandbox/"
-                      "shopify_scopes.py with its shopify.dev source")
+        raise Refused(f"no access scope known for {coordinate}; add it to sandbox/shopify/"
+                      "scopes.py with its shopify.dev source")
     return ()
 
 
 def _kind(name: str) -> Kind:
     if name not in KINDS:
-        raise Refused(f"no access scope known for type {name}; add it to sandbox/"
-                      "shopify_scopes.py with its shopify.dev source")
+        raise Refused(f"no access scope known for type {name}; add it to sandbox/shopify/"
+                      "scopes.py with its shopify.dev source")
     return KINDS[name]
 
 

@@ -1,7 +1,7 @@
 """Sandbox Ongoing's data and rules: accounts, orders, return orders and their response shapes.
 
-Plain data and functions without Flask or requests, so the routes (sandbox/ongoing_api.py) and
-the test hooks (sandbox/ongoing.py, whose docstring lists the statuses and rules) share them.
+Plain data and functions without Flask or requests, so the routes (sandbox/ongoing/api.py) and
+the test hooks (sandbox/ongoing/server.py, whose docstring lists the statuses and rules) share them.
 """
 from __future__ import annotations
 

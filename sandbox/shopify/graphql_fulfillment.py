@@ -14,8 +14,13 @@ tests/test_conformance_*.py); an unknown FO id is a top-level RESOURCE_NOT_FOUND
 """
 from __future__ import annotations
 
-from sandbox.graphql_views import fulfillment_order_view, fulfillment_view, hold_view, return_view
-from sandbox.shopify_store import (
+from sandbox.shopify.graphql_views import (
+    fulfillment_order_view,
+    fulfillment_view,
+    hold_view,
+    return_view,
+)
+from sandbox.shopify.store import (
     Fulfillment,
     FulfillmentLine,
     Hold,
