@@ -73,7 +73,8 @@ def start_ongoing(app: Flask, *, returned_status: bool = False) -> SandboxOngoin
 
 def install_demo_shop(app: Flask) -> None:
     """Open the app once for the demo shop, as Shopify admin would: the token exchange."""
-    from clients.shopify import SessionToken, install, needs_token
+    from clients.shopify_session import SessionToken
+    from clients.shopify_tokens import install, needs_token
     from jobs.shops import enqueue_details_sync
     from models.shop import get_shop
 
