@@ -21,8 +21,8 @@ DB_RETRY_AFTER = 5  # seconds, on the 503 answered while the database is unreach
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     """Build the app from the environment, or from `config` (env-style names) in tests."""
     from blueprints import all_blueprints
-    from clients import shopify
-    from jobs import queue
+    from clients import ongoing_accounts, shopify
+    from jobs import metrics, queue
     from models import crypto, db
 
     try:
@@ -35,8 +35,11 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     logs.setup([settings.api_secret, settings.old_api_secret or "", *settings.encryption_keys],
                level=os.environ.get("SWAPLINE_LOG_LEVEL", "INFO").upper())
-    for extension in (db, crypto, queue, shopify):
+    for extension in (db, crypto, queue):
         extension.init_app(app)
+    # The clients get what they share with the jobs handed over, as rq's Worker its connection.
+    for client in (shopify, ongoing_accounts):
+        client.init_app(app, locks=app.extensions[queue.EXTENSION], metrics=metrics)
     Htmx(app)
     for blueprint in all_blueprints():
         app.register_blueprint(blueprint)

@@ -25,7 +25,8 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from blueprints.settings import save_settings
-from clients.shopify import SessionToken, install, needs_token
+from clients.shopify_session import SessionToken
+from clients.shopify_tokens import install, needs_token
 from jobs import embedded_redis
 from jobs.queue import jobs
 from jobs.shops import enqueue_details_sync

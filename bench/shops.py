@@ -21,7 +21,8 @@ from sqlmodel import select
 from bench.load import request
 from bench.processes import HOST
 from clients.ongoing import OngoingClient, OngoingCredentials
-from clients.shopify import SessionToken, install
+from clients.shopify_session import SessionToken
+from clients.shopify_tokens import install
 from jobs.queue import jobs
 from models import db
 from models.exchange import Exchange

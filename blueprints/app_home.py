@@ -7,8 +7,10 @@ from functools import wraps
 from flask import Blueprint, Response, current_app, g, make_response, render_template, request
 
 import logs
-from clients import shopify as shopify_client
-from clients.shopify import SessionToken, ShopifyAuthError, ShopifyError, shop_from_claims, shopify
+from clients.shopify import shopify
+from clients.shopify_errors import ShopifyAuthError, ShopifyError
+from clients.shopify_session import session_token_of
+from clients.shopify_tokens import install, needs_token
 from jobs.shops import enqueue_details_sync
 from models import db
 from models.settings import OPTIONAL_ORDER_CODES
@@ -42,17 +44,17 @@ def authenticate() -> tuple | Response:
     if not result.ok:
         return _respond(result.response)
     is_fetch = "Authorization" in request.headers
-    domain = shop_from_claims(result.id_token.claims)
-    if domain is None:
+    token = session_token_of(result)
+    if token is None:
         log.warning("session token with an invalid iss/dest pair refused")
         return _unauthorized(is_fetch, result)
-    token = SessionToken(domain, result.user_id, result.id_token.token, result.id_token.claims)
+    domain = token.shop
     logs.bind(shop=domain)  # unbound with the request's own context at teardown
     with db.session() as s:
         shop = get_shop(domain, session=s)
-    if shopify_client.needs_token(shop):
+    if needs_token(shop):
         try:
-            shop = shopify_client.install(token)
+            shop = install(token)
         except ShopifyAuthError:
             return _unauthorized(is_fetch, result)
         except ShopifyError as exc:

@@ -7,7 +7,8 @@ from flask import Blueprint, request
 
 import logs
 from blueprints.intake import accept, refuse
-from clients.shopify import SHOP_DOMAIN, shopify
+from clients.shopify import shopify
+from clients.shopify_session import SHOP_DOMAIN
 
 bp = Blueprint("webhooks_shopify", __name__)
 

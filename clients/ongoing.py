@@ -3,7 +3,8 @@
 The only module that knows an Ongoing URL: every path below is relative to the base URL built
 from ONGOING_API_URL_TEMPLATE. Errors form a family (retriable ones are 429, 5xx and network
 trouble); retries follow one policy; calls for one goods owner run one at a time (Ongoing's rule)
-inside `serializer`, a process-wide lock per goods owner unless the app passes its own.
+inside `serializer`, a process-wide lock per goods owner unless the app passes its own; each
+attempt's latency goes to `metrics` when the app hands one over (clients/deps.py).
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from urllib.parse import quote
 
 import requests
 from urllib3.exceptions import NewConnectionError
+
+from clients.deps import NO_METRICS, Metrics
 
 MAX_MESSAGE = 500  # characters of Ongoing's error text kept on an exception
 MAX_RETRY_AFTER = 30.0  # never wait longer than this on a 429, whatever Retry-After says
@@ -128,7 +131,8 @@ class OngoingClient:
     def __init__(self, credentials: OngoingCredentials, *, url_template: str,
                  session: requests.Session | None = None,
                  timeout: tuple[float, float] | None = None, max_retries: int = 2,
-                 backoff: float = 0.5, serializer: Serializer | None = None):
+                 backoff: float = 0.5, serializer: Serializer | None = None,
+                 metrics: Metrics | None = None):
         if not SERVER_LABEL.match(credentials.server or ""):
             raise OngoingValidationError("the API server must be a host name like 'api' or 'wms1'")
         if not (credentials.warehouse or "").strip():
@@ -141,6 +145,7 @@ class OngoingClient:
         self.session = session or requests.Session()
         self.timeout, self.max_retries, self.backoff = timeout or TIMEOUT, max_retries, backoff
         self.serializer = serializer or process_serializer
+        self.metrics = metrics or NO_METRICS
 
     def __repr__(self) -> str:
         return f"OngoingClient({self.base_url!r}, goods_owner_id={self.goods_owner_id})"
@@ -272,8 +277,6 @@ class OngoingClient:
 
     def _send(self, method: str, path: str, params: dict | None,
               json: dict | None) -> dict | list:
-        from jobs import metrics  # late: this client module stays importable without the app
-
         creds = self.credentials
         with self.serializer(creds.key):
             started, status = time.perf_counter(), "error"
@@ -291,8 +294,8 @@ class OngoingClient:
                 raise OngoingError(f"could not send the request ({type(exc).__name__})",
                                    method=method, path=path) from None
             finally:  # the attempt alone: not the wait for the serializer, not the backoff
-                metrics.observe("swapline_ongoing_call_seconds", time.perf_counter() - started,
-                                method=method, status=status)
+                self.metrics.observe("swapline_ongoing_call_seconds",
+                                     time.perf_counter() - started, method=method, status=status)
         if response.status_code >= 400:
             raise _http_error(response, method, path)
         if not response.content:

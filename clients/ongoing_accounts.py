@@ -1,15 +1,17 @@
 """Ongoing clients as the app builds them: URL template from the config, one call at a time per
-goods owner across every process (a Redis lock), and the merchant-facing connection messages."""
+goods owner across every process (a lock from the app's Locks, Redis in production), latencies to
+the app's metrics, and the merchant-facing connection messages."""
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
-from flask import current_app
+from flask import Flask, current_app
 from redis.exceptions import LockError
 
+from clients.deps import NO_METRICS, Locks, Metrics, ProcessLocks
 from clients.ongoing import (
     OngoingAuthError,
     OngoingClient,
@@ -21,6 +23,8 @@ from clients.ongoing import (
     OngoingServerError,
 )
 from models.settings import ShopSettings
+
+EXTENSION = "swapline.ongoing"
 
 log = logging.getLogger(__name__)
 # The lock is held per attempt: connect + read timeout and a margin. A worker killed mid-call
@@ -40,13 +44,27 @@ class Choices:
     return_statuses: list[dict]
 
 
-@contextmanager
-def redis_serializer(key: str) -> Iterator[None]:
-    """Hold the cluster-wide lock of one goods owner (Ongoing wants calls made one at a time)."""
-    from jobs.queue import jobs
+@dataclass
+class Accounts:
+    """What every Ongoing client of the app shares: its locks and its metrics."""
 
-    lock = jobs().connection.lock(f"swapline:ongoing:{key}", timeout=LOCK_TIMEOUT,
-                                  blocking_timeout=LOCK_WAIT)
+    locks: Locks
+    metrics: Metrics
+
+    def serializer(self, key: str) -> AbstractContextManager:
+        """The OngoingClient serializer: one goods owner's lock across every process."""
+        return shared_serializer(self.locks, key)
+
+
+def init_app(app: Flask, *, locks: Locks | None = None, metrics: Metrics | None = None) -> None:
+    """Keep the app's locks (shared by every process) and metrics for the Ongoing clients."""
+    app.extensions[EXTENSION] = Accounts(locks or ProcessLocks(), metrics or NO_METRICS)
+
+
+@contextmanager
+def shared_serializer(locks: Locks, key: str) -> Iterator[None]:
+    """Hold the cluster-wide lock of one goods owner (Ongoing wants calls made one at a time)."""
+    lock = locks.lock(f"swapline:ongoing:{key}", timeout=LOCK_TIMEOUT, blocking_timeout=LOCK_WAIT)
     if not lock.acquire():
         raise OngoingNetworkError("waited too long for this goods owner's previous call",
                                   never_sent=True)
@@ -65,9 +83,11 @@ def client_for(values: dict, *, max_retries: int = 2) -> OngoingClient:
         server=values["ongoing_server"], warehouse=values["ongoing_warehouse"],
         goods_owner_id=int(values["goods_owner_id"]), username=values["ongoing_username"],
         password=values["password"])
+    accounts: Accounts = current_app.extensions[EXTENSION]
     return OngoingClient(credentials,
                          url_template=current_app.config["SETTINGS"].ongoing_url_template,
-                         max_retries=max_retries, serializer=redis_serializer)
+                         max_retries=max_retries, serializer=accounts.serializer,
+                         metrics=accounts.metrics)
 
 
 def client_for_shop(row: ShopSettings, *, max_retries: int = 2) -> OngoingClient:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import requests
 from flask import current_app
 
-from clients.shopify import SHOP_HEADER, access_token
+from clients.shopify import SHOP_HEADER
+from clients.shopify_tokens import access_token
 
 SAMPLE_PATH = "/sandbox/sample-exchange"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jobs.exchange_shopify import WITHHELD
+from clients.shopify_admin import WITHHELD
 from jobs.lifecycle import NeedsAttention
 
 SHOPIFY_NEEDED = {"address1": "street", "city": "city", "zip": "postcode",

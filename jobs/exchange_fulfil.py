@@ -1,10 +1,10 @@
 """The steps after the warehouse ships: fulfil in Shopify with Ongoing's tracking, then collect."""
 from __future__ import annotations
 
+from clients import shopify_admin as shop_api
 from clients.ongoing_accounts import client_for_shop
-from clients.shopify import ShopifyAccessDenied
+from clients.shopify_errors import ShopifyAccessDenied, ShopifyUserError
 from jobs import carriers
-from jobs import exchange_shopify as shop_api
 from jobs.lifecycle import NeedsAttention
 from models import db
 from models.exchange import Exchange, note, update
@@ -144,7 +144,7 @@ def _charged(exchange: Exchange, amount, currency: str) -> bool:
     try:
         result = shop_api.charge_mandate(exchange.shop_domain, exchange.order_gid, mandates[0],
                                          f"swapline-exchange-{exchange.id}", amount, currency)
-    except (NeedsAttention, ShopifyAccessDenied) as exc:
+    except (ShopifyUserError, ShopifyAccessDenied) as exc:
         note(exchange.id, "Shopify vaulted card", f"not allowed, sending an invoice: {exc}",
              kind="warning")
         return False

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from clients import shopify_admin as shop_api
 from clients.ongoing import OngoingClient, OngoingValidationError
 from clients.ongoing_accounts import client_for_shop
-from jobs import exchange_shopify as shop_api
+from clients.shopify_errors import ShopifyUserError
 from jobs.exchange_address import Consignee, consignee_for
 from jobs.exchange_fulfil import collect, no_fulfillment_order, ship
 from jobs.exchange_items import changed, current_items, describe, order_lines
@@ -68,7 +69,7 @@ def _processed(exchange: Exchange, ret: dict) -> dict:
     if any(n["unprocessedQuantity"] > 0 for n in ret["exchangeLineItems"]["nodes"]):
         try:
             shop_api.process_exchange_items(exchange.shop_domain, ret)
-        except NeedsAttention as exc:  # e.g. the return was closed first: ship tries again
+        except ShopifyUserError as exc:  # e.g. the return was closed first: ship tries again
             note(exchange.id, "Shopify returnProcess", f"not yet: {exc}", kind="warning")
             return ret
         note(exchange.id, "Shopify returnProcess", "exchange items processed")

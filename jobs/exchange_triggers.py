@@ -7,7 +7,7 @@ import json
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from jobs import exchange_shopify as shop_api
+from clients import shopify_admin as shop_api
 from jobs.exchange_steps import shipped_status
 from jobs.lifecycle import OPEN_STATES, signal
 from models import db

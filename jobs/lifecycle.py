@@ -20,6 +20,7 @@ from rq import Retry, get_current_job
 from rq.timeouts import JobTimeoutException
 
 import logs
+from clients.shopify_errors import ShopifyRefusal
 from jobs import metrics
 from jobs.queue import DEFAULT_TIMEOUT, enqueue, job_id, jobs
 from models import db
@@ -167,7 +168,7 @@ def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool = Tru
     step, after = found
     try:
         outcome = steps()[step](exchange)
-    except NeedsAttention as exc:
+    except (NeedsAttention, ShopifyRefusal) as exc:  # a Shopify refusal is written for a person
         return _attention(exchange, step, event, str(exc))
     except Exception as exc:
         transient = getattr(exc, "retriable", False) or isinstance(exc, JobTimeoutException)

@@ -41,6 +41,10 @@ class Jobs:
     def _connect(self) -> redis.Redis:
         return redis_client(self.redis_url or embedded_redis.ensure_server(self.instance))
 
+    def lock(self, name: str, *, timeout: float, blocking_timeout: float):
+        """A lock every process shares (the clients' Locks, clients/deps.py), in this Redis."""
+        return self.connection.lock(name, timeout=timeout, blocking_timeout=blocking_timeout)
+
     @property
     def queue(self) -> Queue:
         # Kept: a Queue caches the server version, which would otherwise cost a round trip.

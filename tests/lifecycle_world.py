@@ -9,7 +9,8 @@ import jwt
 from sqlmodel import select
 
 from blueprints.return_events import signature
-from clients.shopify import SessionToken, install
+from clients.shopify_session import SessionToken
+from clients.shopify_tokens import install
 from models import db
 from models.exchange import Exchange, ExchangeEvent
 from models.settings import apply, settings_of

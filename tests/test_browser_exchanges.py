@@ -77,7 +77,8 @@ def _install_and_configure(app, domain: str, account) -> str:
     """demo.py's install_demo_shop and configure_demo_shop for `domain`: a real token
     exchange, then the Settings page's own save path; returns the shop's webhook key."""
     from blueprints.settings import save_settings
-    from clients.shopify import SessionToken, install
+    from clients.shopify_session import SessionToken
+    from clients.shopify_tokens import install
     from jobs.shops import enqueue_details_sync
     from models.settings import settings_of
 

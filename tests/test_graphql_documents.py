@@ -68,7 +68,8 @@ def test_sandbox_refuses_unknown_operations_loudly(app, sandbox, session_token):
     assert "notAField" in response.json()["errors"][0]["message"]
 
 
-# What the code sends (jobs/exchange_shopify.py); ids are placeholders, sizes are in the documents.
+# What the code sends (clients/shopify_admin.py, clients/shopify_pages.py); ids are placeholders,
+# sizes are in the documents.
 SENT = {
     "OrderFulfillmentOrders": {"id": "gid://shopify/Order/1", "after": "cursor"},
     "FulfillmentOrderLineItems": {"id": "gid://shopify/FulfillmentOrder/1", "after": "cursor"},

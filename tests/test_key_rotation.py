@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlmodel import select
 
 from app import create_app
-from clients.shopify import access_token
+from clients.shopify_tokens import access_token
 from models import crypto, db, migrate
 from models.settings import ShopSettings, apply, settings_for
 from models.shop import Shop, get_shop

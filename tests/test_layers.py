@@ -2,7 +2,8 @@
 
 The sandbox is a neighbour of the product, not a lodger: it meets the app over HTTP only, as
 Shopify and Ongoing do, so it imports nothing of the product's. Composition roots (demo.py, the
-tests, bench/) may import both sides.
+tests, bench/) may import both sides. Inside the product, layers (STYLE.md 16): models/ <- clients/
+<- jobs/ <- blueprints/ <- app.py.
 """
 from __future__ import annotations
 
@@ -59,3 +60,8 @@ def test_imports_inside_functions_and_relative_ones_are_counted():
 
 def test_sandbox_imports_nothing_from_the_product():
     assert imports_from("sandbox", product_modules()) == []
+
+
+def test_clients_and_models_import_nothing_from_jobs_blueprints_or_app():
+    upward = {"jobs", "blueprints", "app"}
+    assert imports_from("clients", upward) + imports_from("models", upward) == []

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import pytest
 import requests
 
+from clients.deps import NO_METRICS
 from clients.ongoing import (
     OngoingAuthError,
     OngoingClient,
@@ -352,3 +353,24 @@ def test_a_broken_url_template_is_not_retried():
     with pytest.raises(OngoingError, match="could not send") as caught:
         client.list_warehouses()
     assert not caught.value.retriable and PASSWORD not in str(caught.value)
+
+
+class Recorded:
+    """Metrics handed to a client (clients/deps.py): what it observed."""
+
+    def __init__(self):
+        self.seen: list[tuple[str, dict]] = []
+
+    def observe(self, name: str, seconds: float, **labels: object) -> None:
+        self.seen.append((name, labels))
+
+
+def test_each_attempt_goes_to_the_metrics_the_client_was_given(make_client):
+    metrics = Recorded()
+    make_client(metrics=metrics).list_warehouses()
+    assert metrics.seen == [("swapline_ongoing_call_seconds", {"method": "GET", "status": "2xx"})]
+
+
+def test_without_the_app_a_client_records_nothing_and_still_works(client):
+    assert client.metrics is NO_METRICS
+    assert client.list_warehouses()

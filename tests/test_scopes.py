@@ -9,13 +9,10 @@ import jwt
 import pytest
 from graphql import parse
 
-from clients.shopify import (
-    SessionToken,
-    ShopifyAccessDenied,
-    install,
-    shop_from_claims,
-    shopify,
-)
+from clients.shopify import shopify
+from clients.shopify_errors import ShopifyAccessDenied
+from clients.shopify_session import SessionToken, shop_from_claims
+from clients.shopify_tokens import install
 from models import db
 from models.shop import get_shop
 from sandbox.shopify import scopes

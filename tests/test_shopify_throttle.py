@@ -7,8 +7,11 @@ import pytest
 from sqlmodel import select
 
 from clients import shopify as client
-from clients.shopify import ShopifyGraphQLError, ShopifyThrottled, install, shopify
+from clients.shopify import shopify
 from clients.shopify_cost import Pacer
+from clients.shopify_errors import ShopifyGraphQLError, ShopifyThrottled
+from clients.shopify_session import SessionToken
+from clients.shopify_tokens import install
 from models import db
 from models.exchange import Exchange
 from tests.conftest import SHOP
@@ -21,7 +24,7 @@ def installed(app, session_token, sandbox):
 
     token = session_token()
     claims = jwt.decode(token, options={"verify_signature": False})
-    install(client.SessionToken(SHOP, "42", token, claims))
+    install(SessionToken(SHOP, "42", token, claims))
     shopify().pacer = Pacer()  # what an earlier test taught this process does not count here
     yield SHOP
     sandbox.store.set_bucket(SHOP)

@@ -6,14 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from clients.shopify import (
-    ShopifyAuthError,
-    ShopifyRetriableError,
-    access_token,
-    install,
-    shop_from_claims,
-    shopify,
-)
+from clients.shopify import shopify
+from clients.shopify_errors import ShopifyAuthError, ShopifyRetriableError
+from clients.shopify_session import shop_from_claims
+from clients.shopify_tokens import access_token, install
 from models import crypto, db
 from models.shop import get_shop
 from models.types import utcnow
@@ -27,7 +23,7 @@ def installed(app, session_token):
 
     token = session_token()
     claims = jwt.decode(token, options={"verify_signature": False})
-    from clients.shopify import SessionToken
+    from clients.shopify_session import SessionToken
 
     install(SessionToken(shop_from_claims(claims), "42", token, claims))
     return SHOP
@@ -107,7 +103,7 @@ def test_throttled_graphql_is_retriable(installed, sandbox):
 def test_exchange_refused_for_a_token_of_another_app(app, session_token):
     import jwt
 
-    from clients.shopify import SessionToken
+    from clients.shopify_session import SessionToken
 
     token = session_token(aud="another-app")
     claims = jwt.decode(token, options={"verify_signature": False})
@@ -126,7 +122,7 @@ def test_two_first_loads_at_once_leave_one_shop_row(app, session_token):
     import jwt
     from sqlmodel import select
 
-    from clients.shopify import SessionToken
+    from clients.shopify_session import SessionToken
     from models.shop import Shop
 
     tokens = [session_token() for _ in range(2)]

@@ -1,12 +1,21 @@
-"""The Shopify side of an exchange: read the return, find and hold its fulfillment order,
-process, fulfil, and collect the balance. Every mutation's userErrors become NeedsAttention."""
+"""The Admin API's business calls for an exchange: read the return, find and hold its
+fulfillment order, process, fulfil, and collect the balance.
+
+Every mutation's `userErrors` raise ShopifyUserError; an order Shopify will not give raises
+ShopifyOrderUnavailable. Both are ShopifyRefusal: the lifecycle (jobs/) shows their message as
+the reason an exchange needs attention."""
 from __future__ import annotations
 
 from decimal import Decimal
 
-from clients.shopify import ShopifyGraphQLError, ShopifyProtectedData, shopify
-from jobs.lifecycle import NeedsAttention
-from jobs.shopify_pages import chunks, read_on
+from clients.shopify import shopify
+from clients.shopify_errors import (
+    ShopifyGraphQLError,
+    ShopifyOrderUnavailable,
+    ShopifyProtectedData,
+    ShopifyUserError,
+)
+from clients.shopify_pages import chunks, read_on
 from models import db
 from models.shop import shop_grants
 
@@ -30,12 +39,12 @@ def _mutate(domain: str, document: str, variables: dict, field: str) -> dict:
     data = shopify().graphql(domain, document, variables)[field] or {}
     errors = data.get("userErrors") or []
     if errors:
-        raise NeedsAttention(f"Shopify {field}: " + "; ".join(e["message"] for e in errors))
+        raise ShopifyUserError(field, [e["message"] for e in errors])
     return data
 
 
 def _order(domain: str, document: str, variables: dict) -> dict:
-    """`data.order` of an order read. An order Shopify withholds is NeedsAttention: past the
+    """`data.order` of an order read. An order Shopify withholds is unavailable: past the
     60-day window without read_all_orders Shopify answers either `order: null` or an error on
     `order` (both reported, neither documented), so both mean the same here."""
     try:
@@ -49,11 +58,11 @@ def _order(domain: str, document: str, variables: dict) -> dict:
     return order
 
 
-def order_unreadable(domain: str) -> NeedsAttention:
+def order_unreadable(domain: str) -> ShopifyOrderUnavailable:
     """Why Shopify gave no order: the 60-day window unless the shop grants read_all_orders."""
     with db.session() as s:
         every_order = shop_grants(domain, "read_all_orders", session=s)
-    return NeedsAttention(MISSING_ORDER if every_order else OLD_ORDER)
+    return ShopifyOrderUnavailable(MISSING_ORDER if every_order else OLD_ORDER)
 
 
 def read_return(domain: str, return_gid: str) -> dict | None:
@@ -76,10 +85,10 @@ def read_return(domain: str, return_gid: str) -> dict | None:
 
 def _without_customer_data(exc: ShopifyProtectedData) -> dict:
     """The return with the customer's fields Shopify withheld left null, flagged for create;
-    NeedsAttention when Shopify refused its whole order (the return goes with it)."""
+    unavailable when Shopify refused its whole order (the return goes with it)."""
     ret = exc.data.get("return")
     if not ret or not ret.get("order"):
-        raise NeedsAttention(WITHHELD_ORDER) from exc
+        raise ShopifyOrderUnavailable(WITHHELD_ORDER, code="PROTECTED_CUSTOMER_DATA") from exc
     ret["order"]["customerDataWithheld"] = True
     return ret
 

@@ -1,0 +1,76 @@
+"""What the clients need from the app around them, handed over at init_app: named locks shared
+by every process (the app passes its Redis, as rq's Worker takes its connection) and a place to
+record call latencies. The defaults here keep a client working on its own (scripts, unit tests):
+locks of this process only, and metrics that go nowhere."""
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+
+class Lock(Protocol):
+    """One named lock, shaped like redis-py's: acquire/release, or a `with` block."""
+
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def __enter__(self) -> Lock: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class Locks(Protocol):
+    """Hands out named locks; `timeout` is the lease, `blocking_timeout` the longest wait."""
+
+    def lock(self, name: str, *, timeout: float, blocking_timeout: float) -> Lock: ...
+
+
+class Metrics(Protocol):
+    """Records one duration of a histogram (seconds) with its labels."""
+
+    def observe(self, name: str, seconds: float, **labels: object) -> None: ...
+
+
+class ProcessLock:
+    """A lock of this process only; the lease is not enforced (nothing outlives the process)."""
+
+    def __init__(self, inner: threading.Lock, name: str, blocking_timeout: float):
+        self.inner, self.name, self.blocking_timeout = inner, name, blocking_timeout
+
+    def acquire(self) -> bool:
+        return self.inner.acquire(timeout=self.blocking_timeout)
+
+    def release(self) -> None:
+        self.inner.release()
+
+    def __enter__(self) -> ProcessLock:
+        if not self.acquire():
+            raise TimeoutError(f"waited too long for lock {self.name}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class ProcessLocks:
+    """The default Locks: one threading.Lock per name, in this process."""
+
+    def __init__(self):
+        self.guard = threading.Lock()
+        self.locks: dict[str, threading.Lock] = {}
+
+    def lock(self, name: str, *, timeout: float, blocking_timeout: float) -> ProcessLock:
+        with self.guard:
+            inner = self.locks.setdefault(name, threading.Lock())
+        return ProcessLock(inner, name, blocking_timeout)
+
+
+class NoMetrics:
+    """The default Metrics: nothing is recorded."""
+
+    def observe(self, name: str, seconds: float, **labels: object) -> None:
+        return None
+
+
+NO_METRICS = NoMetrics()
