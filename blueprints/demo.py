@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, g, render_template, request
 
-from blueprints.app_home import embedded
+from blueprints.pages import embedded
+from jobs.exchange_rules import FINAL_STATES
 from models import db
 from models.exchange import find_by_return
 
 bp = Blueprint("demo", __name__, url_prefix="/demo")
 EXTENSION = "swapline.demo"
-DONE = ("completed", "cancelled")
 
 
 def scenario():
@@ -26,7 +26,7 @@ def sample_exchange():
     """Create a return with an exchange in the sandbox Shopify; Shopify tells Swapline."""
     started = scenario().run_sample()
     return render_template("_partials/sample_progress.html", return_id=started["return_id"],
-                           order=started["order"], exchange=None)
+                           order=started["order"], exchange=None, final_states=FINAL_STATES)
 
 
 @bp.get("/sample-progress")
@@ -38,4 +38,5 @@ def sample_progress():
     with db.session() as s:
         exchange = find_by_return(g.shop.domain, return_id, session=s)
     return render_template("_partials/sample_progress.html", return_id=return_id,
-                           order=request.args.get("order", ""), exchange=exchange)
+                           order=request.args.get("order", ""), exchange=exchange,
+                           final_states=FINAL_STATES)

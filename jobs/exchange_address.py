@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jobs.exchange_rules import NeedsAttention
 from jobs.exchange_shopify import WITHHELD
-from jobs.lifecycle import NeedsAttention
 
 SHOPIFY_NEEDED = {"address1": "street", "city": "city", "zip": "postcode",
                   "countryCodeV2": "country"}

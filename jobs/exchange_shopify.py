@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from clients.shopify import ShopifyGraphQLError, ShopifyProtectedData, shopify
-from jobs.lifecycle import NeedsAttention
+from jobs.exchange_rules import NeedsAttention
 from jobs.shopify_pages import chunks, read_on
 from models import db
 from models.shop import shop_grants
