@@ -110,10 +110,12 @@ def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool = Tru
     find the exchange already resumed and drop the event."""
     if event == exchange_rules.RETRY:
         return _retry(exchange, source)
-    meant = exchange_rules.meaning(
-        exchange.state, exchange.attention_step, event, source,
-        instant_exchange=settings_of(exchange.shop_domain).instant_exchange,
-        release_reason=exchange.release_reason)
+    # The shop's settings are read only for the one event they decide.
+    instant = event == exchange_rules.IN_TRANSIT and \
+        settings_of(exchange.shop_domain).instant_exchange
+    meant = exchange_rules.meaning(exchange.state, exchange.attention_step, event, source,
+                                   instant_exchange=instant,
+                                   release_reason=exchange.release_reason)
     if meant.kept:  # e.g. close before create finished
         _keep_release(exchange.id, source)
         return "release kept until the Ongoing order exists"
