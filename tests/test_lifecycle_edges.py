@@ -357,8 +357,8 @@ def test_repeated_sent_notices_queue_one_ship_while_it_waits(world, queued):
     from models import db
 
     with db.session() as s:
-        shipped = s.exec(select(ExchangeSignal).where(ExchangeSignal.event == "sent")).all()
-    assert len(shipped) == 1 and shipped[0].done_at is not None
+        sent = s.exec(select(ExchangeSignal).where(ExchangeSignal.event == "sent")).all()
+    assert len(sent) == 1 and sent[0].done_at is not None
     assert world.exchange().state == "completed" and world.applied("FulfillmentCreate") == 1
     notices = [e for e in world.timeline() if e.name == "Ongoing order status 450"]
     assert len(notices) == 4  # every notice is still on the timeline
