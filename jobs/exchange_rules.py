@@ -143,12 +143,6 @@ def retriable(state: str, attention_step: str | None) -> bool:
     return state == NEEDS_ATTENTION and bool(attention_step)
 
 
-def reconciled(state: str, transient: bool) -> bool:
-    """Whether reconciliation reads Ongoing for an exchange (open, before Sent) or retries it
-    by itself (stopped by an outage that outlasted the retries)."""
-    return state in BEFORE_SENT or (state == NEEDS_ATTENTION and transient)
-
-
 # --- the merchant's buttons and the pages' words ---------------------------------------------
 class Action(NamedTuple):
     event: str  # what jobs.lifecycle.signal receives
