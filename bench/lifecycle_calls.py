@@ -7,7 +7,8 @@ owed (Shopify puts AWAITING_PAYMENT on the exchange's new fulfillment order), an
 capture from, Instant Exchange off. (Without an authorization, collect on a shop that grants
 read_payment_mandate first asks OrderVaultedPaymentMethods: one call more on the vaulted-card
 and invoice paths, none on this one.) Derived from jobs/exchange_triggers.py (detect),
-jobs/exchange_steps.py (create, release) and jobs/exchange_fulfil.py (ship, collect).
+jobs/exchange_steps.py (create, release), jobs/exchange_fulfil.py (fulfil) and
+jobs/exchange_collect.py (collect).
 """
 from __future__ import annotations
 
@@ -26,16 +27,16 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
                ["GET /articles?articleNumbers", "PUT /orders", "GET /orders/{id}",
                 "GET /orders?orderNumber", "PUT /returnOrders", "GET /returnOrders/{id}"]),
     "release": ([], ["PATCH /orders/{id}/orderStatus"]),
-    "ship": (["OrderFulfillmentOrders", "FulfillmentOrderReleaseHold", "OrderPayment",
+    "fulfil": (["OrderFulfillmentOrders", "FulfillmentOrderReleaseHold", "OrderPayment",
               "OrderCapture", "OrderFulfillmentOrders", "FulfillmentCreate"],
              ["GET /orders/{id}"]),
-    "collect": ([], []),  # ship already captured (AWAITING_PAYMENT): collect only checks the row
+    "collect": ([], []),  # fulfil already captured (AWAITING_PAYMENT): collect only checks the row
 }
 # The bench drives the lifecycle in three phases; each waits until every exchange got there.
 PHASES: dict[str, tuple[str, ...]] = {
     "approve->parked": ("detect", "create"),
     "close->released": ("release",),
-    "sent->completed": ("ship", "collect"),
+    "sent->completed": ("fulfil", "collect"),
 }
 # Calls made once per shop or per token, not per exchange.
 ONE_OFF_SHOPIFY = ("token_exchange", "refresh", "ShopDetails")

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, g, render_template, request
 
-from blueprints.app_home import embedded
+from blueprints.pages import embedded
 from clients.sandbox_shopify import start_sample_exchange
+from jobs.exchange_rules import FINAL_STATES
 from models import db
 from models.exchange import find_by_return
 
@@ -30,7 +31,7 @@ def sample_exchange():
     if started is None:  # no sample scenario runs for this shop (not `make demo`)
         abort(404)
     return render_template("_partials/sample_progress.html", return_id=started["return_id"],
-                           order=started["order"], exchange=None)
+                           order=started["order"], exchange=None, final_states=FINAL_STATES)
 
 
 @bp.get("/sample-progress")
@@ -42,4 +43,5 @@ def sample_progress():
     with db.session() as s:
         exchange = find_by_return(g.shop.domain, return_id, session=s)
     return render_template("_partials/sample_progress.html", return_id=return_id,
-                           order=request.args.get("order", ""), exchange=exchange)
+                           order=request.args.get("order", ""), exchange=exchange,
+                           final_states=FINAL_STATES)

@@ -4,15 +4,15 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
-from typing import NamedTuple
 
 from flask import Blueprint, abort, g, render_template, request
 from sqlalchemy import case, func
 from sqlmodel import select
 
-from blueprints.app_home import embedded, render_page
+from blueprints.pages import embedded, render_page
 from jobs import carriers
-from jobs.lifecycle import OPEN_STATES, TRANSITIONS, signal
+from jobs import exchange_rules as rules
+from jobs.lifecycle import signal
 from models import db
 from models.exchange import Exchange, ExchangeEvent, timeline
 from models.settings import settings_of
@@ -22,37 +22,8 @@ bp = Blueprint("exchanges", __name__, url_prefix="/exchanges")
 log = logging.getLogger(__name__)
 LIST_LIMIT = 200
 STATUS_PARTIAL = "_partials/exchange_status.html"
-FINAL_STATES = ("completed", "cancelled")
-LIVE_STATES = ("needs_attention", *OPEN_STATES)  # the status block polls while in one of these
-STATES = (*LIVE_STATES, *FINAL_STATES)  # the filters, in the list's order
-STATE_LABELS = {"needs_attention": "Needs attention", "detected": "Detected",
-                "parked": "Parked in Ongoing", "released": "Released to the warehouse",
-                "fulfilled": "Fulfilled", "completed": "Completed", "cancelled": "Cancelled"}
-STATE_TONES = {"needs_attention": "critical", "completed": "success", "cancelled": ""}
-# Cancel is offered where the lifecycle accepts it, except for an exchange stuck after it shipped.
-CANCELLABLE = tuple(state for state, event in TRANSITIONS if event == "cancel")
 QUEUE_DOWN = ("Saved, but Swapline's job queue is not reachable right now: this runs by itself "
               "within a few minutes of the queue coming back. No need to press again.")
-
-
-class Action(NamedTuple):
-    event: str  # what jobs.lifecycle.signal receives
-    label: str
-    states: tuple[str, ...]  # where the button is offered; the lifecycle still decides
-    done: str
-    confirm: str = ""
-
-
-ACTIONS = {
-    "retry": Action("retry", "Retry", ("needs_attention",), "Retry queued."),
-    "release": Action("release", "Release now", ("detected", "parked"), "Release queued."),
-    "in-transit": Action("in_transit", "Mark in transit", ("detected", "parked"),
-                         "Marked in transit: release queued."),
-    "cancel": Action("cancel", "Cancel exchange", CANCELLABLE,
-                     "Cancellation queued.",
-                     "Cancel this exchange? Swapline cancels its orders in Ongoing; "
-                     "the exchange item will not ship."),
-}
 
 
 def get_exchange(exchange_id: int) -> Exchange:
@@ -71,12 +42,12 @@ def get_exchange(exchange_id: int) -> Exchange:
 def index():
     """The shop's exchanges: needs attention first, then open, then done; filter by state."""
     state = request.args.get("state")
-    state = state if state in STATES else None
+    state = state if state in rules.STATES else None
     counts = state_counts()
     return render_page("exchanges.html", "_partials/exchange_rows.html", state=state,
                        rows=list_exchanges(state), counts=counts,
                        total=counts.get(state, 0) if state else sum(counts.values()),
-                       states=STATES, limit=LIST_LIMIT)
+                       states=rules.STATES, limit=LIST_LIMIT)
 
 
 @bp.get("/<int:exchange_id>")
@@ -103,7 +74,7 @@ def status(exchange_id: int):
 def act(exchange_id: int, action: str):
     """A merchant's button: queue the event; the lifecycle decides whether it applies."""
     exchange = get_exchange(exchange_id)
-    chosen = ACTIONS[action]
+    chosen = rules.ACTIONS[action]
     if not signal(exchange.id, chosen.event, shop=g.shop.domain,
                   source=f"merchant: {chosen.label}"):
         return render_template(STATUS_PARTIAL, **detail(exchange, problem=QUEUE_DOWN))
@@ -112,8 +83,8 @@ def act(exchange_id: int, action: str):
 
 def list_exchanges(state: str | None) -> list[Exchange]:
     """Up to LIST_LIMIT of the shop's exchanges, in the order the list shows them."""
-    rank = case((Exchange.state == "needs_attention", 0),
-                (Exchange.state.in_(FINAL_STATES), 2), else_=1)
+    rank = case((Exchange.state == rules.NEEDS_ATTENTION, 0),
+                (Exchange.state.in_(rules.FINAL_STATES), 2), else_=1)
     query = select(Exchange).where(Exchange.shop_domain == g.shop.domain)
     if state:
         query = query.where(Exchange.state == state)
@@ -135,28 +106,17 @@ def detail(exchange: Exchange, *, message: str = "", problem: str = "") -> dict:
     with db.session() as s:
         events = timeline(exchange.id, session=s)
     instant = settings_of(exchange.shop_domain).instant_exchange
-    actions = [(name, action) for name, action in ACTIONS.items()
-               if offered(exchange, name, instant)]
+    actions = [(name, action) for name, action in rules.ACTIONS.items()
+               if rules.offered(name, exchange.state, exchange.attention_step,
+                                sent=exchange.sent_at is not None, instant_exchange=instant)]
     last = events[-1].id if events else 0
     return {"exchange": exchange, "events": [(e, _source(e)) for e in reversed(events)],
-            "actions": actions, "polling": exchange.state in LIVE_STATES,
+            "actions": actions, "polling": exchange.state in rules.LIVE_STATES,
             "version": f"{exchange.updated_at.timestamp():.6f}-{last}",
             "tracking_href": _web_url(exchange.tracking_url), "instant_exchange": instant,
             "tracking_linked": bool(exchange.tracking_url)
             or carriers.linked(exchange.tracking_company),
             "message": message, "problem": problem}
-
-
-def offered(exchange: Exchange, name: str, instant_exchange: bool) -> bool:
-    """Whether a button is worth showing (the lifecycle still decides what applies)."""
-    if exchange.state not in ACTIONS[name].states:
-        return False
-    if name == "in-transit":  # without Instant Exchange the lifecycle always ignores it
-        return instant_exchange
-    if name == "cancel" and exchange.state == "needs_attention":  # never once the parcel left
-        left, _, event = (exchange.attention_step or "").partition(":")
-        return left in CANCELLABLE and event != "shipped" and exchange.shipped_at is None
-    return True
 
 
 def _source(event: ExchangeEvent) -> str:
@@ -187,13 +147,6 @@ def utc_text(moment: datetime | None) -> str:
 
 @bp.context_processor
 def exchange_helpers() -> dict:
-    return {"age": age, "utc_text": utc_text, "state_label": _label, "state_tone": _tone,
-            "final_states": FINAL_STATES}
-
-
-def _label(state: str) -> str:
-    return STATE_LABELS.get(state, state.replace("_", " ").capitalize())
-
-
-def _tone(state: str) -> str:
-    return STATE_TONES.get(state, "info")
+    return {"age": age, "utc_text": utc_text, "state_label": rules.label,
+            "state_tone": rules.tone, "final_states": rules.FINAL_STATES,
+            "needs_attention": rules.NEEDS_ATTENTION, "completed": rules.COMPLETED}

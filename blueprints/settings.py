@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, render_template, request
 
-from blueprints.app_home import embedded, render_page
+from blueprints.pages import embedded, render_page
 from clients.ongoing_accounts import Choices, fetch_choices
 from models import db
 from models.settings import ShopSettings, apply, public_view, settings_of

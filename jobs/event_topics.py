@@ -1,16 +1,19 @@
-"""Handlers of Ongoing webhooks and return events; the lifecycle plugs in behind them."""
+"""Handlers of Ongoing webhooks and return events: each asks jobs/ongoing_events.py (Ongoing
+statuses) or reads the event (return events), then signals the lifecycle."""
 from __future__ import annotations
 
 import json
 
 from sqlmodel import select
 
-from jobs import exchange_triggers
-from jobs.lifecycle import OPEN_STATES, signal
+from jobs import exchange_rules
+from jobs.exchange_rules import IN_TRANSIT, OPEN_STATES, RELEASE
+from jobs.lifecycle import signal
+from jobs.ongoing_events import EXCHANGE_ORDER, ORIGINAL_ORDER, event_for
 from models import db
 from models.delivery import WebhookDelivery
-from models.exchange import Exchange, find_by_return, note
-from models.settings import settings_for
+from models.exchange import Exchange, find_by_ongoing_order, find_by_return, note
+from models.settings import ShopSettings, settings_for
 from models.shop import get_shop
 from models.types import utcnow
 
@@ -18,8 +21,8 @@ RETURN_EVENTS = ("return.closed", "shipment.event.in_transit")
 
 
 def ongoing_order(delivery: WebhookDelivery) -> str:
-    """An Ongoing order webhook: tick the checklist, then our exchange order shipped, or an
-    original order came back at the merchant's Returned code (when it has one)."""
+    """An Ongoing order webhook: tick the checklist, then our exchange order moved (Sent), or
+    an original order came back at the merchant's Returned code (when it has one)."""
     payload = json.loads(delivery.payload)
     with db.session() as s:
         shop = get_shop(delivery.shop_domain, session=s)
@@ -33,13 +36,38 @@ def ongoing_order(delivery: WebhookDelivery) -> str:
     if not isinstance(status, int) or not isinstance(order_id, int):
         return "no order id or status number"
     source = f"Ongoing webhook {payload.get('webhookEventId')}"
-    outcome = exchange_triggers.ongoing_status(delivery.shop_domain, order_id, status, source)
-    returned = settings.order_status_returned  # None: the warehouse has no Returned status
-    if outcome == "not an exchange order" and returned is not None and status == returned:
-        count = exchange_triggers.release_for_original(
+    with db.session() as s:
+        exchange = find_by_ongoing_order(delivery.shop_domain, order_id, session=s)
+    if exchange is not None:
+        return _exchange_order(exchange, settings, status, source)
+    if event_for(settings, ORIGINAL_ORDER, status) == RELEASE:
+        count = _release_for_original(
             delivery.shop_domain, str(payload.get("orderNumber") or ""), source)
         return f"original order returned: {count} exchange(s) to release"
-    return outcome
+    return "not an exchange order"
+
+
+def _exchange_order(exchange: Exchange, settings: ShopSettings, status: int, source: str) -> str:
+    """Our exchange order reached `status`: signal what it means, if the exchange awaits it."""
+    note(exchange.id, f"Ongoing order status {status}", source, kind="webhook")
+    event = event_for(settings, EXCHANGE_ORDER, status)
+    if event is None or not exchange_rules.awaited(exchange.state, event):
+        return "status noted"
+    signal(exchange.id, event, shop=exchange.shop_domain, source=source)
+    return f"{event} queued for exchange {exchange.id}"
+
+
+def _release_for_original(domain: str, order_number: str, source: str) -> int:
+    """The original order came back to the warehouse: release its open exchanges."""
+    names = {order_number, f"#{order_number.lstrip('#')}"}
+    with db.session() as s:
+        found = s.exec(select(Exchange).where(Exchange.shop_domain == domain,
+                                              Exchange.order_name.in_(names),
+                                              Exchange.state.in_(OPEN_STATES))).all()
+    for exchange in found:
+        note(exchange.id, "Ongoing original order returned", source, kind="webhook")
+        signal(exchange.id, RELEASE, shop=domain, source=source)
+    return len(found)
 
 
 def ongoing_other(delivery: WebhookDelivery) -> str:
@@ -56,7 +84,7 @@ def return_event(delivery: WebhookDelivery) -> str:
     if exchange is None:
         return "no exchange for this return"
     note(exchange.id, f"return event {delivery.topic}", payload["id"], kind="webhook")
-    event = "in_transit" if delivery.topic == "shipment.event.in_transit" else "release"
+    event = IN_TRANSIT if delivery.topic == "shipment.event.in_transit" else RELEASE
     signal(exchange.id, event, shop=delivery.shop_domain, source=delivery.topic)
     return f"{event} queued for exchange {exchange.id}"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clients.shopify_admin import WITHHELD
-from jobs.lifecycle import NeedsAttention
+from jobs.exchange_rules import NeedsAttention
 
 SHOPIFY_NEEDED = {"address1": "street", "city": "city", "zip": "postcode",
                   "countryCodeV2": "country"}

@@ -1,33 +1,26 @@
-"""The steps after the warehouse ships: fulfil in Shopify with Ongoing's tracking, then collect."""
+"""The fulfil step: Ongoing sent the parcel; Shopify fulfils the exchange item with its tracking."""
 from __future__ import annotations
 
 from clients import shopify_admin as shop_api
 from clients.ongoing_accounts import client_for_shop
-from clients.shopify_errors import ShopifyAccessDenied, ShopifyUserError
 from jobs import carriers
-from jobs.lifecycle import NeedsAttention
-from models import db
+from jobs.exchange_collect import collect
+from jobs.exchange_rules import PARKED, NeedsAttention
 from models.exchange import Exchange, note, update
 from models.money import money_text
 from models.settings import settings_of
-from models.shop import shop_grants
 from models.types import utcnow
 
-MANDATE_NOT_GRANTED = (
-    "not tried, sending an invoice: the shop has not granted Swapline the payment-mandate "
-    "permission (write_payment_mandate, which includes read_payment_mandate). The merchant "
-    "approves it by opening Swapline in Shopify admin.")
 
-
-def ship(exchange: Exchange) -> str:
+def fulfil(exchange: Exchange) -> str:
     """Ongoing sent it: make sure Shopify has the fulfillment order, release our hold, fulfil."""
     settings = settings_of(exchange.shop_domain)
     order = client_for_shop(settings).get_order(exchange.ongoing_order_id)
     tracking = tracking_of(order)
-    if exchange.state == "parked":
+    if exchange.state == PARKED:
         note(exchange.id, "Sent before release", "the parcel left; fulfilling anyway",
               kind="warning")
-    update(exchange.id, shipped_at=utcnow(), ongoing_status=order["orderInfo"]["orderStatus"]
+    update(exchange.id, sent_at=utcnow(), ongoing_status=order["orderInfo"]["orderStatus"]
           ["number"], tracking_number=tracking["number"], tracking_url=tracking["url"],
           tracking_company=tracking["company"])
     domain = exchange.shop_domain
@@ -133,68 +126,3 @@ def _release_payment_holds(exchange: Exchange, fo: dict) -> dict:
     else:
         note(exchange.id, "Shopify fulfillmentOrderReleaseHold", "AWAITING_PAYMENT released: paid")
     return fo
-
-
-def _charged(exchange: Exchange, amount, currency: str) -> bool:
-    """Charge the order's vaulted card; False (noted) when there is none or the shop may not,
-    e.g. `amount` off Plus, or the payment-mandate scope not granted."""
-    mandates = _vaulted_cards(exchange)
-    if not mandates:
-        return False
-    try:
-        result = shop_api.charge_mandate(exchange.shop_domain, exchange.order_gid, mandates[0],
-                                         f"swapline-exchange-{exchange.id}", amount, currency)
-    except (ShopifyUserError, ShopifyAccessDenied) as exc:
-        note(exchange.id, "Shopify vaulted card", f"not allowed, sending an invoice: {exc}",
-             kind="warning")
-        return False
-    update(exchange.id, payment_reference=result.get("paymentReferenceId"))
-    return True
-
-
-def _vaulted_cards(exchange: Exchange) -> list[str]:
-    """The order's vaulted cards, asked only of a shop that granted the payment-mandate scope:
-    Shopify refuses the question otherwise (ACCESS_DENIED), so it is not sent at all."""
-    with db.session() as s:
-        granted = shop_grants(exchange.shop_domain, "read_payment_mandate", session=s)
-    if not granted:
-        note(exchange.id, "Shopify vaulted card", MANDATE_NOT_GRANTED, kind="warning")
-        return []
-    try:
-        return shop_api.vaulted_cards(exchange.shop_domain, exchange.order_gid)
-    except ShopifyAccessDenied as exc:  # granted scopes changed since Swapline last heard
-        note(exchange.id, "Shopify vaulted card", f"not allowed, sending an invoice: {exc}",
-             kind="warning")
-        return []
-
-
-def collect(exchange: Exchange) -> str:
-    """Collect the order's outstanding balance once: capture, vaulted card, or invoice."""
-    domain = exchange.shop_domain
-    if exchange.collection and exchange.collection != "invoice":
-        return f"already collected ({exchange.collection})"  # during ship, for AWAITING_PAYMENT
-    payment = shop_api.order_payment(domain, exchange.order_gid)
-    amount, currency = shop_api.outstanding(payment)
-    if amount <= 0:
-        if not exchange.collection:
-            update(exchange.id, collection="none")
-        return "nothing left to collect"
-    if exchange.collection == "invoice":  # ship sent it already: one invoice per exchange
-        return f"invoice sent: awaiting payment of {money_text(amount, currency)} {currency}"
-    authorization = shop_api.open_authorization(payment)
-    if authorization:
-        tx, unsettled = authorization
-        captured = min(amount, unsettled)
-        shop_api.capture(domain, exchange.order_gid, tx["id"], captured, currency)
-        method, collected = "captured", captured
-    elif _charged(exchange, amount, currency):
-        method, collected = "mandate", amount
-    else:
-        shop_api.send_invoice(domain, exchange.order_gid)
-        method, collected = "invoice", None
-    shown = money_text(amount, currency)
-    update(exchange.id, balance=shown, currency=currency, collection=method,
-          collected_amount=money_text(collected, currency) if collected is not None else None)
-    note(exchange.id, f"Shopify payment ({method})", f"{shown} {currency}")
-    return "invoice sent: awaiting payment" if method == "invoice" else \
-        f"{method} {money_text(collected, currency)} {currency}"

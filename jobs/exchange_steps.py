@@ -1,4 +1,5 @@
-"""The lifecycle's steps: create (Ongoing orders, hold), release, ship, collect, cancel.
+"""The lifecycle's steps before the parcel leaves: create (Ongoing orders, hold), release,
+cancel, amend, withdraw (fulfil and collect have their own modules).
 
 Each step re-reads what it needs, checks before it acts (so running it twice does nothing twice),
 records every outside call on the exchange's timeline and returns a short outcome.
@@ -12,15 +13,13 @@ from clients.ongoing import OngoingClient, OngoingValidationError
 from clients.ongoing_accounts import client_for_shop
 from clients.shopify_errors import ShopifyUserError
 from jobs.exchange_address import Consignee, consignee_for
-from jobs.exchange_fulfil import collect, no_fulfillment_order, ship
+from jobs.exchange_fulfil import no_fulfillment_order
 from jobs.exchange_items import changed, current_items, describe, order_lines
+from jobs.exchange_rules import EXCHANGE_REMOVED, NeedsAttention, Then
 from jobs.exchange_shipping import Shipping, ship_like
-from jobs.lifecycle import NeedsAttention, signal
 from models.exchange import Exchange, note, update
 from models.settings import ShopSettings, settings_of
 from models.types import utcnow
-
-CANCELLED_STATUS = 1000  # Ongoing's default Cancelled: never a shipping status
 
 
 def _context(exchange: Exchange) -> tuple[ShopSettings, OngoingClient]:
@@ -69,7 +68,7 @@ def _processed(exchange: Exchange, ret: dict) -> dict:
     if any(n["unprocessedQuantity"] > 0 for n in ret["exchangeLineItems"]["nodes"]):
         try:
             shop_api.process_exchange_items(exchange.shop_domain, ret)
-        except ShopifyUserError as exc:  # e.g. the return was closed first: ship tries again
+        except ShopifyUserError as exc:  # e.g. the return was closed first: fulfil tries again
             note(exchange.id, "Shopify returnProcess", f"not yet: {exc}", kind="warning")
             return ret
         note(exchange.id, "Shopify returnProcess", "exchange items processed")
@@ -199,7 +198,7 @@ def cancel(exchange: Exchange) -> str:
     return "Ongoing orders cancelled"
 
 
-def amend(exchange: Exchange) -> str:
+def amend(exchange: Exchange) -> str | Then:
     """The return was edited (returns/update): change the Ongoing order to its exchange items."""
     ret = shop_api.read_return(exchange.shop_domain, exchange.return_gid)
     if ret is None:
@@ -208,8 +207,7 @@ def amend(exchange: Exchange) -> str:
     if not changed(exchange.items, items):
         return "exchange items unchanged"
     if not items:  # its own event, so the table says where it leads (cancelled)
-        signal(exchange.id, "exchange_removed", shop=exchange.shop_domain, source="amend")
-        return "no exchange items left on the return"
+        return Then("no exchange items left on the return", EXCHANGE_REMOVED)
     if exchange.ongoing_order_id is not None:
         _change_order(exchange, ret, items)
     update(exchange.id, items=items)
@@ -264,12 +262,3 @@ def withdraw(exchange: Exchange) -> str:
                              f"the cancellation: {exc.message}") from None
     note(exchange.id, "Ongoing DELETE /orders", f"order {exchange.ongoing_order_number} cancelled")
     return "Ongoing exchange order cancelled; the return order stays"
-
-
-def shipped_status(settings: ShopSettings, number: int | None) -> bool:
-    """The merchant's Sent code or any later shipping status (never Cancelled)."""
-    return number is not None and settings.order_status_sent is not None and \
-        settings.order_status_sent <= number < CANCELLED_STATUS
-
-STEPS = {"create": create, "release": release, "ship": ship, "collect": collect,
-         "cancel": cancel, "amend": amend, "withdraw": withdraw}

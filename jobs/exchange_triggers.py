@@ -1,5 +1,6 @@
-"""What outside signals mean for exchanges: detection from a Shopify return, and the events
-(release, shipped, cancel) that Shopify webhooks, Ongoing webhooks and return events carry."""
+"""What Shopify's return webhooks mean for exchanges: detection from a Shopify return, and the
+events (release, cancel, return_updated) its later webhooks carry. Ongoing's webhooks and return
+events are handled in jobs/event_topics.py."""
 from __future__ import annotations
 
 import json
@@ -8,15 +9,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from clients import shopify_admin as shop_api
-from jobs.exchange_steps import shipped_status
-from jobs.lifecycle import OPEN_STATES, signal
+from jobs.exchange_rules import CANCEL, CREATE, RELEASE, RETURN_UPDATED
+from jobs.lifecycle import signal
 from models import db
 from models.delivery import WebhookDelivery
-from models.exchange import Exchange, find_by_ongoing_order, find_by_return, note
+from models.exchange import Exchange, find_by_return, note
 from models.settings import settings_of
-
-# States in which a Sent notice still means something (a repeat after fulfilment is only noted).
-SHIP_PENDING = ("detected", "parked", "released", "needs_attention")
 
 
 def _return_gid(payload: dict) -> str | None:
@@ -45,7 +43,7 @@ def detect(delivery: WebhookDelivery) -> str:
     if exchange is None:
         return "exchange already known"
     note(exchange.id, f"webhook {delivery.topic}", "exchange detected", kind="webhook")
-    signal(exchange.id, "create", shop=domain, source=delivery.topic)
+    signal(exchange.id, CREATE, shop=domain, source=delivery.topic)
     return f"exchange {exchange.id} detected"
 
 
@@ -93,12 +91,12 @@ def _signal_return(delivery: WebhookDelivery, event: str) -> str:
 
 def return_closed(delivery: WebhookDelivery) -> str:
     """returns/close: a close signal releases with or without Instant Exchange."""
-    return _signal_return(delivery, "release")
+    return _signal_return(delivery, RELEASE)
 
 
 def return_cancelled(delivery: WebhookDelivery) -> str:
     """returns/cancel and returns/decline: cancel the exchange unless picking started."""
-    return _signal_return(delivery, "cancel")
+    return _signal_return(delivery, CANCEL)
 
 
 def return_updated(delivery: WebhookDelivery) -> str:
@@ -109,7 +107,7 @@ def return_updated(delivery: WebhookDelivery) -> str:
         known = find_by_return(delivery.shop_domain, gid, session=s) if gid else None
     if known is None:
         return detect(delivery)
-    return _signal_return(delivery, "return_updated")
+    return _signal_return(delivery, RETURN_UPDATED)
 
 
 def return_reopened(delivery: WebhookDelivery) -> str:
@@ -120,30 +118,3 @@ def return_reopened(delivery: WebhookDelivery) -> str:
     if exchange:
         note(exchange.id, "webhook returns/reopen", "noted", kind="webhook")
     return "noted"
-
-
-def ongoing_status(domain: str, order_id: int, number: int, source: str) -> str:
-    """An Ongoing order reached `number`: our exchange order shipped, or an original came back."""
-    settings = settings_of(domain)
-    with db.session() as s:
-        exchange = find_by_ongoing_order(domain, order_id, session=s)
-    if exchange is not None:
-        note(exchange.id, f"Ongoing order status {number}", source, kind="webhook")
-        if shipped_status(settings, number) and exchange.state in SHIP_PENDING:
-            signal(exchange.id, "shipped", shop=domain, source=source)
-            return f"shipped queued for exchange {exchange.id}"
-        return "status noted"
-    return "not an exchange order"
-
-
-def release_for_original(domain: str, order_number: str, source: str) -> int:
-    """The original order came back to the warehouse: release its parked exchanges."""
-    names = {order_number, f"#{order_number.lstrip('#')}"}
-    with db.session() as s:
-        found = s.exec(select(Exchange).where(Exchange.shop_domain == domain,
-                                              Exchange.order_name.in_(names),
-                                              Exchange.state.in_(OPEN_STATES))).all()
-    for exchange in found:
-        note(exchange.id, "Ongoing original order returned", source, kind="webhook")
-        signal(exchange.id, "release", shop=domain, source=source)
-    return len(found)

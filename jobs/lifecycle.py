@@ -1,14 +1,10 @@
-"""The exchange lifecycle: the one table of states and events, and the job that applies them.
+"""The exchange lifecycle's runner: `signal` records and queues an event, `advance` applies it.
 
-    detected -create-> parked -release-> released -shipped-> fulfilled -collect-> completed
-    detected/parked/released --cancel--> cancelled
-    detected/parked/released --return_updated (amend)--> the same state
-    detected/parked/released --exchange_removed (withdraw)--> cancelled
-    any open state --(a step fails for good)--> needs_attention --retry--> the state it left
-
-Every event goes through `advance`, under a per-exchange lock: it re-reads the exchange, looks the
-(state, event) pair up in TRANSITIONS, and either runs the step or records the event as ignored
-(a late duplicate, an out-of-order status). Steps are safe to run twice.
+Every event goes through `advance`, under a per-exchange lock: it re-reads the exchange, asks
+jobs/exchange_rules.py what the event means and which step it runs, and either runs the step and
+moves the state or records the event as ignored (a late duplicate, an out-of-order status).
+Steps are safe to run twice. The rules themselves (states, table, needs attention) live in
+jobs/exchange_rules.py; this module only carries them out.
 """
 from __future__ import annotations
 
@@ -21,7 +17,8 @@ from rq.timeouts import JobTimeoutException
 
 import logs
 from clients.shopify_errors import ShopifyRefusal
-from jobs import metrics
+from jobs import exchange_collect, exchange_fulfil, exchange_rules, exchange_steps, metrics
+from jobs.exchange_rules import COMPLETED, NEEDS_ATTENTION, NeedsAttention, Then
 from jobs.queue import DEFAULT_TIMEOUT, enqueue, job_id, jobs
 from models import db
 from models.exchange import Exchange, record
@@ -30,45 +27,15 @@ from models.settings import settings_of
 from models.types import utcnow
 
 log = logging.getLogger(__name__)
-OPEN_STATES = ("detected", "parked", "released", "fulfilled")
-# (state, event) -> (step name, state after the step succeeds)
-TRANSITIONS: dict[tuple[str, str], tuple[str, str]] = {
-    ("detected", "create"): ("create", "parked"),
-    ("parked", "release"): ("release", "released"),
-    ("parked", "shipped"): ("ship", "fulfilled"),  # Sent before release: the parcel left
-    ("released", "shipped"): ("ship", "fulfilled"),
-    ("fulfilled", "collect"): ("collect", "completed"),
-    ("detected", "cancel"): ("cancel", "cancelled"),
-    ("parked", "cancel"): ("cancel", "cancelled"),
-    ("released", "cancel"): ("cancel", "cancelled"),
-    ("needs_attention", "cancel"): ("cancel", "cancelled"),  # e.g. out of stock: give up
-    # The merchant edited the return (returns/update): the Ongoing order follows it in place...
-    ("detected", "return_updated"): ("amend", "detected"),
-    ("parked", "return_updated"): ("amend", "parked"),
-    ("released", "return_updated"): ("amend", "released"),
-    ("needs_attention", "return_updated"): ("amend", "needs_attention"),
-    # ... and when amend finds no exchange item left, the exchange is withdrawn.
-    ("detected", "exchange_removed"): ("withdraw", "cancelled"),
-    ("parked", "exchange_removed"): ("withdraw", "cancelled"),
-    ("released", "exchange_removed"): ("withdraw", "cancelled"),
-    ("needs_attention", "exchange_removed"): ("withdraw", "cancelled"),
-}
-# What runs next by itself once a step has moved the exchange.
-FOLLOW_UP = {"parked": "release_if_requested", "fulfilled": "collect"}
+# step name (exchange_rules.TRANSITIONS) -> function(exchange) -> outcome text, or Then
+STEPS: dict[str, Callable[[Exchange], str | Then]] = {
+    "create": exchange_steps.create, "release": exchange_steps.release,
+    "fulfil": exchange_fulfil.fulfil, "collect": exchange_collect.collect,
+    "cancel": exchange_steps.cancel, "amend": exchange_steps.amend,
+    "withdraw": exchange_steps.withdraw}
 # A job's lease is its timeout + 60 s: a worker killed mid-step leaves the lock to expire with it.
 LOCK_SECONDS = DEFAULT_TIMEOUT + 60
 STEP_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
-
-
-class NeedsAttention(Exception):
-    """A step cannot go on without a person: the message is shown on the exchange."""
-
-
-def steps() -> dict[str, Callable[[Exchange], str]]:
-    """Step name -> function(exchange) -> outcome text (imported late: steps import clients)."""
-    from jobs import exchange_steps
-
-    return exchange_steps.STEPS
 
 
 def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "") -> bool:
@@ -142,32 +109,31 @@ def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool = Tru
     """`may_raise=False` (a Retry applying the failed event): a retriable failure parks the
     exchange as transient instead of leaving it to an RQ retry of the "retry" job, which would
     find the exchange already resumed and drop the event."""
-    if event == "retry":
+    if event == exchange_rules.RETRY:
         return _retry(exchange, source)
-    if event == "in_transit":  # the return parcel is on its way: a release with Instant Exchange
-        if not settings_of(exchange.shop_domain).instant_exchange:
-            _note(exchange.id, "ignored", "in transit", "Instant Exchange is off", source)
-            return "ignored: Instant Exchange is off"
-        event = "release"
-    if event == "release" and _before_parked(exchange):  # e.g. close before create finished
+    # The shop's settings are read only for the one event they decide.
+    instant = event == exchange_rules.IN_TRANSIT and \
+        settings_of(exchange.shop_domain).instant_exchange
+    meant = exchange_rules.meaning(exchange.state, exchange.attention_step, event, source,
+                                   instant_exchange=instant,
+                                   release_reason=exchange.release_reason)
+    if meant.kept:  # e.g. close before create finished
         _keep_release(exchange.id, source)
         return "release kept until the Ongoing order exists"
-    if event == "release_if_requested":
-        if not exchange.release_reason:
-            return "no release requested yet"
-        event, source = "release", exchange.release_reason
-    if exchange.state == "needs_attention" and not _allowed_in_attention(exchange, event):
-        _note(exchange.id, "ignored", event, "not applicable after this failure", source)
-        return "ignored in needs_attention"
-    if exchange.state == "needs_attention" and event == "shipped":
-        _resume(exchange, "shipped: the parcel left")  # a missed Sent must not strand it
-    found = TRANSITIONS.get((exchange.state, event))
+    if meant.ignored:
+        if meant.noted:
+            _note(exchange.id, "ignored", event, meant.ignored, source)
+        return f"ignored: {meant.ignored}"
+    event, source = meant.event, meant.source
+    if exchange_rules.resumes_on(exchange.state, event):
+        _resume(exchange, f"{event}: the parcel left")  # a missed Sent must not strand it
+    found = exchange_rules.transition(exchange.state, event)
     if found is None:
         _note(exchange.id, "ignored", event, f"not applicable in state {exchange.state}", source)
         return f"ignored in {exchange.state}"
     step, after = found
     try:
-        outcome = steps()[step](exchange)
+        outcome = STEPS[step](exchange)
     except (NeedsAttention, ShopifyRefusal) as exc:  # a Shopify refusal is written for a person
         return _attention(exchange, step, event, str(exc))
     except Exception as exc:
@@ -176,8 +142,10 @@ def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool = Tru
             _note(exchange.id, "error", step, logs.scrub(f"will retry: {exc}"), source)
             raise
         return _attention(exchange, step, event, logs.scrub(str(exc)), transient=transient)
+    outcome, then = (outcome.outcome, outcome.event) if isinstance(outcome, Then) \
+        else (outcome, None)
     _move(exchange.id, exchange.state, after, f"{step}: {outcome}", source)
-    follow_up = FOLLOW_UP.get(after) if after != exchange.state else None
+    follow_up = then or (exchange_rules.FOLLOW_UP.get(after) if after != exchange.state else None)
     if follow_up:
         signal(exchange.id, follow_up, shop=exchange.shop_domain, source=f"after {step}")
     return outcome
@@ -185,7 +153,7 @@ def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool = Tru
 
 def _give_up(exchange: Exchange, event: str, source: str) -> str:
     reason = f"Swapline could not apply {event!r} after {MAX_ATTEMPTS} attempts; see the timeline"
-    if exchange.state in ("completed", "cancelled"):
+    if exchange.state in exchange_rules.FINAL_STATES:
         _note(exchange.id, "ignored", event, reason, source)
         return f"ignored: {reason}"
     return _attention(exchange, event, event, reason)
@@ -209,33 +177,14 @@ def _signal_done(signal_id: int) -> None:
             row.done_at = utcnow()
 
 
-def _failed(exchange: Exchange) -> tuple[str, str]:
-    """(state it left, event that failed) of an exchange in needs_attention."""
-    state, _, event = (exchange.attention_step or ":").partition(":")
-    return state, event
-
-
-def _before_parked(exchange: Exchange) -> bool:
-    return exchange.state == "detected" or \
-        (exchange.state == "needs_attention" and _failed(exchange)[0] == "detected")
-
-
-def _allowed_in_attention(exchange: Exchange, event: str) -> bool:
-    """Cancel or edit only before the parcel left; Sent only where it can still be fulfilled."""
-    state, failed = _failed(exchange)
-    if event in ("cancel", "return_updated", "exchange_removed"):
-        return state in ("detected", "parked", "released") and failed not in ("shipped", "collect")
-    return event == "shipped" and state in ("parked", "released")
-
-
 def _resume(exchange: Exchange, why: str) -> None:
     """Leave needs_attention for the state the exchange was in."""
-    state, _ = _failed(exchange)
+    state = exchange_rules.left_state(exchange.state, exchange.attention_step)
     with db.session() as s:
         row = s.get(Exchange, exchange.id)
         row.state, row.attention_reason, row.attention_step = state, None, None
         row.attention_transient = False
-        record(row.id, "transition", f"needs_attention → {state}", why, session=s)
+        record(row.id, "transition", f"{NEEDS_ATTENTION} → {state}", why, session=s)
     exchange.state, exchange.attention_step = state, None
 
 
@@ -256,7 +205,7 @@ def _move(exchange_id: int, before: str, after: str, outcome: str, source: str) 
     with db.session() as s:
         exchange = s.get(Exchange, exchange_id)
         exchange.state, exchange.updated_at = after, utcnow()
-        if after == "completed":
+        if after == COMPLETED:
             exchange.completed_at = utcnow()
         record(exchange_id, "transition", f"{before} → {after}", outcome, session=s,
                source=source)
@@ -274,11 +223,11 @@ def _attention(exchange: Exchange, step: str, event: str, reason: str, *,
     `transient`: an outage outlasted the retries; reconciliation retries it by itself later."""
     with db.session() as s:
         row = s.get(Exchange, exchange.id)
-        record(row.id, "transition", f"{row.state} → needs_attention", reason, session=s,
+        record(row.id, "transition", f"{row.state} → {NEEDS_ATTENTION}", reason, session=s,
                step=step)
-        if row.state != "needs_attention":  # a failed cancel keeps the first failure's Retry
-            row.attention_step = f"{row.state}:{event}"
-        row.attention_reason, row.state, row.updated_at = reason, "needs_attention", utcnow()
+        if row.state != NEEDS_ATTENTION:  # a failed cancel keeps the first failure's Retry
+            row.attention_step = exchange_rules.attention_step(row.state, event)
+        row.attention_reason, row.state, row.updated_at = reason, NEEDS_ATTENTION, utcnow()
         row.attention_transient = transient
     log.warning("exchange needs attention at %s: %s", step, reason)
     return f"needs attention: {reason}"
@@ -286,9 +235,9 @@ def _attention(exchange: Exchange, step: str, event: str, reason: str, *,
 
 def _retry(exchange: Exchange, source: str) -> str:
     """Back to the state it left, and the event that failed goes again."""
-    if exchange.state != "needs_attention" or not exchange.attention_step:
+    if not exchange_rules.retriable(exchange.state, exchange.attention_step):
         _note(exchange.id, "ignored", "retry", f"not applicable in state {exchange.state}", source)
         return "nothing to retry"
-    _, event = _failed(exchange)
+    _, event = exchange_rules.failed(exchange.attention_step)
     _resume(exchange, f"retry ({source or 'retry'})")
     return _apply(exchange, event, source or "retry", may_raise=False)

@@ -12,8 +12,9 @@ from sqlmodel import select
 import logs
 from clients.ongoing import OngoingNotFound
 from clients.ongoing_accounts import client_for_shop
-from jobs.exchange_steps import shipped_status
+from jobs.exchange_rules import BEFORE_SENT, CREATE, DETECTED, NEEDS_ATTENTION, PARKED, RETRY
 from jobs.lifecycle import signal
+from jobs.ongoing_events import EXCHANGE_ORDER, RETURN_ORDER, event_for
 from jobs.queue import enqueue, job_id
 from models import db
 from models.exchange import Exchange, ExchangeEvent, note
@@ -29,8 +30,8 @@ log = logging.getLogger(__name__)
 
 def _watched():
     """Open exchanges the warehouse may move, and those stopped by an outage."""
-    return or_(Exchange.state.in_(("detected", "parked", "released")),
-               and_(Exchange.state == "needs_attention", Exchange.attention_transient))
+    return or_(Exchange.state.in_(BEFORE_SENT),
+               and_(Exchange.state == NEEDS_ATTENTION, Exchange.attention_transient))
 
 
 def reconcile_all() -> int:
@@ -44,7 +45,7 @@ def reconcile_all() -> int:
 
 
 def reconcile_shop(domain: str) -> str:
-    """For the open exchanges of a shop, the Ongoing state decides: shipped, returned, stuck.
+    """For the open exchanges of a shop, the Ongoing state decides: sent, returned, stuck.
 
     Ongoing is read in batches (one call per BATCH order numbers, one per BATCH return order
     numbers): its rate limits count calls, and a shop may have thousands of parked exchanges."""
@@ -54,10 +55,10 @@ def reconcile_shop(domain: str) -> str:
         with db.session() as s:
             open_ = s.exec(select(Exchange).where(Exchange.shop_domain == domain,
                                                   _watched())).all()
-        in_ongoing = [e for e in open_ if e.state != "needs_attention" and e.ongoing_order_id]
+        in_ongoing = [e for e in open_ if e.state != NEEDS_ATTENTION and e.ongoing_order_id]
         orders = _order_statuses(client, in_ongoing)
-        parked = [e for e in in_ongoing if e.state == "parked" and e.ongoing_return_order_id
-                  and not shipped_status(settings, orders.get(e.ongoing_order_id, 0))]
+        parked = [e for e in in_ongoing if e.state == PARKED and e.ongoing_return_order_id
+                  and not event_for(settings, EXCHANGE_ORDER, orders.get(e.ongoing_order_id))]
         returns = _return_statuses(client, parked)
         acted = sum(_reconcile(e, settings, orders, returns) for e in open_)
     return f"{len(open_)} open exchanges read, {acted} acted on"
@@ -65,7 +66,7 @@ def reconcile_shop(domain: str) -> str:
 
 def _order_statuses(client, exchanges: list[Exchange]) -> dict[int, int]:
     """orderId → status number for the exchanges' Ongoing orders; one read each for any the
-    batch answer left out (a filter the server ignored must not hide a shipped order)."""
+    batch answer left out (a filter the server ignored must not hide a sent order)."""
     found: dict[int, int] = {}
     for batch in _batches(exchanges):
         wanted = {e.ongoing_order_id for e in batch}
@@ -112,25 +113,24 @@ def _batches(items: list) -> list[list]:
 def _reconcile(exchange: Exchange, settings, orders: dict[int, int],
                returns: dict[int, int]) -> bool:
     source = "reconciliation"
-    if exchange.state == "needs_attention":  # an outage outlasted RQ's retries: try again now
+    if exchange.state == NEEDS_ATTENTION:  # an outage outlasted RQ's retries: try again now
         if exchange.updated_at < utcnow() - OUTAGE_RETRY:
-            signal(exchange.id, "retry", shop=exchange.shop_domain,
+            signal(exchange.id, RETRY, shop=exchange.shop_domain,
                    source="reconciliation: retry after an outage")
             return True
         return False
-    if exchange.state == "detected" or exchange.ongoing_order_id is None:
-        if exchange.state == "detected" and exchange.updated_at < utcnow() - STUCK_CREATE:
-            signal(exchange.id, "create", shop=exchange.shop_domain, source=source)
+    if exchange.state == DETECTED or exchange.ongoing_order_id is None:
+        if exchange.state == DETECTED and exchange.updated_at < utcnow() - STUCK_CREATE:
+            signal(exchange.id, CREATE, shop=exchange.shop_domain, source=source)
             return True
         return False
     if exchange.ongoing_order_id not in orders:
         return False
-    if shipped_status(settings, orders[exchange.ongoing_order_id]):
-        signal(exchange.id, "shipped", shop=exchange.shop_domain, source=source)
-        return True
-    returned = returns.get(exchange.ongoing_return_order_id or 0)
-    if exchange.state == "parked" and returned is not None \
-            and returned == settings.return_status_returned:
-        signal(exchange.id, "release", shop=exchange.shop_domain, source=source)
-        return True
-    return False
+    event = event_for(settings, EXCHANGE_ORDER, orders[exchange.ongoing_order_id])
+    if event is None and exchange.state == PARKED:  # not sent yet: did the parcel come back?
+        returned = returns.get(exchange.ongoing_return_order_id or 0)
+        event = event_for(settings, RETURN_ORDER, returned)
+    if event is None:
+        return False
+    signal(exchange.id, event, shop=exchange.shop_domain, source=source)
+    return True

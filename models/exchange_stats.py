@@ -1,4 +1,4 @@
-"""App Home's numbers: one shop's exchanges by state, per day, and how fast they ship."""
+"""App Home's numbers: one shop's exchanges by state, per day, and how fast they are sent."""
 from __future__ import annotations
 
 from collections import Counter
@@ -15,7 +15,7 @@ from models.types import utcnow
 
 ATTENTION_LIMIT = 20
 CHART_DAYS = 14
-SHIPPING_WINDOW = timedelta(days=30)
+SENT_WINDOW = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Overview:
     counts: dict[str, int]  # every state asked for, zeros included, in the order asked
     attention: list[Exchange]  # needs_attention, newest first, at most ATTENTION_LIMIT
     per_day: list[tuple[date, int]]  # the last CHART_DAYS UTC dates, oldest first
-    median_hours: float | None  # release → shipment over the SHIPPING_WINDOW; None: no shipment
+    median_hours: float | None  # release → sent over the SENT_WINDOW; None: none sent
 
     @property
     def total(self) -> int:
@@ -37,7 +37,7 @@ def overview(domain: str, states: Sequence[str], *, session: Session,
     return Overview(state_counts(domain, states, session=session),
                     needs_attention(domain, session=session),
                     per_day(domain, session=session, now=now),
-                    median_hours_to_ship(domain, session=session, now=now))
+                    median_hours_to_sent(domain, session=session, now=now))
 
 
 def state_counts(domain: str, states: Sequence[str], *, session: Session) -> dict[str, int]:
@@ -71,13 +71,13 @@ def per_day(domain: str, *, session: Session, now: datetime | None = None,
     return [(day, tally[day]) for day in dates]
 
 
-def median_hours_to_ship(domain: str, *, session: Session,
+def median_hours_to_sent(domain: str, *, session: Session,
                          now: datetime | None = None) -> float | None:
-    """Median hours from release (the return closed) to shipment, over 30 days' shipments."""
+    """Median hours from release (the return closed) to sent, over 30 days of sent parcels."""
     now = now or utcnow()
-    query = select(Exchange.released_at, Exchange.shipped_at) \
+    query = select(Exchange.released_at, Exchange.sent_at) \
         .where(Exchange.shop_domain == domain, Exchange.released_at.is_not(None),
-               Exchange.shipped_at >= now - SHIPPING_WINDOW, Exchange.shipped_at <= now)
-    hours = [(shipped - released).total_seconds() / 3600
-             for released, shipped in session.exec(query)]
+               Exchange.sent_at >= now - SENT_WINDOW, Exchange.sent_at <= now)
+    hours = [(sent - released).total_seconds() / 3600
+             for released, sent in session.exec(query)]
     return median(hours) if hours else None

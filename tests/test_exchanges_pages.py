@@ -241,7 +241,7 @@ def test_a_button_records_who_pressed_it(make_shop, make_exchange, htmx, queued,
 
 @pytest.mark.parametrize(("state", "instant", "attention_step", "shown"), [
     ("needs_attention", True, "detected:create", {"retry", "cancel"}),
-    ("needs_attention", True, "released:shipped", {"retry"}),  # it shipped: no cancelling
+    ("needs_attention", True, "released:sent", {"retry"}),  # it was sent: no cancelling
     ("needs_attention", True, "fulfilled:collect", {"retry"}),
     ("detected", True, None, {"release", "in-transit", "cancel"}),
     ("parked", True, None, {"release", "in-transit", "cancel"}),

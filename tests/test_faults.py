@@ -41,7 +41,7 @@ def sleep_until(moment: float) -> None:
     time.sleep(max(0.0, moment - time.monotonic()))
 
 
-def shipped_once(world, waybill: str) -> None:
+def sent_once(world, waybill: str) -> None:
     exchange = world.exchange()
     assert exchange.state == "completed", exchange.attention_reason
     assert exchange.tracking_number == waybill
@@ -60,7 +60,7 @@ def test_ongoing_down_for_a_while_then_the_exchange_ships_by_itself(world, monke
     assert any(e.kind == "error" and "will retry" in e.outcome for e in world.timeline())
     sleep_until(outage_ends)
     world.run_jobs(retries=True)  # RQ's retry, after the outage
-    shipped_once(world, "OUT1")
+    sent_once(world, "OUT1")
 
 
 def test_shopify_throttling_for_a_while_delays_but_never_doubles(world):
@@ -73,7 +73,7 @@ def test_shopify_throttling_for_a_while_delays_but_never_doubles(world):
     assert world.exchange().state != "needs_attention"
     sleep_until(throttle_ends)
     world.run_jobs(retries=True)
-    shipped_once(world, "THR1")
+    sent_once(world, "THR1")
 
 
 def test_a_worker_killed_mid_step_leaves_the_step_to_be_redone_once(world, app, base_config,
@@ -108,7 +108,7 @@ def test_a_worker_killed_mid_step_leaves_the_step_to_be_redone_once(world, app, 
 
     three_minutes_pass(registry)
     world.run_jobs(retries=True)
-    shipped_once(world, "KILL1")
+    sent_once(world, "KILL1")
     assert killed not in registry.get_job_ids()
 
 
@@ -181,7 +181,7 @@ def test_an_outage_longer_than_the_retries_resumes_by_itself_once_it_clears(worl
         s.get(Exchange, exchange.id).updated_at = utcnow() - timedelta(minutes=11)
     assert reconcile_shop(world.domain) == "1 open exchanges read, 1 acted on"
     world.run_jobs()
-    shipped_once(world, "LONG1")
+    sent_once(world, "LONG1")
     assert not world.exchange().attention_transient
 
 
@@ -213,4 +213,4 @@ def test_an_automatic_retry_during_the_outage_parks_it_again_instead_of_losing_i
     ten_minutes_pass()
     reconcile_shop(world.domain)
     world.run_jobs()
-    shipped_once(world, "AGAIN1")
+    sent_once(world, "AGAIN1")

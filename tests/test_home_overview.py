@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from blueprints.exchanges import STATES
+from jobs.exchange_rules import STATES
 from models import db, exchange_stats
 from models.exchange import Exchange
 from models.types import utcnow
@@ -83,19 +83,19 @@ def test_per_day_covers_14_utc_dates_with_zero_days(make_exchange):
         date(2024, 5, 1): 1, date(2024, 5, 13): 2, date(2024, 5, 14): 1}
 
 
-def test_median_hours_from_release_to_shipment_over_30_days(make_exchange):
+def test_median_hours_from_release_to_sent_over_30_days(make_exchange):
     for hours in (2, 5.2, 10):
         make_exchange(released_at=NOW - timedelta(days=2),
-                      shipped_at=NOW - timedelta(days=2) + timedelta(hours=hours))
-    make_exchange(released_at=NOW - timedelta(days=45),  # shipped too long ago
-                  shipped_at=NOW - timedelta(days=40))
-    make_exchange(released_at=NOW - timedelta(hours=1))  # not shipped yet
+                      sent_at=NOW - timedelta(days=2) + timedelta(hours=hours))
+    make_exchange(released_at=NOW - timedelta(days=45),  # sent too long ago
+                  sent_at=NOW - timedelta(days=40))
+    make_exchange(released_at=NOW - timedelta(hours=1))  # not sent yet
     make_exchange(OTHER_SHOP, released_at=NOW - timedelta(hours=2),
-                  shipped_at=NOW - timedelta(hours=1))
+                  sent_at=NOW - timedelta(hours=1))
     with db.session() as s:
-        assert exchange_stats.median_hours_to_ship(SHOP, session=s, now=NOW) == \
+        assert exchange_stats.median_hours_to_sent(SHOP, session=s, now=NOW) == \
             pytest.approx(5.2)
-        assert exchange_stats.median_hours_to_ship("gamma.myshopify.com", session=s,
+        assert exchange_stats.median_hours_to_sent("gamma.myshopify.com", session=s,
                                                    now=NOW) is None
 
 
@@ -146,7 +146,7 @@ def test_the_chart_has_a_bar_per_day_and_states_its_numbers(make_shop, make_exch
     make_shop(SHOP, **setup_done())
     now = utcnow()
     make_exchange(state="completed", created_at=now, released_at=now - timedelta(hours=3),
-                  shipped_at=now - timedelta(hours=1))
+                  sent_at=now - timedelta(hours=1))
     make_exchange(state="parked", created_at=now)
     page = home()
     svg = re.search(r'<svg class="bar-chart"[^>]*>.*?</svg>', page, re.S).group(0)
@@ -158,7 +158,7 @@ def test_the_chart_has_a_bar_per_day_and_states_its_numbers(make_shop, make_exch
     assert f"<title>{label}</title>" in svg
     assert re.findall(r'data-count="(\d+)"', svg) == ["0"] * 13 + ["2"]
     assert len(re.findall(r'<rect class="bar"', svg)) == 14
-    assert "Median time from return close to shipment: 2.0 h" in page
+    assert "Median time from return close to parcel sent: 2.0 h" in page
 
 
 def test_empty_overview_says_what_happens_next(make_shop, home):
@@ -177,9 +177,9 @@ def test_empty_overview_in_sandbox_points_at_the_sample(app, make_shop, home, mo
     assert 'data-testid="run-sample"' in page  # the Try it card stays
 
 
-def test_no_shipments_yet_and_nothing_needing_attention(make_shop, make_exchange, home):
+def test_nothing_sent_yet_and_nothing_needing_attention(make_shop, make_exchange, home):
     make_shop(SHOP, **setup_done())
     make_exchange(state="parked", created_at=utcnow())
     page = home()
-    assert "Median time from return close to shipment: no shipments yet" in page
+    assert "Median time from return close to parcel sent: no parcels sent yet" in page
     assert 'data-testid="attention-empty"' in page and "attention-row" not in page

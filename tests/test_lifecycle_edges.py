@@ -141,10 +141,10 @@ def test_worker_killed_after_fulfilment_reruns_without_a_second_one(world, monke
     real_move = lifecycle._move
     monkeypatch.setattr(lifecycle, "_move", lambda *a, **k: (_ for _ in ()).throw(SystemExit()))
     with pytest.raises(SystemExit):  # the process dies after Shopify said yes, before our commit
-        advance(world.exchange().id, "shipped", "Ongoing webhook")
+        advance(world.exchange().id, "sent", "Ongoing webhook")
     monkeypatch.setattr(lifecycle, "_move", real_move)
     assert world.exchange().state == "released"
-    advance(world.exchange().id, "shipped", "RQ re-run")
+    advance(world.exchange().id, "sent", "RQ re-run")
     world.run_jobs()
     assert world.exchange().state == "completed"
     assert world.applied("FulfillmentCreate") == 1 and world.applied("OrderCapture") == 1
@@ -357,8 +357,8 @@ def test_repeated_sent_notices_queue_one_ship_while_it_waits(world, queued):
     from models import db
 
     with db.session() as s:
-        shipped = s.exec(select(ExchangeSignal).where(ExchangeSignal.event == "shipped")).all()
-    assert len(shipped) == 1 and shipped[0].done_at is not None
+        sent = s.exec(select(ExchangeSignal).where(ExchangeSignal.event == "sent")).all()
+    assert len(sent) == 1 and sent[0].done_at is not None
     assert world.exchange().state == "completed" and world.applied("FulfillmentCreate") == 1
     notices = [e for e in world.timeline() if e.name == "Ongoing order status 450"]
     assert len(notices) == 4  # every notice is still on the timeline

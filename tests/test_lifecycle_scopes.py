@@ -169,6 +169,6 @@ def test_an_order_gone_with_all_orders_access_says_so(world):
     with db.session() as s:
         get_shop(world.domain, session=s).scopes = ",".join(sorted(scopes.app_scopes()))
     world.store.shops[world.domain].orders.pop(int(exchange.order_gid.rsplit("/", 1)[1]))
-    advance(exchange.id, "shipped", "test")
+    advance(exchange.id, "sent", "test")
     assert world.exchange().state == "needs_attention"
     assert "may have been deleted" in world.exchange().attention_reason

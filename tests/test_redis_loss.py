@@ -49,7 +49,7 @@ def test_each_lost_job_comes_back_and_the_exchange_completes_once(world, app, qu
     assert world.exchange().state == "released"
 
     world.warehouse_moves(450, waybill="LOST1")
-    run_one(app)  # delivery: shipped queued
+    run_one(app)  # delivery: sent queued
     run_one(app)  # ship: fulfilled, collect queued as its follow-up ...
     assert world.exchange().state == "fulfilled"
     redis_restarts()  # ... and lost
