@@ -28,7 +28,8 @@ def home():
     stats = None
     if all(done for _, done, _ in checklist):
         with db.session() as s:
-            stats = overview(g.shop.domain, exchange_rules.STATES, session=s)
+            stats = overview(g.shop.domain, exchange_rules.STATES, exchange_rules.NEEDS_ATTENTION,
+                             session=s)
     return render_template("home.html", shop=g.shop, checklist=checklist, stats=stats,
                            state_labels=exchange_rules.LABELS,
                            needs_attention=exchange_rules.NEEDS_ATTENTION)

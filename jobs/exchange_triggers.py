@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from clients import shopify_admin as shop_api
-from jobs.exchange_rules import CANCEL, CREATE, RELEASE, RETURN_UPDATED
+from jobs.exchange_rules import CANCEL, CREATE, DETECTED, RELEASE, RETURN_UPDATED
 from jobs.lifecycle import signal
 from models import db
 from models.delivery import WebhookDelivery
@@ -67,7 +67,8 @@ def _new_exchange(domain: str, ret: dict) -> Exchange | None:
         with db.session() as s:
             count = len(s.exec(select(Exchange.id).where(Exchange.shop_domain == domain,
                                                          Exchange.order_gid == order["id"])).all())
-            exchange = Exchange(shop_domain=domain, return_gid=ret["id"], return_name=ret["name"],
+            exchange = Exchange(shop_domain=domain, state=DETECTED, return_gid=ret["id"],
+                                return_name=ret["name"],
                                 order_gid=order["id"], order_name=order["name"], items=items,
                                 returned_items=returned, workflow=workflow,
                                 ongoing_order_number=f"{prefix}-{order['name'].lstrip('#')}-"

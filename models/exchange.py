@@ -20,7 +20,7 @@ class Exchange(SQLModel, table=True):
     return_name: str | None = Field(default=None, max_length=100)
     order_gid: str = Field(max_length=100)
     order_name: str = Field(max_length=100)
-    state: str = Field(default="detected", max_length=32, index=True)
+    state: str = Field(max_length=32, index=True)  # jobs/exchange_rules.py names the states
     attention_reason: str | None = Field(default=None, sa_column=Column(Text))
     attention_step: str | None = Field(default=None, max_length=32)  # what Retry runs again
     attention_transient: bool = False  # an outage outlasted the retries: retried by itself

@@ -30,12 +30,13 @@ class Overview:
         return sum(self.counts.values())
 
 
-def overview(domain: str, states: Sequence[str], *, session: Session,
+def overview(domain: str, states: Sequence[str], attention: str, *, session: Session,
              now: datetime | None = None) -> Overview:
-    """Everything the home page's overview shows for one shop."""
+    """Everything the home page's overview shows for one shop; `attention` is the state of the
+    exchanges waiting for the merchant (the state names are jobs/exchange_rules.py's)."""
     now = now or utcnow()
     return Overview(state_counts(domain, states, session=session),
-                    needs_attention(domain, session=session),
+                    newest_in_state(domain, attention, session=session),
                     per_day(domain, session=session, now=now),
                     median_hours_to_sent(domain, session=session, now=now))
 
@@ -48,11 +49,10 @@ def state_counts(domain: str, states: Sequence[str], *, session: Session) -> dic
     return {state: found.get(state, 0) for state in states}
 
 
-def needs_attention(domain: str, *, session: Session,
+def newest_in_state(domain: str, state: str, *, session: Session,
                     limit: int = ATTENTION_LIMIT) -> list[Exchange]:
-    """The shop's exchanges waiting for the merchant, newest first."""
-    query = select(Exchange).where(Exchange.shop_domain == domain,
-                                   Exchange.state == "needs_attention") \
+    """The shop's exchanges in `state` (e.g. waiting for the merchant), newest first."""
+    query = select(Exchange).where(Exchange.shop_domain == domain, Exchange.state == state) \
         .order_by(Exchange.created_at.desc(), Exchange.id.desc()).limit(limit)
     return list(session.exec(query))
 

@@ -27,6 +27,7 @@ def make_exchange(app):
         n = next(counter)
         values = {"return_gid": f"gid://shopify/Return/{n}", "return_name": f"#100{n}-R1",
                   "order_gid": f"gid://shopify/Order/{n}", "order_name": f"#100{n}",
+                  "state": "detected",
                   "items": [{"sku": "TEE-M", "quantity": 1, "price": "25.00", "title": "Tee M"}],
                   "returned_items": [{"sku": "TEE-S", "quantity": 1}],
                   "created_at": utcnow() - age, "updated_at": utcnow() - touched} | fields

@@ -35,7 +35,8 @@ def make_exchange(app):
     def make(domain: str = SHOP, **fields) -> int:
         n = next(counter)
         values = {"return_gid": f"gid://shopify/Return/{n}", "return_name": f"#100{n}-R1",
-                  "order_gid": f"gid://shopify/Order/{n}", "order_name": f"#100{n}"} | fields
+                  "order_gid": f"gid://shopify/Order/{n}", "order_name": f"#100{n}",
+                  "state": "detected"} | fields
         with db.session() as s:
             exchange = Exchange(shop_domain=domain, **values)
             s.add(exchange)
@@ -105,7 +106,7 @@ def test_needs_attention_is_newest_first_capped_and_scoped(make_exchange):
     make_exchange(state="parked", created_at=NOW)
     theirs = make_exchange(OTHER_SHOP, state="needs_attention", created_at=NOW)
     with db.session() as s:
-        rows = exchange_stats.needs_attention(SHOP, session=s)
+        rows = exchange_stats.newest_in_state(SHOP, "needs_attention", session=s)
     assert [row.id for row in rows] == ids[:20]
     assert theirs not in {row.id for row in rows}
 
