@@ -21,7 +21,9 @@ class Lock(Protocol):
 
 
 class Locks(Protocol):
-    """Hands out named locks; `timeout` is the lease, `blocking_timeout` the longest wait."""
+    """Hands out named locks; `timeout` is the longest a holder may keep one (a holder that dies
+    may free it sooner: the app's locks are short leases renewed while held), `blocking_timeout`
+    the longest wait."""
 
     def lock(self, name: str, *, timeout: float, blocking_timeout: float) -> Lock: ...
 

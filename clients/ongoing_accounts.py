@@ -27,9 +27,10 @@ from models.settings import ShopSettings
 EXTENSION = "swapline.ongoing"
 
 log = logging.getLogger(__name__)
-# The lock is held per attempt: connect + read timeout and a margin. A worker killed mid-call
-# leaves it to expire that soon; other callers wait up to LOCK_WAIT for their turn, well inside
-# a job's timeout (120 s) so the wait fails as a retriable error, not as a killed job.
+# The lock is held per attempt, at most connect + read timeout and a margin. The app's locks are
+# renewed while held (jobs/leases.py): a worker killed mid-call leaves it free within seconds.
+# Other callers wait up to LOCK_WAIT for their turn, well inside a job's timeout (120 s) so the
+# wait fails as a retriable error, not as a killed job.
 LOCK_TIMEOUT = 30
 LOCK_WAIT = 60
 CHECK_ARTICLE = "swapline-connection-check"  # no such article: the call only proves the owner id

@@ -33,7 +33,8 @@ STEPS: dict[str, Callable[[Exchange], str | Then]] = {
     "fulfil": exchange_fulfil.fulfil, "collect": exchange_collect.collect,
     "cancel": exchange_steps.cancel, "amend": exchange_steps.amend,
     "withdraw": exchange_steps.withdraw}
-# A job's lease is its timeout + 60 s: a worker killed mid-step leaves the lock to expire with it.
+# The exchange lock is renewed while its job runs (jobs/leases.py): a worker killed mid-step
+# leaves it free within seconds. A live job may hold it to its timeout, and never past this.
 LOCK_SECONDS = DEFAULT_TIMEOUT + 60
 STEP_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 
@@ -78,8 +79,8 @@ def advance(exchange_id: int, event: str, source: str = "", signal_id: int | Non
     With `signal_id`, the recorded signal is applied once: marked done when the event has been
     applied, ignored or has put the exchange in needs_attention; a retriable failure leaves it
     pending for RQ's retry (or the sweeper, should Redis lose that retry)."""
-    lock = jobs().connection.lock(f"swapline:exchange:{exchange_id}", timeout=LOCK_SECONDS,
-                                  blocking_timeout=LOCK_SECONDS)
+    lock = jobs().lock(f"swapline:exchange:{exchange_id}", timeout=LOCK_SECONDS,
+                       blocking_timeout=LOCK_SECONDS)
     if not lock.acquire():
         raise TimeoutError(f"exchange {exchange_id} stayed locked; RQ retries this event")
     try:
@@ -101,7 +102,7 @@ def advance(exchange_id: int, event: str, source: str = "", signal_id: int | Non
     finally:
         try:
             lock.release()
-        except LockError:  # expired during a very slow step; the step's own checks still hold
+        except LockError:  # lost (Redis restarted empty, a stalled process); steps re-check
             log.warning("exchange lock expired before release", extra={"exchange_id": exchange_id})
 
 

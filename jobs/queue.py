@@ -14,6 +14,7 @@ from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 
 from jobs import embedded_redis
+from jobs.leases import LeasedLock
 
 EXTENSION = "swapline.queue"
 QUEUE_NAME = "swapline"
@@ -41,9 +42,11 @@ class Jobs:
     def _connect(self) -> redis.Redis:
         return redis_client(self.redis_url or embedded_redis.ensure_server(self.instance))
 
-    def lock(self, name: str, *, timeout: float, blocking_timeout: float):
-        """A lock every process shares (the clients' Locks, clients/deps.py), in this Redis."""
-        return self.connection.lock(name, timeout=timeout, blocking_timeout=blocking_timeout)
+    def lock(self, name: str, *, timeout: float, blocking_timeout: float) -> LeasedLock:
+        """A lock every process shares (the clients' Locks, clients/deps.py), in this Redis: on
+        a short lease renewed while held, so a dead holder's lock is free within seconds."""
+        return LeasedLock(self.connection, name, timeout=timeout,
+                          blocking_timeout=blocking_timeout)
 
     @property
     def queue(self) -> Queue:

@@ -4,8 +4,10 @@ periodic jobs enqueued from the maintenance loop.
 Why no fork per job: a forked child starts with no DB or HTTP connections and pays for them on
 every job; measured in bench/lifecycle.py, a job took ~85 ms forked and 41 ms in-process, and
 most jobs (a status notice) do far less work than the fork itself.
-A job that kills the process (SIGKILL, OOM) is not lost: it stays in RQ's started registry and
-is retried once its lease (timeout + 60 s) expires; a delivery job is also found by the sweeper.
+A job that kills the process (SIGKILL, OOM) is not lost: its place in RQ's started registry is a
+short lease this worker renews while the job runs (jobs/leases.py); once the lease runs out, any
+live worker queues the job again, within about 20 s of the death. A slow job keeps its lease
+until its own timeout. A delivery job is also found by the sweeper.
 """
 from __future__ import annotations
 
@@ -18,8 +20,14 @@ import time
 import redis
 from flask import Flask
 from rq import SimpleWorker
+from rq.executions import Execution
+from rq.job import Job
+from rq.queue import Queue
+from rq.utils import now, utcformat
+from rq.worker import WorkerStatus
 from rq.worker_registration import REDIS_WORKER_KEYS
 
+from jobs.leases import LEASE_SECONDS, RENEWER, requeue_abandoned
 from jobs.queue import enqueue, job_id, jobs
 
 PERIOD_SECONDS = 60
@@ -43,10 +51,52 @@ def enqueue_periodic() -> None:
 
 
 class SwaplineWorker(SimpleWorker):
-    """Runs each job in this process, reusing its DB, Redis and HTTP connections."""
+    """Runs each job in this process, reusing its DB, Redis and HTTP connections; holds each job
+    on a short lease it renews while the job runs, and re-queues the jobs of dead workers."""
 
     stop_asked = False
     checked_at = 0.0
+    lease: int | None = None  # the running job's handle in RENEWER
+    watch: int | None = None  # this worker's look for abandoned jobs, in RENEWER
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        """The job's lease in the started registry (RQ's SimpleWorker: its timeout + 60 s)."""
+        return LEASE_SECONDS
+
+    def execute_job(self, job: Job, queue: Queue):
+        execution = self.prepare_execution(job)
+        self.lease = RENEWER.hold(lambda: self._renew(job, execution))
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            self._end_lease()
+        self.set_state(WorkerStatus.IDLE)
+
+    def _renew(self, job: Job, execution: Execution) -> bool:
+        """Extend the running job's lease (and this worker's registration). Only existing keys
+        are touched: a renewal racing the job's end never brings its entry back."""
+        registry = job.started_job_registry
+        with self.connection.pipeline() as pipeline:
+            registry.add_execution(execution, pipeline, ttl=LEASE_SECONDS, xx=True)
+            pipeline.expire(execution.key, LEASE_SECONDS)
+            pipeline.hset(self.key, "last_heartbeat", utcformat(now()))
+            pipeline.expire(self.key, self.worker_ttl)
+            pipeline.execute()
+        return True
+
+    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int):
+        self._end_lease()  # before RQ removes the execution: no renewal after the job ended
+        super().handle_execution_ended(job, queue, heartbeat_ttl)
+
+    def _end_lease(self) -> None:
+        if self.lease is not None:
+            RENEWER.drop(self.lease)
+            self.lease = None
+
+    def _requeue_abandoned(self) -> bool:
+        for queue in self.queues:
+            requeue_abandoned(queue)
+        return True
 
     def heartbeat(self, timeout=None, pipeline=None):
         super().heartbeat(timeout, pipeline)
@@ -65,6 +115,13 @@ class SwaplineWorker(SimpleWorker):
             self.register_birth()
         except redis.RedisError as exc:
             log.warning("worker registration check failed: %s", type(exc).__name__)
+
+    def work(self, *args, **kwargs) -> bool:
+        self.watch = RENEWER.hold(self._requeue_abandoned)
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            RENEWER.drop(self.watch)
 
     def request_stop(self, signum, frame):
         self.stop_asked = True  # SIGTERM/SIGINT: RQ's warm shutdown, and no restart after it

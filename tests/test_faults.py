@@ -1,31 +1,22 @@
 """Faults while exchanges are under way, small versions of bench/soak.py's: Ongoing down for a
-while (500s, 503s and hanging calls), Shopify throttling for a while, a worker SIGKILLed in the
-middle of a step, the database unreachable for the web process. Nothing is lost, nothing is done
-twice, and stuck exchanges go on by themselves once the fault clears."""
+while (500s, 503s and hanging calls), Shopify throttling for a while, the database unreachable for
+the web process. Nothing is lost, nothing is done twice, and stuck exchanges go on by themselves
+once the fault clears. A worker SIGKILLed in the middle of a step: tests/test_worker_lease.py."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from rq.registry import StartedJobRegistry
 from sqlmodel import select
 
 from app import create_app
 from bench.netlink import Link
-from jobs.queue import jobs
 from models import db
 from models.delivery import WebhookDelivery
 from sandbox.shopify import webhook_headers
 from tests.conftest import API_SECRET, SHOP
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def released(world):
@@ -74,51 +65,6 @@ def test_shopify_throttling_for_a_while_delays_but_never_doubles(world):
     sleep_until(throttle_ends)
     world.run_jobs(retries=True)
     sent_once(world, "THR1")
-
-
-def test_a_worker_killed_mid_step_leaves_the_step_to_be_redone_once(world, app, base_config,
-                                                                    tmp_path):
-    """A real worker process, SIGKILLed while its ship step waits on Ongoing. RQ re-queues the
-    job once its lease (timeout + 60 s) expires, and the locks the dead worker held expire by
-    then too; the test lets those three minutes pass (RQ's own cleanup with a later clock, and
-    the keys whose TTL would have run out dropped)."""
-    released(world)
-    world.ongoing.delay_next(1, 20)  # the ship step's first Ongoing call hangs
-    world.warehouse_moves(450, waybill="KILL1")
-    log = tmp_path / "worker.log"
-    with open(log, "w") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "app", "worker"], cwd=ROOT,
-            env={**os.environ, **base_config}, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    try:
-        registry = StartedJobRegistry(queue=jobs().queue)
-        deadline = time.monotonic() + 30
-        while not any(j.startswith("exchange-") for j in registry.get_job_ids()):
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.05)
-        time.sleep(0.3)  # inside the step, waiting on Ongoing
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
-    finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGKILL)
-    [killed] = [j for j in registry.get_job_ids() if j.startswith("exchange-")]
-    assert world.exchange().state == "released" and world.applied("FulfillmentCreate") == 0
-
-    three_minutes_pass(registry)
-    world.run_jobs(retries=True)
-    sent_once(world, "KILL1")
-    assert killed not in registry.get_job_ids()
-
-
-def three_minutes_pass(registry: StartedJobRegistry) -> None:
-    later = 181
-    registry.cleanup(timestamp=time.time() + later)  # the lease has expired: RQ retries the job
-    connection = jobs().connection
-    for key in connection.scan_iter("swapline:*"):  # the dead worker's locks
-        if 0 < connection.ttl(key) <= later:
-            connection.delete(key)
 
 
 @pytest.fixture
