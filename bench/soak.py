@@ -1,9 +1,9 @@
 """Soak: a bounded flood of signed Shopify and Ongoing webhooks, then the drain and the end state.
 
 The app runs under gunicorn (2 sync workers) with 2 RQ workers on a fresh PostgreSQL database
-(else SQLite) and Redis db 11 (else embedded; with redis-restart, a Redis server of the run's
-own); the sandbox Shopify and Ongoing run in this process; loopback only. Set-up, processes and
-end-state checks are bench.lifecycle's (bench.shops, bench.processes, bench.report). The flood
+(else SQLite) and a Redis server of the run's own (bench.soak_faults.queue_for says why); the
+sandbox Shopify and Ongoing run in this process; loopback only. Set-up, processes and end-state
+checks are bench.lifecycle's (bench.shops, bench.processes, bench.report). The flood
 comes in three waves, each sent as fast as the client threads can (waits for the app between
 waves are not sending time):
   1. returns/approve for every exchange;
@@ -17,6 +17,7 @@ after its wave, every 2 s, until answered 200 or 30 rounds have passed.
 Faults (--fault, comma-separated, or all), each injected from its own thread during wave 3, at a
 fixed offset after wave 3 starts (constants in bench.soak_faults):
   worker-kill       +1 s: SIGKILL an RQ worker busy with a job (its process group), start another;
+                    reports the resume time, from the kill to that job running again;
   ongoing-outage    +2 s: every Ongoing API call fails 500/503 for 60 s, every 3rd hangs 25 s;
   shopify-throttle  +4 s: Shopify answers THROTTLED or 429 (Retry-After 1) for 60 s;
   db-outage         +8 s: the web processes' link to PostgreSQL is cut for 10 s (workers keep
@@ -25,7 +26,7 @@ fixed offset after wave 3 starts (constants in bench.soak_faults):
                     empty, 5 s later: queue, scheduled retries and locks are gone.
 With faults, wave 3 is spread over at least the time until the last fault is over, so webhooks
 keep arriving during every fault (its rate is then not a peak rate and is left out of the
-sustained rate). The drain waits for RQ's retries, expired leases and the sweeper.
+sustained rate). The drain waits for RQ's retries, expired job leases and the sweeper.
 Prints the sustained webhook rate, p50/p99 ack latency, the re-sends, the faults as injected,
 the drain time and the end-state checks.
 Usage:
@@ -51,7 +52,7 @@ from bench.soak_faults import FAULTS, Injector, queue_for, web_database
 from bench.soak_report import report
 from bench.soak_waves import flood
 
-TIME_LIMIT_S, TIME_LIMIT_FAULTS_S = 900.0, 1800.0  # RQ retries up to 120 s, leases ~180 s
+TIME_LIMIT_S, TIME_LIMIT_FAULTS_S = 900.0, 1800.0  # RQ retries up to 120 s, the sweeper
 
 
 def fault_names(value: str) -> list[str]:

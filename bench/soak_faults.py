@@ -19,8 +19,8 @@ from rq.job import Job
 from sqlalchemy.engine import make_url
 
 from bench.netlink import Link
-from bench.processes import HOST, PrivateRedis, redis_url, worker
-from bench.shops import REDIS_URL
+from bench.processes import HOST, PrivateRedis, worker
+from jobs.leases import LEASE_SECONDS
 from jobs.queue import jobs
 
 # The faults: seconds after wave 3 starts, and how long each lasts.
@@ -29,6 +29,7 @@ ONGOING_OUTAGE_AT, ONGOING_OUTAGE_S = 2.0, 60.0
 SHOPIFY_THROTTLE_AT, SHOPIFY_THROTTLE_S = 4.0, 60.0
 DB_OUTAGE_AT, DB_OUTAGE_S = 8.0, 10.0
 REDIS_RESTART_AT, REDIS_DOWN_S = 15.0, 5.0
+RESUME_WAIT_S = 120.0  # worker-kill: how long to wait for the killed job to run again
 FAULTS = {  # name: (starts at, lasts, what it does)
     "worker-kill": (WORKER_KILL_AT, 0.0, "an RQ worker SIGKILLed mid-job, a replacement started"),
     "ongoing-outage": (ONGOING_OUTAGE_AT, ONGOING_OUTAGE_S,
@@ -50,6 +51,7 @@ class Fault:
     events: list[tuple[float, str]] = field(default_factory=list)  # (s after wave 3, what)
     injected: bool = False
     job: str = ""  # worker-kill: the job the killed worker was running
+    resumed_s: float | None = None  # worker-kill: from the kill to that job running again
 
 
 class Injector:
@@ -109,6 +111,7 @@ class Injector:
             name, job_id, proc = busy
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+            killed_at = time.time()
             fault.injected, fault.job = True, job_id
             self.note(fault, f"SIGKILLed worker {name} (pid {proc.pid}) mid-job {job_id}")
             log = self.tmp / "worker-3.log"
@@ -116,8 +119,23 @@ class Injector:
             replacement = worker(self.env, log, self.stack)
             self.workers.append(replacement)
             self.note(fault, f"started a replacement worker (pid {replacement.pid})")
+            self._watch_resume(fault, killed_at)
             return
         self.note(fault, f"no RQ worker was busy within {WORKER_KILL_SEARCH_S:g} s: none killed")
+
+    def _watch_resume(self, fault: Fault, killed_at: float) -> None:
+        """Wait for the killed job to run again (RQ's started_at after the kill); note when."""
+        deadline = time.monotonic() + RESUME_WAIT_S
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):  # Redis away, the job gone: look again
+                started = Job.fetch(fault.job, connection=jobs().connection).started_at
+                if started is not None and started.timestamp() > killed_at:
+                    fault.resumed_s = started.timestamp() - killed_at
+                    self.note(fault, f"the killed job running again {fault.resumed_s:.1f} s "
+                                     f"after the kill (lease {LEASE_SECONDS} s)")
+                    return
+            time.sleep(0.1)
+        self.note(fault, f"the killed job did not run again within {RESUME_WAIT_S:g} s")
 
     def _busy_worker(self) -> tuple[str, str, subprocess.Popen] | None:
         """(name, job id, our process) of a live worker of ours running a job; None while
@@ -183,6 +201,9 @@ def print_faults(injector: Injector, connection) -> None:
         print(f"  {name}:")
         for at, what in fault.events or [(0.0, "nothing happened")]:
             print(f"    +{at:5.1f} s  {what}")
+        if fault.name == "worker-kill" and fault.injected:
+            resumed = "never seen" if fault.resumed_s is None else f"{fault.resumed_s:.1f} s"
+            print(f"    resume time (kill to the job running again): {resumed}")
         if fault.job:
             status = "gone (Redis lost it)"
             with contextlib.suppress(Exception):
@@ -190,11 +211,10 @@ def print_faults(injector: Injector, connection) -> None:
             print(f"    the killed job's status now: {status}")
 
 
-def queue_for(args, stack: contextlib.ExitStack, tmp: Path) -> tuple[str | None, object]:
-    """(REDIS_URL, the private Redis or None): with redis-restart a server of this run's own
-    that the fault can kill, else the machine's Redis db 11 (flushed) or the embedded one."""
-    if "redis-restart" not in args.fault:
-        return stack.enter_context(redis_url(tmp, REDIS_URL)), None
+def queue_for(args, stack: contextlib.ExitStack, tmp: Path) -> tuple[str, object]:
+    """(REDIS_URL, the private Redis): always a server of this run's own, which redis-restart
+    can kill. On the machine's shared Redis (db 11) another bench running beside this one shares
+    the queue name: each run's workers would take the other's jobs, and each start flushes it."""
     private = PrivateRedis(tmp)
     private.start()
     stack.callback(private.stop)

@@ -94,8 +94,11 @@ class SwaplineWorker(SimpleWorker):
             self.lease = None
 
     def _requeue_abandoned(self) -> bool:
-        for queue in self.queues:
-            requeue_abandoned(queue)
+        try:
+            for queue in self.queues:
+                requeue_abandoned(queue)
+        except redis.RedisError:  # Redis away: the worker's own loop says so; look again later
+            pass
         return True
 
     def heartbeat(self, timeout=None, pipeline=None):
