@@ -32,6 +32,13 @@ def keyed_shop(webhook_key: str):
     return found
 
 
+def ignore(*, source: str) -> Response:
+    """200 for a verified delivery about nothing Swapline runs: nothing stored, nothing queued,
+    only counted (its sender must not re-send it)."""
+    metrics.count("swapline_webhooks_received_total", source=source, outcome="ignored")
+    return jsonify(status="ignored")
+
+
 def accept(*, source: str, delivery_id: str, shop: str, topic: str, payload: str,
            event_id: str | None = None) -> Response:
     """Record a verified delivery once and queue its job; a duplicate is a 200 no-op, and so is
