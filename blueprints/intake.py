@@ -24,7 +24,7 @@ def refuse(status: int, message: str) -> Response:
 
 def keyed_shop(webhook_key: str):
     """(settings, shop) behind a per-shop webhook key, or the 404 to send (nothing stored)."""
-    with db.session() as s:
+    with db.autocommit_session() as s:  # one round trip: the key is on every request
         found = by_webhook_key(webhook_key, session=s)
     if found is None:
         return refuse(404, "unknown webhook key")

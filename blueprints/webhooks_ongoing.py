@@ -52,7 +52,7 @@ def _ours(settings: ShopSettings, domain: str, event: dict) -> bool:
     order_id, number = event.get("orderId"), event.get("orderNumber")
     if isinstance(number, bool) or not isinstance(number, int | str) or "\x00" in str(number):
         number = None  # the handler would match nothing by it either
-    with db.session() as s:
+    with db.autocommit_session() as s:  # each statement one round trip
         tick_first_ongoing_webhook(settings, session=s)
         if isinstance(order_id, bool) or not isinstance(order_id, int):
             return False

@@ -35,9 +35,12 @@ def settings_writes(app):
         if statement.lstrip().upper().startswith("UPDATE SHOP_SETTINGS"):
             seen.append(statement)
 
-    event.listen(db.engine(), "before_cursor_execute", spy)
+    engines = [app.extensions[db.EXTENSION], app.extensions[db.AUTOCOMMIT]]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", spy)
     yield seen
-    event.remove(db.engine(), "before_cursor_execute", spy)
+    for engine in engines:
+        event.remove(engine, "before_cursor_execute", spy)
 
 
 def checklist_ticked_at():
