@@ -1,10 +1,13 @@
-"""The exchange lifecycle's runner: `signal` records and queues an event, `advance` applies it.
+"""The exchange lifecycle's runner: `signal` records an event and applies it in the delivery's
+job (one hop) or queues it, `advance` is the job that applies a queued one.
 
-Every event goes through `advance`, under a per-exchange lock: it re-reads the exchange, asks
+Every event is applied under a per-exchange lock: the runner re-reads the exchange, asks
 jobs/exchange_rules.py what the event means and which step it runs, and either runs the step and
 moves the state or records the event as ignored (a late duplicate, an out-of-order status).
-Steps are safe to run twice. The rules themselves (states, table, needs attention) live in
-jobs/exchange_rules.py; this module only carries them out.
+Steps are safe to run twice. A step's follow-up is recorded as a signal before the event that
+caused it is marked done, then applied in the same job under the same lock. The rules
+themselves (states, table, needs attention) live in jobs/exchange_rules.py; this module only
+carries them out.
 """
 from __future__ import annotations
 
