@@ -78,7 +78,8 @@ def test_shopify_throttling_for_a_while_delays_but_never_doubles(world):
 
 def test_a_worker_killed_mid_step_leaves_the_step_to_be_redone_once(world, app, base_config,
                                                                     tmp_path):
-    """A real worker process, SIGKILLed while its ship step waits on Ongoing. RQ re-queues the
+    """A real worker process, SIGKILLed while its ship step (run by the Sent notice's delivery
+    job, one hop) waits on Ongoing. RQ re-queues the
     job once its lease (timeout + 60 s) expires, and the locks the dead worker held expire by
     then too; the test lets those three minutes pass (RQ's own cleanup with a later clock, and
     the keys whose TTL would have run out dropped)."""
@@ -94,7 +95,7 @@ def test_a_worker_killed_mid_step_leaves_the_step_to_be_redone_once(world, app, 
     try:
         registry = StartedJobRegistry(queue=jobs().queue)
         deadline = time.monotonic() + 30
-        while not any(j.startswith("exchange-") for j in registry.get_job_ids()):
+        while not any(j.startswith("delivery-") for j in registry.get_job_ids()):
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.05)
         time.sleep(0.3)  # inside the step, waiting on Ongoing
@@ -103,7 +104,7 @@ def test_a_worker_killed_mid_step_leaves_the_step_to_be_redone_once(world, app, 
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
-    [killed] = [j for j in registry.get_job_ids() if j.startswith("exchange-")]
+    [killed] = [j for j in registry.get_job_ids() if j.startswith("delivery-")]  # one hop
     assert world.exchange().state == "released" and world.applied("FulfillmentCreate") == 0
 
     three_minutes_pass(registry)
