@@ -4,8 +4,9 @@ The sandbox Shopify and Ongoing run in this process on free loopback ports; the 
 gunicorn (2 sync workers) and exactly 2 RQ workers (`flask --app app worker`), on a fresh
 PostgreSQL database (else SQLite) and Redis db 11 (else embedded). Driven over HTTP as the real
 systems would: signed returns/approve, then returns/close, then Ongoing's Sent webhook. Prints
-exchanges per second, p50/p99 from the Sent webhook to the Shopify fulfilment, and the Shopify and
-Ongoing calls per exchange next to the minimum the lifecycle needs. Usage:
+exchanges per second, p50/p99 from the Sent webhook to the Shopify fulfilment, the Shopify and
+Ongoing calls per exchange next to the minimum the lifecycle needs, the jobs per exchange and the
+app's own CPU per exchange, by webhook class (bench/cpu.py). Usage:
     .venv/bin/python -m bench.lifecycle [--exchanges 500] [--shops 1] [--sent-rate 0]
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.cpu import CpuMeter
 from bench.lifecycle_calls import Recorder
 from bench.lifecycle_report import queue_report, report
 from bench.load import ongoing_delivery, shopify_delivery, sleep_until
@@ -57,8 +59,13 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def drive(args, run: Run, rec: Recorder, shopify, shops: list[Shop], cases: list[Case]) -> dict:
-    """The three phases; returns their timings (monotonic) and the first approve's wall time."""
+CLASSES = ["returns/approve -> parked", "returns/close -> released", "Ongoing Sent -> completed"]
+
+
+def drive(args, run: Run, rec: Recorder, shopify, shops: list[Shop], cases: list[Case],
+          cpu: CpuMeter) -> dict:
+    """The three phases; returns their timings (monotonic) and the first approve's wall time.
+    CPU is sampled at the same marks as the calls, so each phase is one webhook class."""
     keys = {s.domain: s.webhook_key for s in shops}
     accounts = {s.domain: s.account for s in shops}
     limit = 120 + 1.5 * args.exchanges
@@ -66,12 +73,14 @@ def drive(args, run: Run, rec: Recorder, shopify, shops: list[Shop], cases: list
     approvals = [shopify_delivery(shopify.store, c, "returns/approve", API_SECRET) for c in cases]
     t = {}
     rec.mark()
+    cpu.mark()
     t["approve"], t["approve_wall"] = time.monotonic(), time.time()
     for approval in approvals:
         run.post(approval.path, approval.body, approval.headers)
     t["approve_posted"] = time.monotonic()
     t["parked"] = run.wait_for("parked", limit)
     rec.mark()
+    cpu.mark()
 
     t["close"] = time.monotonic()
     for case in cases:
@@ -81,6 +90,7 @@ def drive(args, run: Run, rec: Recorder, shopify, shops: list[Shop], cases: list
     t["close_posted"] = time.monotonic()
     t["released"] = run.wait_for("released", limit)
     rec.mark()
+    cpu.mark()
 
     found = exchanges_by_return()
     for case in cases:
@@ -99,6 +109,7 @@ def drive(args, run: Run, rec: Recorder, shopify, shops: list[Shop], cases: list
     t["sent_posted"] = time.monotonic()
     t["completed"] = run.wait_for("completed", limit)
     rec.mark()
+    cpu.mark()
     return t
 
 
@@ -131,13 +142,15 @@ def bench(args, started: float) -> bool:
         shops, cases = setup_shops(args, shopify, ongoing)
         rec = Recorder(shopify, ongoing)
         run = Run(app, port, args.exchanges, started + args.time_limit)
+        cpu = CpuMeter()
         try:
-            t = drive(args, run, rec, shopify, shops, cases)
+            t = drive(args, run, rec, shopify, shops, cases, cpu)
         except Timeout as exc:
             print(f"RUN FAILED: {exc}")
             timeline_report()
             queue_report(run)
             return False
+        cpu.report(CLASSES, args.exchanges)
         return report(args, run, rec, shops, cases, t, started)
 
 

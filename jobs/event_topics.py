@@ -53,7 +53,7 @@ def _exchange_order(exchange: Exchange, settings: ShopSettings, status: int, sou
     event = event_for(settings, EXCHANGE_ORDER, status)
     if event is None or not exchange_rules.awaited(exchange.state, event):
         return "status noted"
-    signal(exchange.id, event, shop=exchange.shop_domain, source=source)
+    signal(exchange.id, event, shop=exchange.shop_domain, source=source, now=True)
     return f"{event} queued for exchange {exchange.id}"
 
 
@@ -66,7 +66,7 @@ def _release_for_original(domain: str, order_number: str, source: str) -> int:
                                               Exchange.state.in_(OPEN_STATES))).all()
     for exchange in found:
         note(exchange.id, "Ongoing original order returned", source, kind="webhook")
-        signal(exchange.id, RELEASE, shop=domain, source=source)
+        signal(exchange.id, RELEASE, shop=domain, source=source, now=True)
     return len(found)
 
 
@@ -85,7 +85,8 @@ def return_event(delivery: WebhookDelivery) -> str:
         return "no exchange for this return"
     note(exchange.id, f"return event {delivery.topic}", payload["id"], kind="webhook")
     event = IN_TRANSIT if delivery.topic == "shipment.event.in_transit" else RELEASE
-    signal(exchange.id, event, shop=delivery.shop_domain, source=delivery.topic)
+    signal(exchange.id, event, shop=delivery.shop_domain, source=delivery.topic,
+           now=True)
     return f"{event} queued for exchange {exchange.id}"
 
 

@@ -43,7 +43,7 @@ def detect(delivery: WebhookDelivery) -> str:
     if exchange is None:
         return "exchange already known"
     note(exchange.id, f"webhook {delivery.topic}", "exchange detected", kind="webhook")
-    signal(exchange.id, CREATE, shop=domain, source=delivery.topic)
+    signal(exchange.id, CREATE, shop=domain, source=delivery.topic, now=True)
     return f"exchange {exchange.id} detected"
 
 
@@ -86,7 +86,7 @@ def _signal_return(delivery: WebhookDelivery, event: str) -> str:
     if exchange is None:
         return "no exchange for this return"
     note(exchange.id, f"webhook {delivery.topic}", event, kind="webhook")
-    signal(exchange.id, event, shop=delivery.shop_domain, source=delivery.topic)
+    signal(exchange.id, event, shop=delivery.shop_domain, source=delivery.topic, now=True)
     return f"{event} queued for exchange {exchange.id}"
 
 

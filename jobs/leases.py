@@ -101,8 +101,8 @@ class LeasedLock:
         self._handle: int | None = None
         self._until = 0.0
 
-    def acquire(self) -> bool:
-        if not self.inner.acquire():
+    def acquire(self, blocking: bool = True) -> bool:
+        if not self.inner.acquire(blocking=blocking):
             return False
         self._until = time.monotonic() + self.timeout
         self._handle = self.renewer.hold(self._renew)

@@ -1,15 +1,19 @@
-"""The exchange lifecycle's runner: `signal` records and queues an event, `advance` applies it.
+"""The exchange lifecycle's runner: `signal` records an event and applies it in the delivery's
+job (one hop) or queues it, `advance` is the job that applies a queued one.
 
-Every event goes through `advance`, under a per-exchange lock: it re-reads the exchange, asks
+Every event is applied under a per-exchange lock: the runner re-reads the exchange, asks
 jobs/exchange_rules.py what the event means and which step it runs, and either runs the step and
 moves the state or records the event as ignored (a late duplicate, an out-of-order status).
-Steps are safe to run twice. The rules themselves (states, table, needs attention) live in
-jobs/exchange_rules.py; this module only carries them out.
+Steps are safe to run twice. A step's follow-up is recorded as a signal before the event that
+caused it is marked done, then applied in the same job under the same lock. The rules
+themselves (states, table, needs attention) live in jobs/exchange_rules.py; this module only
+carries them out.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import NamedTuple
 
 from redis.exceptions import LockError, RedisError
 from rq import Retry, get_current_job
@@ -39,20 +43,22 @@ LOCK_SECONDS = DEFAULT_TIMEOUT + 60
 STEP_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 
 
-def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "") -> bool:
+def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "",
+           now: bool = False) -> bool:
     """Queue `event` for an exchange (from a webhook, the poll, a button or a follow-up).
 
     The event is written to the database first, so a job Redis loses is queued again by the
     sweeper; with Redis down the signal waits there. False when it could not be queued yet.
     The same event still waiting, untouched, for this exchange stands for this one too (a
-    warehouse repeating its Sent notice queues one job, not ten)."""
-    with db.session() as s:
-        if waiting_signal(exchange_id, event, session=s) is not None:
-            return True
-        row = ExchangeSignal(exchange_id=exchange_id, event=event, source=source[:255])
-        s.add(row)
-        s.flush()
-        signal_id = row.id
+    warehouse repeating its Sent notice queues one job, not ten).
+
+    `now` (a delivery's job): apply it in this job, with its follow-ups, when the exchange's
+    lock is free; a busy lock or a retriable failure leaves it to its own job, as without."""
+    signal_id = _record(exchange_id, event, source)
+    if signal_id is None:
+        return True
+    if now and _apply_now(exchange_id, signal_id, shop):
+        return True
     try:
         enqueue_signal(signal_id, exchange_id, event, source, shop=shop)
     except RedisError as exc:
@@ -62,54 +68,126 @@ def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "") ->
     return True
 
 
+def _record(exchange_id: int, event: str, source: str) -> int | None:
+    """Write the signal row; None when the same event already waits, untouched."""
+    with db.session() as s:
+        if waiting_signal(exchange_id, event, session=s) is not None:
+            return None
+        row = ExchangeSignal(exchange_id=exchange_id, event=event, source=source[:255])
+        s.add(row)
+        s.flush()
+        return row.id
+
+
 def signal_job_id(signal_id: int, exchange_id: int, event: str) -> str:
     return job_id("exchange", exchange_id, event, signal_id)
 
 
-def enqueue_signal(signal_id: int, exchange_id: int, event: str, source: str, *, shop: str = ""):
+def enqueue_signal(signal_id: int, exchange_id: int, event: str, source: str, *, shop: str = "",
+                   delay: int = 0):
     """Queue the job of a recorded signal (None when its job is already there)."""
     return enqueue(advance, exchange_id, event, source, signal_id, shop=shop, retry=STEP_RETRY,
-                   job_id=signal_job_id(signal_id, exchange_id, event))
+                   job_id=signal_job_id(signal_id, exchange_id, event), delay=delay)
+
+
+def _lock(exchange_id: int):
+    """The exchange's lock, on a short lease renewed while held (jobs/leases.py)."""
+    return jobs().lock(f"swapline:exchange:{exchange_id}", timeout=LOCK_SECONDS,
+                       blocking_timeout=LOCK_SECONDS)
+
+
+def _unlock(lock, exchange_id: int) -> None:
+    try:
+        lock.release()
+    except LockError:  # lost (Redis restarted empty, a stalled process); steps re-check
+        log.warning("exchange lock expired before release", extra={"exchange_id": exchange_id})
 
 
 @metrics.counts_job
 def advance(exchange_id: int, event: str, source: str = "", signal_id: int | None = None) -> str:
-    """Apply one event to one exchange: run its step and move its state, or record it ignored.
+    """Apply one event to one exchange: run its step and move its state, or record it ignored;
+    then the follow-ups that step recorded, in this job.
 
     With `signal_id`, the recorded signal is applied once: marked done when the event has been
     applied, ignored or has put the exchange in needs_attention; a retriable failure leaves it
     pending for RQ's retry (or the sweeper, should Redis lose that retry)."""
-    lock = jobs().lock(f"swapline:exchange:{exchange_id}", timeout=LOCK_SECONDS,
-                       blocking_timeout=LOCK_SECONDS)
+    lock = _lock(exchange_id)
     if not lock.acquire():
         raise TimeoutError(f"exchange {exchange_id} stayed locked; RQ retries this event")
     try:
-        attempts = _take_signal(signal_id) if signal_id is not None else 1
-        if attempts is None:
-            return "signal already applied"
-        with db.session() as s:
-            exchange = s.get(Exchange, exchange_id)
-            if exchange is None:
-                return "exchange gone"
-        with logs.context(shop=exchange.shop_domain, exchange_id=exchange_id):
-            if attempts > MAX_ATTEMPTS:  # every run died before it could finish: a person looks
-                outcome = _give_up(exchange, event, source)
-            else:
-                outcome = _apply(exchange, event, source)
-        if signal_id is not None:
-            _signal_done(signal_id)
-        return outcome
+        applied = _take_and_apply(exchange_id, event, source, signal_id,
+                                  may_raise=_retries_left())
+        _follow(exchange_id, applied.follow_up)
+        return applied.outcome
     finally:
+        _unlock(lock, exchange_id)
+
+
+def _apply_now(exchange_id: int, signal_id: int, shop: str) -> bool:
+    """Apply a recorded signal in this job if the exchange's lock is free (else False: its own
+    job waits for the lock). A retriable failure is left to its own job, scheduled like RQ's
+    first retry; the row stays pending, so nothing is lost if that job is lost too."""
+    lock = _lock(exchange_id)
+    if not lock.acquire(blocking=False):
+        return False
+    try:
+        _follow(exchange_id, signal_id, shop=shop)
+    finally:
+        _unlock(lock, exchange_id)
+    return True
+
+
+def _follow(exchange_id: int, signal_id: int | None, *, shop: str = "") -> None:
+    """Apply recorded signals one after another under the lock the caller holds: each one's
+    follow-up is written (as a signal row) before the one that caused it is marked done, so a
+    crash between them leaves it to the sweeper."""
+    while signal_id is not None:
+        with db.session() as s:
+            row = s.get(ExchangeSignal, signal_id)
+            if row is None:  # the exchange was deleted meanwhile (shop/redact)
+                return
+            event, source = row.event, row.source
         try:
-            lock.release()
-        except LockError:  # lost (Redis restarted empty, a stalled process); steps re-check
-            log.warning("exchange lock expired before release", extra={"exchange_id": exchange_id})
+            signal_id = _take_and_apply(exchange_id, event, source, signal_id,
+                                        may_raise=True).follow_up
+        except Exception as exc:
+            if not getattr(exc, "retriable", False):
+                raise  # e.g. the job's own timeout: RQ's registry shows it; the row stays
+            enqueue_signal(signal_id, exchange_id, event, source, shop=shop,
+                           delay=STEP_RETRY.intervals[0])
+            return
 
 
-def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool = True) -> str:
-    """`may_raise=False` (a Retry applying the failed event): a retriable failure parks the
-    exchange as transient instead of leaving it to an RQ retry of the "retry" job, which would
-    find the exchange already resumed and drop the event."""
+class Applied(NamedTuple):
+    """What applying one event did, and the follow-up signal it recorded (an id), if any."""
+
+    outcome: str
+    follow_up: int | None = None
+
+
+def _take_and_apply(exchange_id: int, event: str, source: str, signal_id: int | None, *,
+                    may_raise: bool) -> Applied:
+    attempts = _take_signal(signal_id) if signal_id is not None else 1
+    if attempts is None:
+        return Applied("signal already applied")
+    with db.session() as s:
+        exchange = s.get(Exchange, exchange_id)
+        if exchange is None:
+            return Applied("exchange gone")
+    with logs.context(shop=exchange.shop_domain, exchange_id=exchange_id):
+        if attempts > MAX_ATTEMPTS:  # every run died before it could finish: a person looks
+            applied = Applied(_give_up(exchange, event, source))
+        else:
+            applied = _apply(exchange, event, source, may_raise=may_raise)
+    if signal_id is not None:
+        _signal_done(signal_id)
+    return applied
+
+
+def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool) -> Applied:
+    """`may_raise`: a retriable failure is raised for a later attempt (RQ's retry, or the
+    signal's own job). Without it (the last attempt, or a Retry applying the failed event) the
+    exchange is parked as transient instead, which reconciliation retries later."""
     if event == exchange_rules.RETRY:
         return _retry(exchange, source)
     # The shop's settings are read only for the one event they decide.
@@ -120,36 +198,36 @@ def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool = Tru
                                    release_reason=exchange.release_reason)
     if meant.kept:  # e.g. close before create finished
         _keep_release(exchange.id, source)
-        return "release kept until the Ongoing order exists"
+        return Applied("release kept until the Ongoing order exists")
     if meant.ignored:
         if meant.noted:
             _note(exchange.id, "ignored", event, meant.ignored, source)
-        return f"ignored: {meant.ignored}"
+        return Applied(f"ignored: {meant.ignored}")
     event, source = meant.event, meant.source
     if exchange_rules.resumes_on(exchange.state, event):
         _resume(exchange, f"{event}: the parcel left")  # a missed Sent must not strand it
     found = exchange_rules.transition(exchange.state, event)
     if found is None:
         _note(exchange.id, "ignored", event, f"not applicable in state {exchange.state}", source)
-        return f"ignored in {exchange.state}"
+        return Applied(f"ignored in {exchange.state}")
     step, after = found
     try:
         outcome = STEPS[step](exchange)
     except (NeedsAttention, ShopifyRefusal) as exc:  # a Shopify refusal is written for a person
-        return _attention(exchange, step, event, str(exc))
+        return Applied(_attention(exchange, step, event, str(exc)))
     except Exception as exc:
         transient = getattr(exc, "retriable", False) or isinstance(exc, JobTimeoutException)
-        if transient and may_raise and _retries_left():
+        if transient and may_raise:
             _note(exchange.id, "error", step, logs.scrub(f"will retry: {exc}"), source)
             raise
-        return _attention(exchange, step, event, logs.scrub(str(exc)), transient=transient)
+        return Applied(_attention(exchange, step, event, logs.scrub(str(exc)),
+                                  transient=transient))
     outcome, then = (outcome.outcome, outcome.event) if isinstance(outcome, Then) \
         else (outcome, None)
     _move(exchange.id, exchange.state, after, f"{step}: {outcome}", source)
     follow_up = then or (exchange_rules.FOLLOW_UP.get(after) if after != exchange.state else None)
-    if follow_up:
-        signal(exchange.id, follow_up, shop=exchange.shop_domain, source=f"after {step}")
-    return outcome
+    return Applied(outcome, _record(exchange.id, follow_up, f"after {step}") if follow_up
+                   else None)
 
 
 def _give_up(exchange: Exchange, event: str, source: str) -> str:
@@ -234,11 +312,11 @@ def _attention(exchange: Exchange, step: str, event: str, reason: str, *,
     return f"needs attention: {reason}"
 
 
-def _retry(exchange: Exchange, source: str) -> str:
+def _retry(exchange: Exchange, source: str) -> Applied:
     """Back to the state it left, and the event that failed goes again."""
     if not exchange_rules.retriable(exchange.state, exchange.attention_step):
         _note(exchange.id, "ignored", "retry", f"not applicable in state {exchange.state}", source)
-        return "nothing to retry"
+        return Applied("nothing to retry")
     _, event = exchange_rules.failed(exchange.attention_step)
     _resume(exchange, f"retry ({source or 'retry'})")
     return _apply(exchange, event, source or "retry", may_raise=False)

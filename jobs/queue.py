@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import redis
@@ -82,14 +83,16 @@ def job_id(*parts: object) -> str:
 
 
 def enqueue(func: Callable, *args, job_id: str, shop: str = "", retry: Retry | None = None,
-            timeout: int = DEFAULT_TIMEOUT):
-    """Enqueue `func(*args)` once under `job_id`; None when that job is already queued."""
+            timeout: int = DEFAULT_TIMEOUT, delay: int = 0):
+    """Enqueue `func(*args)` once under `job_id` (`delay` seconds from now: RQ's scheduler
+    queues it then); None when that job is already queued or scheduled."""
+    options = {"job_id": job_id, "unique": True, "retry": retry or DEFAULT_RETRY,
+               "description": f"{func.__name__}{args!r}", "failure_ttl": 7 * 24 * 3600}
+    queue = jobs().queue
     try:
-        job = jobs().queue.enqueue_call(
-            func, args=args, job_id=job_id, unique=True, timeout=timeout,
-            retry=retry or DEFAULT_RETRY, description=f"{func.__name__}{args!r}",
-            failure_ttl=7 * 24 * 3600,
-        )
+        job = queue.enqueue_in(timedelta(seconds=delay), func, *args, job_timeout=timeout,
+                               **options) if delay \
+            else queue.enqueue_call(func, args=args, timeout=timeout, **options)
     except DuplicateJobError:
         log.info("job already queued", extra={"job_id": job_id, "shop": shop})
         return None

@@ -5,14 +5,30 @@ import json
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    or_,
+)
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.types import UTCDateTime, utcnow
 
 
 class Exchange(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("shop_domain", "return_gid", name="uq_exchange_return"),)
+    __table_args__ = (
+        UniqueConstraint("shop_domain", "return_gid", name="uq_exchange_return"),
+        # The Ongoing webhook asks, per notice, whether the order is one Swapline runs
+        # (concerns_ongoing_order): one index per way an order is recognised, each by shop.
+        Index("ix_exchange_shop_ongoing_order_id", "shop_domain", "ongoing_order_id"),
+        Index("ix_exchange_shop_order_name", "shop_domain", "order_name"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     shop_domain: str = Field(sa_column=Column(String(255), index=True, nullable=False))
@@ -100,6 +116,25 @@ def find_by_ongoing_order(domain: str, order_id: int, *, session: Session) -> Ex
     query = select(Exchange).where(Exchange.shop_domain == domain,
                                    Exchange.ongoing_order_id == order_id)
     return session.exec(query).first()
+
+
+def concerns_ongoing_order(domain: str, order_id: int, order_number: str | None, *,
+                           open_states: tuple[str, ...], session: Session) -> bool:
+    """Whether an Ongoing order is one Swapline runs for the shop: an exchange order (by its
+    id, whatever the exchange's state), or the original order of an open exchange
+    (`open_states`), known by its number as create finds it and the webhook handler matches
+    it: the order name with or without its '#'. One statement, each branch an index on
+    (shop, column)."""
+    ours = Exchange.shop_domain == domain
+    branches = [select(Exchange.id).where(ours, Exchange.ongoing_order_id == order_id)]
+    number = (order_number or "").strip()
+    if number:
+        branches.append(select(Exchange.id).where(
+            ours, Exchange.order_name.in_({number, f"#{number.lstrip('#')}"}),
+            Exchange.state.in_(open_states)))
+    # EXISTS per branch, not one OR: SQLite would then search by shop alone.
+    query = select(or_(*(branch.exists() for branch in branches)))
+    return bool(session.exec(query).one())
 
 
 def update(exchange_id: int, **fields) -> None:

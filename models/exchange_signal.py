@@ -1,8 +1,9 @@
 """Events queued for an exchange, kept in the database until applied: Redis only wakes the job.
 
-A signal row is written before its job is enqueued and marked done when `advance` has applied
-(or ignored) the event. If Redis loses the job (restart, eviction, a worker killed past its
-retries), the sweeper finds the row still pending and queues it again; steps are safe to re-run.
+A signal row is written before it is applied (in the job that recorded it) or its job is
+enqueued, and marked done when the event has been applied (or ignored). If Redis loses the job
+(restart, eviction, a worker killed past its retries), the sweeper finds the row still pending
+and queues it again; steps are safe to re-run.
 """
 from __future__ import annotations
 

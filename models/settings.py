@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Integer, String, Text
+from sqlalchemy import Column, ForeignKey, Integer, String, Text, update
 from sqlalchemy.orm import object_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Field, Session, SQLModel, select
@@ -124,6 +124,21 @@ def by_webhook_key(key: str, *, session: Session) -> tuple[ShopSettings, Shop] |
     found = session.exec(select(ShopSettings, Shop).join(Shop, Shop.id == ShopSettings.shop_id)
                          .where(ShopSettings.webhook_key == key)).first()
     return tuple(found) if found else None
+
+
+def tick_first_ongoing_webhook(row: ShopSettings, *, session: Session) -> bool:
+    """The setup checklist's "first Ongoing webhook" step, ticked once: nothing is written
+    when the loaded row already has it, and of two concurrent first notices one write counts
+    (the update is conditional). Whether this call ticked it."""
+    if row.first_ongoing_webhook_at is not None or row.id is None:
+        return False
+    at = utcnow()
+    done = session.execute(update(ShopSettings)
+                           .where(ShopSettings.id == row.id,
+                                  ShopSettings.first_ongoing_webhook_at.is_(None))
+                           .values(first_ongoing_webhook_at=at))
+    set_committed_value(row, "first_ongoing_webhook_at", at)
+    return done.rowcount == 1
 
 
 def apply(row: ShopSettings, values: dict) -> None:

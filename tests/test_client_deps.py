@@ -42,3 +42,61 @@ def test_the_app_hands_its_redis_locks_and_metrics_to_every_client(app):
     accounts = app.extensions[ongoing_accounts.EXTENSION]
     assert shopify().tokens.locks is jobs() and accounts.locks is jobs()
     assert shopify().metrics is metrics and accounts.metrics is metrics
+
+
+@pytest.fixture
+def other_machine(base_config, migrated):
+    """A second app from the same configuration: a web or worker process on another machine,
+    sharing only PostgreSQL and Redis with the first."""
+    from app import create_app
+
+    other = create_app(base_config)
+    yield other
+    with other.app_context():
+        from models import db
+
+        db.dispose()
+
+
+def test_create_app_hands_redis_locks_to_the_clients_so_machines_exclude_each_other(
+        app, other_machine, monkeypatch):
+    """One call at a time per goods owner and one token refresh per shop hold across machines:
+    a lock taken through one app's clients is held against the other app's clients."""
+    from redis.lock import Lock as RedisLock
+
+    from clients import ongoing_accounts
+    from clients.shopify_tokens import tokens
+
+    monkeypatch.setattr("clients.ongoing_accounts.LOCK_WAIT", 0.05)
+    here = app.extensions[ongoing_accounts.EXTENSION]
+    there = other_machine.extensions[ongoing_accounts.EXTENSION]
+    assert here.locks is not there.locks  # two processes, nothing in common but Redis
+    with here.serializer("api/wh/1"):
+        with pytest.raises(OngoingNetworkError):
+            with there.serializer("api/wh/1"):
+                pass
+        with there.serializer("api/wh/2"):  # another goods owner is free
+            pass
+    refresh = "swapline:token-refresh:a-shop.myshopify.com"
+    held = tokens().locks.lock(refresh, timeout=5, blocking_timeout=0.05)
+    assert isinstance(held, RedisLock) and held.acquire()
+    try:
+        with other_machine.app_context():
+            assert not tokens().locks.lock(refresh, timeout=5, blocking_timeout=0.05).acquire()
+    finally:
+        held.release()
+
+
+def test_the_clients_init_app_takes_no_process_local_default(app):
+    """Inside the app the locks must be handed in: leaving them out is an error, not a
+    silent lock of one process."""
+    from flask import Flask
+
+    from clients import ongoing_accounts, shopify
+
+    bare = Flask("bare")
+    bare.config["SETTINGS"] = app.config["SETTINGS"]
+    with pytest.raises(TypeError):
+        ongoing_accounts.init_app(bare)
+    with pytest.raises(TypeError):
+        shopify.init_app(bare)

@@ -118,3 +118,36 @@ def test_the_old_nested_page_would_have_been_refused(requested_cost):
     old = ("query Old($id: ID!) { order(id: $id) { fulfillmentOrders(first: 50) { nodes { id "
            "lineItems(first: 50) { nodes { id lineItem { id } } } } } } }")
     assert requested_cost(old)[0] > 1000
+
+
+# A page document repeats the node selection of the document it continues: each .graphql file is
+# validated and priced alone (../shared/shopify/validate_graphql.py), so they cannot share a
+# fragment file. The continued pages must still return the same shape as the first page.
+PAGES = [("ReturnForExchange", "ReturnExchangeLineItems", "exchangeLineItems"),
+         ("ReturnForExchange", "ReturnReturnLineItems", "returnLineItems"),
+         ("OrderFulfillmentOrders", "FulfillmentOrderLineItems", "lineItems")]
+
+
+def _nodes_selection(document: str, connection: str) -> str:
+    """The printed `nodes { ... }` selection of the first field named `connection`."""
+    from graphql import FieldNode, parse, print_ast, visit
+    from graphql.language import Visitor
+
+    found: list[str] = []
+
+    class Find(Visitor):
+        def enter_field(self, node: FieldNode, *_):
+            if node.name.value == connection and not found:
+                nodes = next(s for s in node.selection_set.selections if s.name.value == "nodes")
+                found.append(print_ast(nodes))
+
+    visit(parse(document), Find())
+    return found[0]
+
+
+@pytest.mark.parametrize(("first", "page", "connection"), PAGES, ids=lambda v: str(v))
+def test_a_further_page_selects_what_the_first_page_selects(first, page, connection):
+    from clients.shopify import load_document
+
+    assert _nodes_selection(load_document(page), connection) == \
+        _nodes_selection(load_document(first), connection)

@@ -84,11 +84,12 @@ def test_zero_priced_exchange_without_fulfillment_order_waits_for_admin_then_ret
     assert [li["line_item_id"] for li in fulfillment["line_items"]] == exchange.line_item_gids
 
 
-def released_before_processing(world, quantity: int = 2):
+def released_before_processing(world, monkeypatch, quantity: int = 2):
     """An exchange whose return was closed before create could process it: the Ongoing order is
     released and the exchange items are still unprocessed, so the merchant may remove them."""
     from sqlmodel import select
 
+    from jobs import lifecycle
     from jobs.deliveries import process_delivery
     from models import db
     from models.delivery import WebhookDelivery
@@ -100,7 +101,9 @@ def released_before_processing(world, quantity: int = 2):
     world.return_webhook("returns/approve")
     with db.session() as s:
         [delivery] = s.exec(select(WebhookDelivery)).all()
-    process_delivery(delivery.id)
+    with monkeypatch.context() as busy:  # the exchange's lock busy: create waits for its job
+        busy.setattr(lifecycle, "_apply_now", lambda *args, **kwargs: False)
+        process_delivery(delivery.id)
     world.close()
     world.run_jobs()
     assert world.exchange().state == "released", world.exchange().attention_reason
@@ -121,8 +124,9 @@ def ongoing_lines(world) -> list[tuple[str, float]]:
             for line in world.ongoing_order()["orderLines"]]
 
 
-def test_units_removed_from_the_return_change_the_ongoing_order_then_withdraw_it(world):
-    released_before_processing(world, quantity=2)
+def test_units_removed_from_the_return_change_the_ongoing_order_then_withdraw_it(world,
+                                                                                 monkeypatch):
+    released_before_processing(world, monkeypatch, quantity=2)
     assert ongoing_lines(world) == [(EXCHANGE_SKU, 2)]
     remove_exchange_units(world, 1)
     exchange = world.exchange()
@@ -138,8 +142,8 @@ def test_units_removed_from_the_return_change_the_ongoing_order_then_withdraw_it
     assert world.store.return_state(world.domain, world.ret["id"])["status"] == "OPEN"
 
 
-def test_a_removal_after_picking_started_needs_attention(world):
-    released_before_processing(world, quantity=2)
+def test_a_removal_after_picking_started_needs_attention(world, monkeypatch):
+    released_before_processing(world, monkeypatch, quantity=2)
     world.warehouse_moves(400, webhook=False)  # picked
     remove_exchange_units(world, 1)
     exchange = world.exchange()

@@ -83,7 +83,7 @@ def test_jobs_are_counted_by_outcome(app, post_webhook, run_jobs, scrape, monkey
     post_webhook("returns/reopen", APPROVE)
     run_jobs()
     exchange_id = _exchange(1, "parked")
-    monkeypatch.setattr(lifecycle, "_apply", lambda *a: 1 / 0)
+    monkeypatch.setattr(lifecycle, "_apply", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         lifecycle.advance(exchange_id, "release")
     samples = scrape()

@@ -30,29 +30,40 @@ def signals() -> list[tuple[str, bool, int]]:
     return [(row.event, row.done_at is not None, row.attempts) for row in rows]
 
 
-def test_each_lost_job_comes_back_and_the_exchange_completes_once(world, app, queued):
+def collect_fails_once(monkeypatch) -> None:
+    """The collect step meets a Shopify 503 once: it is left to its own (scheduled) job."""
+    from clients.shopify_errors import ShopifyRetriableError
+    from jobs import lifecycle
+
+    real = lifecycle.STEPS["collect"]
+
+    def collect(exchange):
+        monkeypatch.setitem(lifecycle.STEPS, "collect", real)
+        raise ShopifyRetriableError("503 Service Unavailable")
+
+    monkeypatch.setitem(lifecycle.STEPS, "collect", collect)
+
+
+def test_each_lost_job_comes_back_and_the_exchange_completes_once(world, app, queued,
+                                                                  monkeypatch):
     world.setup(instant=False).approve()
-    run_one(app)  # the delivery job: exchange detected, its create queued ...
-    assert world.exchange().state == "detected" and len(queued()) == 1
-    redis_restarts()  # ... and lost
-    assert sweep(grace_seconds=0) == {"deliveries": 0, "signals": 1}
-    world.run_jobs()
-    assert world.exchange().state == "parked"
+    redis_restarts()  # the approve's delivery job is lost before it ran
+    assert sweep(grace_seconds=0) == {"deliveries": 1, "signals": 0}
+    run_one(app)  # one hop: the delivery job detects the exchange and runs create
+    assert world.exchange().state == "parked" and queued() == []
 
     world.close()
     redis_restarts()  # the close's delivery job is lost before it ran
     assert sweep(grace_seconds=0) == {"deliveries": 1, "signals": 0}
-    run_one(app)  # the delivery queues the release ...
-    redis_restarts()  # ... which is lost too
-    assert sweep(grace_seconds=0) == {"deliveries": 0, "signals": 1}
-    world.run_jobs()
+    run_one(app)
     assert world.exchange().state == "released"
 
     world.warehouse_moves(450, waybill="LOST1")
-    run_one(app)  # delivery: sent queued
-    run_one(app)  # ship: fulfilled, collect queued as its follow-up ...
+    collect_fails_once(monkeypatch)
+    run_one(app)  # delivery: fulfilled; its follow-up collect failed, left to its own job ...
     assert world.exchange().state == "fulfilled"
-    redis_restarts()  # ... and lost
+    assert ("collect", False, 1) in signals()
+    redis_restarts()  # ... which is lost
     assert sweep(grace_seconds=0) == {"deliveries": 0, "signals": 1}
     world.run_jobs()
 
@@ -62,6 +73,34 @@ def test_each_lost_job_comes_back_and_the_exchange_completes_once(world, app, qu
     assert sum(1 for o in world.account.orders.values() if o.number == "EXCH-1001-1") == 1
     assert all(done for _, done, _ in signals())
     assert sweep(grace_seconds=0) == {"deliveries": 0, "signals": 0}
+
+
+def test_a_crash_between_a_step_and_its_follow_up_resumes_by_the_sweeper(world, app,
+                                                                        monkeypatch):
+    """The follow-up is a signal row written before the step's own signal is marked done."""
+    from jobs import lifecycle
+
+    world.setup(instant=False).approve()
+    world.run_jobs()
+    world.close()
+    world.run_jobs()
+    world.warehouse_moves(450, waybill="CRASH1")
+    real = lifecycle._take_and_apply
+
+    def dies_before_collect(exchange_id, event, *args, **kwargs):
+        if event == "collect":
+            raise RuntimeError("the worker died")
+        return real(exchange_id, event, *args, **kwargs)
+
+    with monkeypatch.context() as crash:  # the worker dies right after fulfil
+        crash.setattr(lifecycle, "_take_and_apply", dies_before_collect)
+        world.run_jobs()
+    assert world.exchange().state == "fulfilled"
+    assert ("collect", False, 0) in signals()
+    assert sweep(grace_seconds=0) == {"deliveries": 0, "signals": 1}
+    world.run_jobs()
+    assert world.exchange().state == "completed"
+    assert world.applied("OrderCapture") == 1 and all(done for _, done, _ in signals())
 
 
 def test_a_signal_is_applied_once_even_when_queued_twice(world, app):

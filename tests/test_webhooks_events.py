@@ -9,6 +9,7 @@ from sqlmodel import select
 from blueprints.return_events import signature
 from models import db
 from models.delivery import WebhookDelivery
+from models.exchange import Exchange
 from models.settings import ShopSettings
 from tests.conftest import OTHER_SHOP, SHOP
 
@@ -28,9 +29,23 @@ def deliveries() -> list[WebhookDelivery]:
         return list(s.exec(select(WebhookDelivery).order_by(WebhookDelivery.id)))
 
 
+def our_exchange(domain: str = SHOP, state: str = "released", **values) -> int:
+    """The shop's exchange whose Ongoing order ORDER_EVENT reports (original order 1001)."""
+    values = {"return_gid": "gid://shopify/Return/111", "order_gid": "gid://shopify/Order/1",
+              "order_name": "#1001", "ongoing_order_id": ORDER_EVENT["orderId"],
+              "ongoing_order_number": ORDER_EVENT["orderNumber"]} | values
+    with db.session() as s:
+        exchange = Exchange(shop_domain=domain, state=state, **values)
+        s.add(exchange)
+        s.flush()
+        return exchange.id
+
+
 @pytest.fixture
 def shop_key(make_shop):
-    return make_shop(SHOP, webhook_token=TOKEN, events_secret=SECRET)[1]
+    key = make_shop(SHOP, webhook_token=TOKEN, events_secret=SECRET)[1]
+    our_exchange()
+    return key
 
 
 def post_ongoing(client, key, payload, token=TOKEN, raw=None):
@@ -91,6 +106,8 @@ def test_duplicate_event_is_a_no_op(client, shop_key, queued):
 def test_same_event_id_from_two_shops_is_two_deliveries(client, make_shop):
     _, key_a = make_shop(SHOP, webhook_token=TOKEN)
     _, key_b = make_shop(OTHER_SHOP, webhook_token=TOKEN + "b")
+    our_exchange(SHOP)
+    our_exchange(OTHER_SHOP)
     assert post_ongoing(client, key_a, ORDER_EVENT).status_code == 200
     assert post_ongoing(client, key_b, ORDER_EVENT, token=TOKEN + "b").status_code == 200
     assert {d.shop_domain for d in deliveries()} == {SHOP, OTHER_SHOP}

@@ -74,8 +74,9 @@ def test_a_killed_workers_job_resumes_on_another_worker_and_is_done_once(world, 
     worker = start_worker(base_config, first)
     replacement = None
     try:
-        wait_until(lambda: running("exchange-"), "the fulfil job to start", first)
-        [killed] = running("exchange-")
+        wait_until(lambda: running("delivery-"), "the Sent notice's job (fulfil, one hop) to start",
+                   first)
+        [killed] = running("delivery-")
         time.sleep(0.3)  # inside the step, waiting on Ongoing
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()

