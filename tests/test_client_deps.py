@@ -62,10 +62,9 @@ def test_create_app_hands_redis_locks_to_the_clients_so_machines_exclude_each_ot
         app, other_machine, monkeypatch):
     """One call at a time per goods owner and one token refresh per shop hold across machines:
     a lock taken through one app's clients is held against the other app's clients."""
-    from redis.lock import Lock as RedisLock
-
     from clients import ongoing_accounts
     from clients.shopify_tokens import tokens
+    from jobs.leases import LeasedLock  # a Redis lock on a renewed lease
 
     monkeypatch.setattr("clients.ongoing_accounts.LOCK_WAIT", 0.05)
     here = app.extensions[ongoing_accounts.EXTENSION]
@@ -79,7 +78,7 @@ def test_create_app_hands_redis_locks_to_the_clients_so_machines_exclude_each_ot
             pass
     refresh = "swapline:token-refresh:a-shop.myshopify.com"
     held = tokens().locks.lock(refresh, timeout=5, blocking_timeout=0.05)
-    assert isinstance(held, RedisLock) and held.acquire()
+    assert isinstance(held, LeasedLock) and held.acquire()
     try:
         with other_machine.app_context():
             assert not tokens().locks.lock(refresh, timeout=5, blocking_timeout=0.05).acquire()
