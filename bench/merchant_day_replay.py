@@ -104,7 +104,8 @@ class Replayer:
             pending = deque(events)
             while pending or held:
                 now = time.monotonic()
-                if now > self.deadline:
+                if now > self.deadline:  # what was not posted yet is not posted
+                    pool.shutdown(wait=False, cancel_futures=True)
                     break
                 if held and now - last_check >= RELEASED_CHECK_S:
                     ready, held = self.released(held)
@@ -162,6 +163,8 @@ class Replayer:
         """Post one event; re-send it every RESEND_EVERY_S while not answered 200."""
         stats = self.stats[event.kind]
         late = max(0.0, time.monotonic() - self.due(event))
+        if time.monotonic() > self.deadline:
+            return  # never posted: the report counts it
         delivery = self.delivery(event)
         for attempt in range(RESEND_ROUNDS + 1):
             started = time.monotonic()

@@ -2,6 +2,7 @@
 effect; the queue and the drain; the issue's targets as PASS/MISS; the end-state checks."""
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass
 
@@ -180,6 +181,8 @@ def report(args, replayer, sampler, probes, idle, day_cpu, outcome: str, times, 
         f"close -> release p99 {percentile(close, 0.99):.0f} ms (target < 2000)":
             percentile(close, 0.99) < EFFECT_P99_TARGET_MS,
     }
+    print(f"load average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())} "
+          f"({os.cpu_count()} cores; anything above what this run needs is someone else's)")
     print("\ntargets (issue 12):")
     print_checks(targets, words=("PASS", "MISS"))
     failed = FailedJobRegistry(QUEUE, connection=jobs().connection).get_job_ids()
@@ -187,12 +190,14 @@ def report(args, replayer, sampler, probes, idle, day_cpu, outcome: str, times, 
               if not k.startswith("webhook deliveries")}
     left, signals = unprocessed(), pending_signals()
     unacked = sum(s.unacked for s in replayer.stats.values())
+    unsent = len(events) - sum(s.sent for s in replayer.stats.values())
     checks.update({
         f"drained: {outcome}": outcome == "drained",
         f"webhook deliveries unprocessed: {left}": left == 0,
         f"exchange signals not applied: {signals}": signals == 0,
         f"failed RQ jobs: {len(failed)}": not failed,
         f"webhooks never answered 200: {unacked}": unacked == 0,
+        f"webhooks never posted (the time limit came first): {unsent}": unsent == 0,
     })
     print("\nend state:")
     print_checks(checks)
