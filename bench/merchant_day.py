@@ -4,9 +4,10 @@ Every order of the day gets Ongoing's "Order status is changed" notice at Sent, 
 runs it or not (a 3PL sets the webhook on the whole goods owner); 70% of the shipping falls in two
 windows (10-12, 14-16), the rest over 07-20. ~1% of orders come back at the 3PL's Returned code;
 2% have an exchange, with its Shopify returns webhooks (approve, process on the 2025-07 processing
-workflow, close; odd shops on the legacy workflow) and a Sent notice for the exchange order once
-Swapline has released it. The window --hours of that day is replayed --compression times faster
-than real time (or in --minutes); bench.merchant_day_traffic builds it.
+workflow, close once Swapline has made the exchange order; odd shops on the legacy workflow) and a
+Sent notice for the exchange order once Swapline has released it. The window --hours of that day
+is replayed --compression times faster than real time (or in --minutes); bench.merchant_day_traffic
+builds it.
 
 The app runs as in bench.soak: gunicorn (2 sync workers) and 2 RQ workers on a fresh PostgreSQL
 database (else SQLite) and a Redis server of its own; the sandbox Shopify and Ongoing run in this
@@ -18,7 +19,7 @@ the peak RQ queue length, the drain time and the end-state checks, with the issu
 (nothing stored for foreign notices; time to effect p99 < 2 s) as PASS/MISS.
 Usage:
     .venv/bin/python -m bench.merchant_day [--shops 20] [--orders-per-day 5000] [--hours 10-11]
-        [--minutes 5 | --compression 12] [--concurrency 8] [--probe 1000] [--time-limit 600]
+        [--minutes 5 | --compression 12] [--concurrency 8] [--probe 500] [--time-limit 600]
 """
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     speed.add_argument("--compression", type=float, default=None,
                        help="replay the window this many times faster than real time")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads (1..64)")
-    parser.add_argument("--probe", type=int, default=1000,
+    parser.add_argument("--probe", type=int, default=500,
                         help="foreign Sent notices sent alone before the day to measure their "
                              "cost (a quarter as many foreign Returned); 0 skips the probes")
     parser.add_argument("--time-limit", type=float, default=600.0,

@@ -1,6 +1,8 @@
 """bench.merchant_day's replay: each webhook of the schedule posted at its compressed time from
 client threads (re-sent every 2 s while not answered 200, as the real senders do), the exchange
-Sent held until Swapline has released the exchange order (a warehouse ships nothing unreleased),
+Sent held until Swapline has released the exchange order (a warehouse ships nothing unreleased)
+and the returns/close until Swapline has made the exchange order (a close comes days after the
+approval in a real day: the compressed replay must not close a return before Swapline acted on it),
 and the RQ queue's length sampled throughout."""
 from __future__ import annotations
 
@@ -114,7 +116,7 @@ class Replayer:
                         pool.submit(self.post, event)
                 if pending and self.due(pending[0]) <= now:
                     event = pending.popleft()
-                    if event.kind == EXCHANGE_SENT:
+                    if event.kind in (CLOSE, EXCHANGE_SENT):
                         held.append(event)
                         self.held_max = max(self.held_max, len(held))
                     else:
@@ -125,16 +127,17 @@ class Replayer:
         self.last_sent = time.monotonic()
 
     def released(self, held: list[Event]) -> tuple[list[Event], list[Event]]:
-        """(held exchange Sents whose exchange is released now, the others)."""
+        """(held events whose exchange is ready now, the others): a close once the exchange
+        order exists (parked or later), an exchange Sent once it is released."""
         with db.engine().connect() as conn:
             rows = conn.execute(text(
-                "SELECT shop_domain, return_gid, ongoing_order_id FROM exchange "
-                "WHERE released_at IS NOT NULL AND ongoing_order_id IS NOT NULL")).all()
-        orders = {(shop, gid): order_id for shop, gid, order_id in rows}
+                "SELECT shop_domain, return_gid, ongoing_order_id, released_at IS NOT NULL "
+                "FROM exchange WHERE ongoing_order_id IS NOT NULL AND state <> 'detected'")).all()
+        orders = {(shop, gid): (order_id, released) for shop, gid, order_id, released in rows}
         ready, waiting = [], []
         for event in held:
-            order_id = orders.get((event.ref.shop, event.ref.return_gid))
-            if order_id is None:
+            order_id, released = orders.get((event.ref.shop, event.ref.return_gid), (None, 0))
+            if order_id is None or (event.kind == EXCHANGE_SENT and not released):
                 waiting.append(event)
             else:
                 event.ref.ongoing_order_id = order_id

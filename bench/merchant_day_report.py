@@ -155,8 +155,8 @@ def report(args, replayer, sampler, probes, idle, day_cpu, outcome: str, times, 
           f"(compression {args.compression:.0f}×), sent in {sent_end - t0:.1f} s: "
           f"{acked / (sent_end - t0):.0f} acknowledged/s on average, offered peak "
           f"{offered_peak(replayer, events):.0f}/s over {PEAK_BIN_S:g} s (in real time "
-          f"{offered_peak(replayer, events) / args.compression:.1f}/s); exchange Sents held "
-          f"for release at most {replayer.held_max} at once")
+          f"{offered_peak(replayer, events) / args.compression:.1f}/s); closes and exchange "
+          f"Sents held for Swapline at most {replayer.held_max} at once")
     print_classes(args, replayer, events, rows, probes)
     print_cpu(args, replayer, probes, idle, day_cpu, t_end - t0, cases)
     storage()
