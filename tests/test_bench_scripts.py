@@ -38,6 +38,6 @@ def test_the_merchant_day_prints_its_compression_and_refuses_a_bad_window():
 
     args = parse_args(["--hours", "10-12", "--minutes", "4"])
     assert (args.start, args.end, args.compression, args.replay_s) == (10, 12, 30.0, 240.0)
-    assert parse_args(["--compression", "60"]).replay_s == 120.0
+    assert parse_args(["--hours", "8-10", "--compression", "60"]).replay_s == 120.0
     refused = run("-m", "bench.merchant_day", "--hours", "16-10")
     assert refused.returncode == 2 and "--hours" in refused.stderr
