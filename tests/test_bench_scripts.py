@@ -17,7 +17,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
                           timeout=60)
 
 
-@pytest.mark.parametrize("module", ["webhook_ingest", "lifecycle", "soak"])
+@pytest.mark.parametrize("module", ["webhook_ingest", "lifecycle", "soak", "merchant_day"])
 def test_each_bench_script_imports_and_explains_itself(module):
     result = run("-m", f"bench.{module}", "--help")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -31,3 +31,13 @@ def test_the_soak_names_its_faults_and_refuses_an_unknown_one():
         assert fault in result.stdout
     refused = run("-m", "bench.soak", "--fault", "worker-kill,meteor")
     assert refused.returncode == 2 and "meteor" in refused.stderr
+
+
+def test_the_merchant_day_prints_its_compression_and_refuses_a_bad_window():
+    from bench.merchant_day import parse_args
+
+    args = parse_args(["--hours", "10-12", "--minutes", "4"])
+    assert (args.start, args.end, args.compression, args.replay_s) == (10, 12, 30.0, 240.0)
+    assert parse_args(["--hours", "8-10", "--compression", "60"]).replay_s == 120.0
+    refused = run("-m", "bench.merchant_day", "--hours", "16-10")
+    assert refused.returncode == 2 and "--hours" in refused.stderr
