@@ -60,7 +60,7 @@ def redis_url(tmp_path_factory):
     """The machine's Redis (a database number of this run's own) when it answers, else embedded.
 
     Each test flushes its database, so two test runs at once (a developer and a helper) must not
-    share one: a run claims a free number 1-10 in database 0 (11, 12: the benches).
+    share one: a run claims a free number 1-10 in database 0.
     """
     if not os.environ.get("SWAPLINE_TEST_EMBEDDED_REDIS") and _reachable(6379):
         number = _claim_redis_database()
