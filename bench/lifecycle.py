@@ -36,7 +36,7 @@ from bench.shops import (
     Shop,
     Timeout,
     exchanges_by_return,
-    hard_cap,
+    run_capped,
     setup_shops,
 )
 
@@ -113,10 +113,7 @@ def drive(args, run: Run, rec: Recorder, shopify, shops: list[Shop], cases: list
 
 
 def main() -> int:
-    args = parse_args()
-    started = time.monotonic()
-    with hard_cap(args.time_limit, started):
-        return 0 if bench(args, started) else 1
+    return run_capped(parse_args(), bench)
 
 
 def bench(args, started: float) -> bool:

@@ -31,6 +31,16 @@ def request(port: int, method: str, path: str, body: bytes | None = None,
         conn.close()
 
 
+def post(port: int, delivery: Delivery) -> tuple[int | str, bytes, float]:
+    """POST one delivery: (status, or the network error's name; body; seconds it took)."""
+    started = time.monotonic()
+    try:
+        status, answer = request(port, "POST", delivery.path, delivery.body, delivery.headers)
+    except (OSError, http.client.HTTPException) as exc:
+        status, answer = type(exc).__name__, b""
+    return status, answer, time.monotonic() - started
+
+
 def sleep_until(moment: float) -> None:
     """Pacing: sleep until the monotonic clock reads `moment` (at once when it is past)."""
     time.sleep(max(0.0, moment - time.monotonic()))
@@ -160,13 +170,7 @@ class Flood:
         if time.monotonic() > self.deadline:
             status, answer, took = "not sent (time cap)", b"", 0.0
         else:
-            start = time.monotonic()
-            try:
-                status, answer = request(self.port, "POST", delivery.path, delivery.body,
-                                         delivery.headers)
-            except (OSError, http.client.HTTPException) as exc:
-                status, answer = type(exc).__name__, b""
-            took = time.monotonic() - start
+            status, answer, took = post(self.port, delivery)
         with self.lock:
             self._count(delivery, resend, status, answer, took)
 

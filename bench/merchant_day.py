@@ -53,7 +53,7 @@ from bench.processes import (
     start_app,
 )
 from bench.report import log_report
-from bench.shops import API_KEY, API_SECRET, Run, Timeout, hard_cap
+from bench.shops import API_KEY, API_SECRET, Run, run_capped
 from bench.soak_waves import drain, queue_counts, unprocessed
 from jobs.queue import jobs
 from sandbox.ongoing.store import ORDER_RETURNED, SENT
@@ -108,14 +108,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main() -> int:
-    args = parse_args()
-    started = time.monotonic()
-    with hard_cap(args.time_limit, started):
-        try:
-            return 0 if merchant_day(args, started) else 1
-        except Timeout as exc:
-            print(f"RUN FAILED: {exc}")
-            return 1
+    return run_capped(parse_args(), merchant_day)
 
 
 def merchant_day(args, started: float) -> bool:

@@ -6,7 +6,6 @@ approval in a real day: the compressed replay must not close a return before Swa
 and the RQ queue's length sampled throughout."""
 from __future__ import annotations
 
-import http.client
 import threading
 import time
 from collections import Counter, deque
@@ -21,7 +20,7 @@ from bench.load import (
     RESEND_ROUNDS,
     ongoing_delivery,
     outcome,
-    request,
+    post,
     shopify_delivery,
     sleep_until,
 )
@@ -170,13 +169,7 @@ class Replayer:
             return  # never posted: the report counts it
         delivery = self.delivery(event)
         for attempt in range(RESEND_ROUNDS + 1):
-            started = time.monotonic()
-            try:
-                status, answer = request(self.port, "POST", delivery.path, delivery.body,
-                                         delivery.headers)
-            except (OSError, http.client.HTTPException) as exc:
-                status, answer = type(exc).__name__, b""
-            took = time.monotonic() - started
+            status, answer, took = post(self.port, delivery)
             with self.lock:
                 stats.statuses[status] += 1
                 if attempt == 0:

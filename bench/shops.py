@@ -80,6 +80,18 @@ def hard_cap(time_limit: float, started: float):
               f"{time.monotonic() - started:.1f} s")
 
 
+def run_capped(args, run) -> int:
+    """A scenario's exit code: run(args, started) under the hard cap; 1 when it reports a
+    failure or a time limit stops it (the cleanup has run by then)."""
+    started = time.monotonic()
+    with hard_cap(args.time_limit, started):
+        try:
+            return 0 if run(args, started) else 1
+        except Timeout as exc:
+            print(f"RUN FAILED: {exc}")
+            return 1
+
+
 def setup_shops(args, shopify: SandboxShopify, ongoing: SandboxOngoing) -> tuple[list, list]:
     """Install each shop by token exchange, save its settings, stock both systems, make the
     orders and returns. Needs an app context."""

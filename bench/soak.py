@@ -47,7 +47,7 @@ from pathlib import Path
 from bench.load import Flood
 from bench.processes import HOST, app_env, database, free_port, reachable, sandboxes, start_app
 from bench.report import log_report
-from bench.shops import API_KEY, API_SECRET, Run, Timeout, hard_cap, setup_shops
+from bench.shops import API_KEY, API_SECRET, Run, run_capped, setup_shops
 from bench.soak_faults import FAULTS, Injector, queue_for, web_database
 from bench.soak_report import report
 from bench.soak_waves import flood
@@ -103,14 +103,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> int:
-    args = parse_args()
-    started = time.monotonic()
-    with hard_cap(args.time_limit, started):
-        try:
-            return 0 if soak(args, started) else 1
-        except Timeout as exc:
-            print(f"RUN FAILED: {exc}")
-            return 1
+    return run_capped(parse_args(), soak)
 
 
 def soak(args, started: float) -> bool:
