@@ -5,6 +5,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
@@ -38,6 +39,13 @@ class Settings:
     instance_path: Path
     sandbox: bool
     dev: bool
+    smtp_url: str | None = field(default=None, repr=False)  # may carry the SMTP password
+    mail_from: str = "Swapline <alerts@localhost>"
+
+    @property
+    def allow_local_urls(self) -> bool:
+        """Sandbox/dev: alert webhooks may be http and aim at loopback or private addresses."""
+        return self.sandbox or self.dev
 
     def __repr__(self) -> str:  # secrets never reach a log line through repr()
         return f"Settings(api_key={self.api_key!r}, sandbox={self.sandbox}, dev={self.dev})"
@@ -69,7 +77,26 @@ def load_settings(source: Mapping[str, str] | None = None) -> Settings:
         instance_path=instance,
         sandbox=sandbox,
         dev=dev,
+        smtp_url=_smtp_url(env),
+        mail_from=(env.get("SWAPLINE_MAIL_FROM") or "").strip()
+        or "Swapline <alerts@localhost>",
     )
+
+
+def _smtp_url(env: dict) -> str | None:
+    """SWAPLINE_SMTP_URL checked for form only; the error never repeats it (it may hold a
+    password)."""
+    url = (env.get("SWAPLINE_SMTP_URL") or "").strip()
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError:
+        raise ConfigError("SWAPLINE_SMTP_URL is not a URL") from None
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError("SWAPLINE_SMTP_URL must be smtp://[user:pass@]host:port or smtps://…")
+    return url
 
 
 def _secret(env: dict, name: str, fallback: str | None) -> str:

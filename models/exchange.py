@@ -66,6 +66,10 @@ class Exchange(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     fulfilled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # For the "not booked in" alert: Shopify closed the return; Ongoing showed it came back
+    # (the original order at the Returned order status, or the return order at Returned).
+    return_closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    returned_in_ongoing_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
     @property
     def balance_decimal(self) -> Decimal:

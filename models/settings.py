@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Integer, String, Text, update
+from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Text, update
 from sqlalchemy.orm import object_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Field, Session, SQLModel, select
@@ -17,6 +17,9 @@ ORDER_CODES = ("open", "returned", "released", "sent")
 # Ongoing's standard order statuses have no Returned; only 3PLs that added one can map it.
 OPTIONAL_ORDER_CODES = ("returned",)
 RETURN_CODES = ("notified", "returned")
+# Alerts: days before an exchange counts as stalled (models/alert.py names the conditions).
+STALL_DEFAULTS = {"stall_parked_days": 14, "stall_released_days": 2,
+                  "stall_uncollected_days": 1, "stall_not_returned_days": 7}
 SECRET_COLUMNS = {"password": "ongoing_password_enc", "webhook_token": "webhook_token_enc",
                   "events_secret": "events_secret_enc"}
 
@@ -50,6 +53,13 @@ class ShopSettings(SQLModel, table=True):
     default_transporter_code: str | None = Field(default=None, max_length=50)
     default_transporter_service_code: str | None = Field(default=None, max_length=50)
     default_way_of_delivery: str | None = Field(default=None, max_length=50)
+    alert_emails: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    alert_webhook_url: str | None = Field(default=None, sa_column=Column(Text))
+    alert_resolved: bool = False  # also tell when an alerted exchange moves on
+    stall_parked_days: int = STALL_DEFAULTS["stall_parked_days"]
+    stall_released_days: int = STALL_DEFAULTS["stall_released_days"]
+    stall_uncollected_days: int = STALL_DEFAULTS["stall_uncollected_days"]
+    stall_not_returned_days: int = STALL_DEFAULTS["stall_not_returned_days"]
     connection_ok_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     first_ongoing_webhook_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
@@ -166,6 +176,9 @@ def public_view(row: ShopSettings, app_url: str) -> dict:
         "default_way_of_delivery": row.default_way_of_delivery,
         "ongoing_webhook_url": f"{app_url}/webhooks/ongoing/{row.webhook_key}",
         "return_events_url": f"{app_url}/webhooks/return-events/{row.webhook_key}",
+        "alert_emails": list(row.alert_emails or []),
+        "alert_webhook_url": row.alert_webhook_url, "alert_resolved": row.alert_resolved,
+        **{name: getattr(row, name) for name in STALL_DEFAULTS},
         "password_set": row.password_set, "webhook_token_set": row.webhook_token_set,
         "events_secret_set": row.events_secret_set,
         "connection_ok_at": row.connection_ok_at.isoformat() if row.connection_ok_at else None,
