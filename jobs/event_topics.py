@@ -12,7 +12,7 @@ from jobs.lifecycle import signal
 from jobs.ongoing_events import EXCHANGE_ORDER, ORIGINAL_ORDER, event_for
 from models import db
 from models.delivery import WebhookDelivery
-from models.exchange import Exchange, find_by_ongoing_order, find_by_return, note
+from models.exchange import Exchange, find_by_ongoing_order, find_by_return, mark_once, note
 from models.settings import ShopSettings, settings_for
 from models.shop import get_shop
 from models.types import utcnow
@@ -66,6 +66,7 @@ def _release_for_original(domain: str, order_number: str, source: str) -> int:
                                               Exchange.state.in_(OPEN_STATES))).all()
     for exchange in found:
         note(exchange.id, "Ongoing original order returned", source, kind="webhook")
+        mark_once(exchange.id, "returned_in_ongoing_at")
         signal(exchange.id, RELEASE, shop=domain, source=source, now=True)
     return len(found)
 
@@ -84,6 +85,8 @@ def return_event(delivery: WebhookDelivery) -> str:
     if exchange is None:
         return "no exchange for this return"
     note(exchange.id, f"return event {delivery.topic}", payload["id"], kind="webhook")
+    if delivery.topic == "return.closed":
+        mark_once(exchange.id, "return_closed_at")
     event = IN_TRANSIT if delivery.topic == "shipment.event.in_transit" else RELEASE
     signal(exchange.id, event, shop=delivery.shop_domain, source=delivery.topic,
            now=True)

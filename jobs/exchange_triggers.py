@@ -13,7 +13,7 @@ from jobs.exchange_rules import CANCEL, CREATE, DETECTED, RELEASE, RETURN_UPDATE
 from jobs.lifecycle import signal
 from models import db
 from models.delivery import WebhookDelivery
-from models.exchange import Exchange, find_by_return, note
+from models.exchange import Exchange, find_by_return, mark_once, note
 from models.settings import settings_of
 
 
@@ -92,6 +92,11 @@ def _signal_return(delivery: WebhookDelivery, event: str) -> str:
 
 def return_closed(delivery: WebhookDelivery) -> str:
     """returns/close: a close signal releases with or without Instant Exchange."""
+    gid = _return_gid(json.loads(delivery.payload))
+    with db.session() as s:
+        exchange = find_by_return(delivery.shop_domain, gid, session=s) if gid else None
+    if exchange is not None:  # the "return not booked in" alert counts from here
+        mark_once(exchange.id, "return_closed_at")
     return _signal_return(delivery, RELEASE)
 
 

@@ -21,7 +21,7 @@ from rq.timeouts import JobTimeoutException
 
 import logs
 from clients.shopify_errors import ShopifyRefusal
-from jobs import exchange_collect, exchange_fulfil, exchange_rules, exchange_steps, metrics
+from jobs import alerts, exchange_collect, exchange_fulfil, exchange_rules, exchange_steps, metrics
 from jobs.exchange_rules import COMPLETED, NEEDS_ATTENTION, NeedsAttention, Then
 from jobs.queue import DEFAULT_TIMEOUT, enqueue, job_id, jobs
 from models import db
@@ -309,6 +309,7 @@ def _attention(exchange: Exchange, step: str, event: str, reason: str, *,
         row.attention_reason, row.state, row.updated_at = reason, NEEDS_ATTENTION, utcnow()
         row.attention_transient = transient
     log.warning("exchange needs attention at %s: %s", step, reason)
+    alerts.queue_check(exchange.id, exchange.shop_domain)  # the merchant hears of it at once
     return f"needs attention: {reason}"
 
 

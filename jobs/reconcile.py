@@ -17,7 +17,7 @@ from jobs.lifecycle import signal
 from jobs.ongoing_events import EXCHANGE_ORDER, RETURN_ORDER, event_for
 from jobs.queue import enqueue, job_id
 from models import db
-from models.exchange import Exchange, ExchangeEvent, note
+from models.exchange import Exchange, ExchangeEvent, mark_once, note
 from models.settings import settings_of
 from models.types import utcnow
 
@@ -130,6 +130,8 @@ def _reconcile(exchange: Exchange, settings, orders: dict[int, int],
     if event is None and exchange.state == PARKED:  # not sent yet: did the parcel come back?
         returned = returns.get(exchange.ongoing_return_order_id or 0)
         event = event_for(settings, RETURN_ORDER, returned)
+        if event is not None:
+            mark_once(exchange.id, "returned_in_ongoing_at")
     if event is None:
         return False
     signal(exchange.id, event, shop=exchange.shop_domain, source=source)

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 def enqueue_periodic() -> None:
     """Enqueue the periodic jobs (sweep every minute, reconciliation every 5, retention every
     hour); ids unique per period make it safe from any worker, any number of times."""
+    from jobs.alerts import TICK_SECONDS, tick
     from jobs.reconcile import PERIOD_SECONDS as RECONCILE_SECONDS
     from jobs.reconcile import reconcile_all
     from jobs.retention import PERIOD_SECONDS as PRUNE_SECONDS
@@ -48,6 +49,7 @@ def enqueue_periodic() -> None:
     enqueue(sweep, job_id=job_id("sweep", now // PERIOD_SECONDS))
     enqueue(reconcile_all, job_id=job_id("reconcile-all", now // RECONCILE_SECONDS))
     enqueue(prune, job_id=job_id("prune", now // PRUNE_SECONDS))
+    enqueue(tick, job_id=job_id("alert-tick", now // TICK_SECONDS))
 
 
 class SwaplineWorker(SimpleWorker):

@@ -163,3 +163,16 @@ def note(exchange_id: int, what: str, outcome: str = "ok", kind: str = "call", *
         row = s.get(Exchange, exchange_id)
         if row is not None:
             row.updated_at = utcnow()  # the list sorts by latest activity
+
+
+def mark_once(exchange_id: int, column: str) -> None:
+    """Set a moment column (return_closed_at, returned_in_ongoing_at) now, unless already set."""
+    from sqlalchemy import update as sql_update
+
+    from models import db
+    from models.types import utcnow
+
+    field = getattr(Exchange, column)
+    with db.session() as s:
+        s.execute(sql_update(Exchange).where(Exchange.id == exchange_id, field.is_(None))
+                  .values({column: utcnow()}))
