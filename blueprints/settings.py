@@ -1,12 +1,18 @@
-"""The Settings pages: the Ongoing connection, warehouse, status codes, webhook and exchanges."""
+"""The Settings pages: the Ongoing connection, warehouse, status codes, webhook and exchanges;
+the Notifications tab (alert addresses, webhook URL, thresholds, a test alert)."""
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, render_template, request
 
 from blueprints.pages import embedded, render_page
 from clients.ongoing_accounts import Choices, fetch_choices
+from jobs.alert_send import send_test_alert
 from models import db
-from models.settings import ShopSettings, apply, public_view, settings_of
+from models.alert import LABELS, STALL_THRESHOLDS
+from models.alert_form import alert_form_values, clean_alerts, save_alerts
+from models.settings import STALL_DEFAULTS, ShopSettings, apply, public_view, settings_of
 from models.settings_form import (
     DEFAULT_ORDER_NAMES,
     DEFAULT_RETURN_NAMES,
@@ -90,7 +96,63 @@ def show():
     row = settings_of(g.shop.domain)
     lazy = bool(row.password_set and row.ongoing_warehouse and row.goods_owner_id)
     return render_page("settings.html", "_partials/settings_form.html",
-                       **context(row, form_values(row), lazy_choices=lazy))
+                       **context(row, form_values(row), lazy_choices=lazy),
+                       **alerts_context(row, alert_form_values(row)))
+
+
+def mail_server() -> str | None:
+    """Where alert mail goes, as host:port only (the URL may carry a password); None: unset."""
+    url = current_app.config["SETTINGS"].smtp_url
+    if not url:
+        return None
+    parts = urlsplit(url)
+    default = 465 if parts.scheme == "smtps" else 25
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or default}"
+
+
+def alerts_context(row: ShopSettings, values: dict, *, errors=None, **extra) -> dict:
+    """Everything the Notifications form needs."""
+    thresholds = [(field, LABELS[condition], STALL_DEFAULTS[field])
+                  for condition, field in STALL_THRESHOLDS.items()]
+    return {"alerts": values, "alert_errors": errors or {}, "thresholds": thresholds,
+            "mail_server": mail_server(), "mail_from": current_app.config["SETTINGS"].mail_from,
+            "events_secret_set": row.events_secret_set, **extra}
+
+
+@bp.post("/notifications")
+@embedded
+def save_notifications():
+    """Save the alert addresses, webhook URL and thresholds (the CLI's validation), or nothing."""
+    allow_local = current_app.config["SETTINGS"].allow_local_urls
+    errors = save_alerts(g.shop.domain, request.form, allow_local=allow_local)
+    row = settings_of(g.shop.domain)
+    if errors:
+        entered = {name: request.form.get(name, "") for name in alert_form_values(row)}
+        return render_template("_partials/notifications_form.html",
+                               **alerts_context(row, entered, errors=errors)), 422
+    return render_template("_partials/notifications_form.html",
+                           **alerts_context(row, alert_form_values(row), saved=True))
+
+
+@bp.post("/notifications/test")
+@embedded
+def test_alert():
+    """Send a test alert to the saved addresses and URL now; per channel ok or the failure."""
+    row = settings_of(g.shop.domain)
+    unsaved = _unsaved(row, request.form)
+    results = send_test_alert(g.shop.domain)
+    return render_template("_partials/test_alert_result.html", results=results, unsaved=unsaved)
+
+
+def _unsaved(row: ShopSettings, form) -> bool:
+    """Whether the form on screen differs from what is saved (the test uses the saved values)."""
+    if not form:
+        return False
+    values, errors = clean_alerts(form, allow_local=True, resolver=lambda *_: [])
+    saved = {"alert_emails": row.alert_emails or [], "alert_webhook_url": row.alert_webhook_url,
+             "alert_resolved": row.alert_resolved,
+             **{name: getattr(row, name) for name in STALL_DEFAULTS}}
+    return bool(errors) or values != saved
 
 
 @bp.get("/choices")
