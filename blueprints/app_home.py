@@ -7,10 +7,12 @@ from blueprints.pages import PATCH_ID_TOKEN_PATH, embedded, request_input, respo
 from clients.shopify import shopify
 from jobs import exchange_rules
 from models import db
+from models.alert import stalled
 from models.exchange_stats import overview
 from models.settings import OPTIONAL_ORDER_CODES, settings_of
 
 bp = Blueprint("app_home", __name__)
+STALLED_LIMIT = 20  # the home page lists the longest stalled; the Exchanges list has them all
 
 
 @bp.app_context_processor
@@ -25,12 +27,14 @@ def embedded_context() -> dict:
 def home():
     """App Home: the setup checklist until every step is done, then the exchange overview."""
     checklist = setup_checklist(settings_of(g.shop.domain))
-    stats = None
+    stats, stuck = None, []
     if all(done for _, done, _ in checklist):
         with db.session() as s:
             stats = overview(g.shop.domain, exchange_rules.STATES, exchange_rules.NEEDS_ATTENTION,
                              session=s)
+            stuck = stalled(g.shop.domain, session=s)
     return render_template("home.html", shop=g.shop, checklist=checklist, stats=stats,
+                           stalled=stuck[:STALLED_LIMIT], stalled_total=len(stuck),
                            state_labels=exchange_rules.LABELS,
                            needs_attention=exchange_rules.NEEDS_ATTENTION)
 

@@ -14,6 +14,7 @@ from jobs import carriers
 from jobs import exchange_rules as rules
 from jobs.lifecycle import signal
 from models import db
+from models.alert import Stalled, label, open_alerts, stalled
 from models.exchange import Exchange, ExchangeEvent, timeline
 from models.settings import settings_of
 from models.types import utcnow
@@ -40,14 +41,31 @@ def get_exchange(exchange_id: int) -> Exchange:
 @bp.get("")
 @embedded
 def index():
-    """The shop's exchanges: needs attention first, then open, then done; filter by state."""
+    """The shop's exchanges: needs attention first, then open, then done; filter by state, or
+    the stalled ones (an open stalled alert, longest stalled first)."""
     state = request.args.get("state")
     state = state if state in rules.STATES else None
+    only_stalled = request.args.get("stalled") == "1" and state is None
     counts = state_counts()
+    with db.session() as s:
+        stuck = stalled(g.shop.domain, session=s)
+    alerts = stalled_by_exchange(stuck)
+    rows = [found[0].exchange for found in alerts.values()] if only_stalled \
+        else list_exchanges(state)
+    total = len(alerts) if only_stalled else \
+        counts.get(state, 0) if state else sum(counts.values())
     return render_page("exchanges.html", "_partials/exchange_rows.html", state=state,
-                       rows=list_exchanges(state), counts=counts,
-                       total=counts.get(state, 0) if state else sum(counts.values()),
+                       only_stalled=only_stalled, rows=rows[:LIST_LIMIT], counts=counts,
+                       stalled_count=len(alerts), alerts=alerts, total=total,
                        states=rules.STATES, limit=LIST_LIMIT)
+
+
+def stalled_by_exchange(stuck: list[Stalled]) -> dict[int, list[Stalled]]:
+    """The open stalled alerts by exchange id (one exchange may be stalled two ways)."""
+    found: dict[int, list[Stalled]] = {}
+    for row in stuck:
+        found.setdefault(row.exchange.id, []).append(row)
+    return found
 
 
 @bp.get("/<int:exchange_id>")
@@ -105,6 +123,7 @@ def detail(exchange: Exchange, *, message: str = "", problem: str = "") -> dict:
     """Everything the exchange page and its status block show."""
     with db.session() as s:
         events = timeline(exchange.id, session=s)
+        alerts = [(label(a.condition), a) for a in open_alerts(exchange.id, session=s)]
     instant = settings_of(exchange.shop_domain).instant_exchange
     actions = [(name, action) for name, action in rules.ACTIONS.items()
                if rules.offered(name, exchange.state, exchange.attention_step,
@@ -116,7 +135,7 @@ def detail(exchange: Exchange, *, message: str = "", problem: str = "") -> dict:
             "tracking_href": _web_url(exchange.tracking_url), "instant_exchange": instant,
             "tracking_linked": bool(exchange.tracking_url)
             or carriers.linked(exchange.tracking_company),
-            "message": message, "problem": problem}
+            "alerts": alerts, "message": message, "problem": problem}
 
 
 def _source(event: ExchangeEvent) -> str:
@@ -145,7 +164,7 @@ def utc_text(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
-@bp.context_processor
+@bp.app_context_processor  # App Home's lists use them too
 def exchange_helpers() -> dict:
     return {"age": age, "utc_text": utc_text, "state_label": rules.label,
             "state_tone": rules.tone, "final_states": rules.FINAL_STATES,
