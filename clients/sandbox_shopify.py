@@ -15,11 +15,12 @@ from clients.shopify_tokens import access_token
 SAMPLE_PATH = "/sandbox/sample-exchange"
 
 
-def start_sample_exchange(shop_domain: str) -> dict | None:
+def start_sample_exchange(shop_domain: str, kind: str = "exchange") -> dict | None:
     """A sample return with an exchange for the shop: {order, return_id}; None when the sandbox
-    runs no sample scenario for it."""
+    runs no sample scenario for it. `kind`: "exchange", or "out_of_stock" (an item the warehouse
+    has none of)."""
     origin = current_app.config["SETTINGS"].shopify_origin
-    response = requests.post(f"{origin}{SAMPLE_PATH}", timeout=10, headers={
+    response = requests.post(f"{origin}{SAMPLE_PATH}", timeout=10, json={"kind": kind}, headers={
         SHOP_HEADER: shop_domain, "X-Shopify-Access-Token": access_token(shop_domain)})
     if response.status_code == 404:
         return None

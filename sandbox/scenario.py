@@ -1,5 +1,7 @@
 """The demo's customer and warehouse: a sample exchange on demand, then the return parcel arrives
-and the warehouse picks and sends what Swapline released, all by themselves.
+and the warehouse picks and sends what Swapline released, all by themselves. The out-of-stock
+sample asks for a size the warehouse has none of: the exchange needs attention and the merchant
+is alerted (its parcel is not sent, so it waits there for the merchant).
 
 The app asks for a sample over HTTP (POST /sandbox/sample-exchange on the sandbox Shopify, which
 runs `run_sample` for the shop); the original order reaches the sandbox Ongoing over its REST API,
@@ -18,6 +20,8 @@ from sandbox.shopify import SandboxShopify
 
 RETURNED = ("TSHIRT-M-BLUE", "19.00", "T-shirt - Blue / M")
 EXCHANGED = ("TSHIRT-L-BLUE", "24.00", "T-shirt - Blue / L")
+SOLD_OUT = ("TSHIRT-XL-BLUE", "24.00", "T-shirt - Blue / XL")  # none in the warehouse
+SAMPLES = {"exchange": EXCHANGED, "out_of_stock": SOLD_OUT}  # kind -> the item sent instead
 PARCEL_ARRIVES_AFTER = 4.0  # seconds from the sample's start until the customer's return arrives
 RELEASED, SENT = 300, 450
 log = logging.getLogger(__name__)
@@ -37,8 +41,9 @@ class SampleScenario:
 
     def start(self) -> SampleScenario:
         store = self.shopify.store
-        for sku, price, title in (RETURNED, EXCHANGED):
+        for sku, price, title in (RETURNED, EXCHANGED, SOLD_OUT):
             store.add_variant(self.shop, sku, price, title)
+        self.account.add_article(SOLD_OUT[0], "T-shirt, blue, XL", 0)
         store.samples[self.shop] = self.run_sample  # POST /sandbox/sample-exchange runs it
         self._thread.start()
         return self
@@ -47,9 +52,12 @@ class SampleScenario:
         self.shopify.store.samples.pop(self.shop, None)
         self._stop.set()
 
-    def run_sample(self) -> dict:
+    def run_sample(self, kind: str = "exchange") -> dict:
         """A customer's paid order, its original shipped by the warehouse, a return with an
-        exchange (one size up) approved: Shopify sends returns/approve to Swapline."""
+        exchange (one size up; two for "out_of_stock") approved: Shopify sends returns/approve
+        to Swapline."""
+        if kind not in SAMPLES:
+            raise ValueError(f"no sample of kind {kind!r}; there are {', '.join(SAMPLES)}")
         store = self.shopify.store
         with self.lock:
             self.count += 1
@@ -57,9 +65,10 @@ class SampleScenario:
         order = store.create_order(self.shop, items=[(RETURNED[0], 1)], name=name)
         self._original_in_warehouse(name.lstrip("#"))
         ret = store.create_return(self.shop, order["id"], returned=[(RETURNED[0], 1)],
-                                  exchange=[(EXCHANGED[0], 1)])
-        with self.lock:
-            self.pending[ret["id"]] = time.monotonic() + PARCEL_ARRIVES_AFTER
+                                  exchange=[(SAMPLES[kind][0], 1)])
+        if kind == "exchange":
+            with self.lock:
+                self.pending[ret["id"]] = time.monotonic() + PARCEL_ARRIVES_AFTER
         threading.Thread(target=self.shopify.send_return_webhook,
                          args=("returns/approve", self.shop, ret["id"]), daemon=True).start()
         return {"order": order["name"], "return_id": ret["id"]}

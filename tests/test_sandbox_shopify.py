@@ -487,9 +487,22 @@ def test_sample_exchange_is_asked_for_with_the_shops_token_and_needs_a_running_s
     as_shop = {"X-Swapline-Shop": shop, "X-Shopify-Access-Token": token}
     assert requests.post(url, headers={"X-Swapline-Shop": shop}, timeout=5).status_code == 401
     assert requests.post(url, headers=as_shop, timeout=5).status_code == 404  # no scenario
-    sandbox.store.samples[shop] = lambda: {"order": "#2001", "return_id": "gid://shopify/Return/1"}
+    kinds = []
+
+    def run(kind: str) -> dict:
+        if kind not in ("exchange", "out_of_stock"):
+            raise ValueError(f"no sample of kind {kind!r}")
+        kinds.append(kind)
+        return {"order": "#2001", "return_id": "gid://shopify/Return/1"}
+
+    sandbox.store.samples[shop] = run
     try:
         started = requests.post(url, headers=as_shop, timeout=5)
+        out_of_stock = requests.post(url, headers=as_shop, json={"kind": "out_of_stock"},
+                                     timeout=5)
+        unknown = requests.post(url, headers=as_shop, json={"kind": "flood"}, timeout=5)
     finally:
         sandbox.store.samples.pop(shop)
     assert started.status_code == 201 and started.json()["order"] == "#2001"
+    assert out_of_stock.status_code == 201 and kinds == ["exchange", "out_of_stock"]
+    assert unknown.status_code == 400 and unknown.json() == {"error": "no sample of kind 'flood'"}

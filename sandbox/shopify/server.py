@@ -132,7 +132,7 @@ class Store(ShopData):
         # the variables, the change counts and pending HTTP faults.
         self.calls = CallLog(self.requests.clear, self.changes.clear, self.http_failures.clear,
                              self.throttled_answers.clear)
-        self.samples: dict[str, Callable[[], dict]] = {}  # shop -> sandbox/scenario.py's run
+        self.samples: dict[str, Callable[[str], dict]] = {}  # shop -> scenario's run(kind)
         self.state_path = state_path  # the demo keeps its grants across runs
         if state_path and state_path.exists():
             self._load(json.loads(state_path.read_text()))
@@ -401,14 +401,19 @@ def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> 
     @app.post("/sandbox/sample-exchange")
     def sample_exchange():
         """Sandbox only: the demo's sample order and return with an exchange (sandbox/scenario.py),
-        asked for by the app like an Admin API call; answers {order, return_id}."""
+        asked for by the app like an Admin API call, JSON {"kind": "exchange" | "out_of_stock"};
+        answers {order, return_id}."""
         shop = request.headers.get("X-Swapline-Shop", "")
         if store.shop_for_token(request.headers.get("X-Shopify-Access-Token", "")) != shop:
             return jsonify(errors="[API] Invalid API key or access token"), 401
         run = store.samples.get(shop)
         if run is None:
             return jsonify(error=f"no sample scenario runs for {shop!r}"), 404
-        return jsonify(run()), 201
+        kind = (request.get_json(silent=True) or {}).get("kind") or "exchange"
+        try:
+            return jsonify(run(kind)), 201
+        except ValueError as exc:  # a kind of sample the scenario does not play
+            return jsonify(error=str(exc)), 400
 
     @app.get("/sandbox/session-token")
     def session_token():

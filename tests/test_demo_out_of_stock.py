@@ -1,0 +1,80 @@
+"""The demo's out-of-stock sample in-process (sandboxes + app + a burst worker): the exchange
+stops at the stock check, needs attention, and the alert mail reaches a real SMTP server."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+from sqlmodel import select
+from werkzeug.serving import make_server
+
+from app import create_app
+from config import SANDBOX_API_KEY, SANDBOX_API_SECRET
+from demo import DEMO_SHOP, start_demo
+from models.alert_form import save_alerts
+from sandbox.mail import MailCatcher
+from sandbox.shopify import mint_session_token
+from tests.test_demo_inprocess import _free_port
+
+ALERT_TO = "merchant@demo-shop.example"
+
+
+def test_out_of_stock_sample_needs_attention_and_mails_the_alert(tmp_path, redis_url):
+    from jobs.queue import jobs
+    from jobs.worker import run_burst_in_process
+    from models import db
+    from models.exchange import Exchange
+
+    app = create_app({"SWAPLINE_SANDBOX": "1", "SWAPLINE_INSTANCE_PATH": str(tmp_path),
+                      "REDIS_URL": redis_url,
+                      "SHOPIFY_API_ORIGIN": f"http://127.0.0.1:{_free_port()}",
+                      "ONGOING_API_URL_TEMPLATE":
+                          f"http://127.0.0.1:{_free_port()}/{{server}}/{{warehouse}}/api/v1"})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with app.app_context():
+        jobs().connection.flushdb()
+    demo = start_demo(app, f"http://127.0.0.1:{server.server_port}")
+    catcher = MailCatcher().start()  # the test's own, whatever the demo starts
+    app.config["SETTINGS"] = dataclasses.replace(app.config["SETTINGS"], smtp_url=catcher.url)
+    try:
+        with app.app_context():
+            assert save_alerts(DEMO_SHOP, {"alert_emails": ALERT_TO}, allow_local=True) == {}
+        token = mint_session_token(DEMO_SHOP, SANDBOX_API_KEY, SANDBOX_API_SECRET)
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {token}", "HX-Request": "true"}
+        response = client.post("/demo/sample-exchange", headers=headers,
+                               data={"kind": "out_of_stock"})
+        assert response.status_code == 200 and b'data-kind="out_of_stock"' in response.data
+        assert b"kind=out_of_stock" in response.data  # the polling keeps the kind
+        assert client.post("/demo/sample-exchange", headers=headers,
+                           data={"kind": "flood"}).status_code == 400
+        deadline, exchange = time.monotonic() + 60, None
+        while time.monotonic() < deadline:
+            run_burst_in_process(app)
+            with app.app_context(), db.session() as s:
+                exchange = s.exec(select(Exchange)).first()
+            if exchange is not None and exchange.state == "needs_attention" and catcher.mails():
+                break
+            time.sleep(0.3)
+        assert exchange is not None and exchange.state == "needs_attention"
+        assert exchange.attention_reason.startswith("Out of stock: TSHIRT-XL-BLUE")
+        [mail] = catcher.mails()
+        assert mail.to == [ALERT_TO] and exchange.order_name in mail.subject
+        assert "Out of stock" in mail.text
+
+        # The progress block stops polling there and points at the mail.
+        with app.app_context(), db.session() as s:
+            return_id = s.exec(select(Exchange.return_gid)).first()
+        progress = client.get("/demo/sample-progress", headers=headers, query_string={
+            "return_id": return_id, "order": exchange.order_name, "kind": "out_of_stock"})
+        html = progress.get_data(as_text=True)
+        assert 'data-testid="sample-alerted"' in html and "hx-get" not in html
+        assert f'href="{app.config["SETTINGS"].shopify_origin}/admin/mail"' in html
+    finally:
+        catcher.stop()
+        demo.stop()
+        server.shutdown()
+        with app.app_context():
+            jobs().connection.flushdb()
