@@ -66,7 +66,7 @@ def test_settings_filled_tested_saved_and_reloaded(page, app_url, ongoing_accoun
     # The page nav is boosted: htmx fetches the page with a session token from the sandbox.
     page.locator("nav.app-nav").get_by_role("link", name="Settings").click()
     expect(page).to_have_title("Swapline · Settings")
-    save = page.get_by_role("button", name="Save")
+    save = page.get_by_role("button", name="Save", exact=True)  # not "Save notifications"
     save.click()  # empty: the 422 form with its errors is swapped in
     expect(page.get_by_test_id("not-saved")).to_be_visible()
 
