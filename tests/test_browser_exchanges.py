@@ -9,6 +9,7 @@ installs signal handlers, which only the main thread may do.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import threading
 import time
 import uuid
@@ -208,3 +209,31 @@ def test_needs_attention_retried_from_the_home_overview(page, demo_shop):
     shop.run_jobs()
     page.reload()
     expect(page.get_by_test_id("attention-empty")).to_be_visible()
+
+
+def test_out_of_stock_sample_alerts_by_mail(page, demo_shop):
+    """The demo's second button: the exchange needs attention and the alert mail arrives."""
+    from models.alert_form import save_alerts
+    from sandbox.mail import MailCatcher
+
+    shop = demo_shop()
+    catcher = MailCatcher().start()
+    try:
+        shop.app.config["SETTINGS"] = dataclasses.replace(shop.app.config["SETTINGS"],
+                                                          smtp_url=catcher.url)
+        with shop.app.app_context():
+            assert save_alerts(shop.domain, {"alert_emails": "owner@shop.example"},
+                               allow_local=True) == {}
+        page.goto(admin_url(shop))
+        page.get_by_test_id("run-sample-out-of-stock").click()
+        alerted = page.get_by_test_id("sample-alerted")
+        wait_while_working(shop, page, lambda: alerted.count() == 1 and bool(catcher.mails()),
+                           30, "alerted")
+        expect(page.get_by_test_id("sample-state")).to_have_text("needs attention")
+        expect(page.get_by_test_id("sample-mail-link")).to_have_attribute(
+            "href", f"{shop.app.config['SETTINGS'].shopify_origin}/admin/mail")
+        [mail] = catcher.mails()
+        assert mail.to == ["owner@shop.example"] and "Out of stock: TSHIRT-XL-BLUE" in mail.text
+        page.screenshot(path=ARTIFACTS / "sample-out-of-stock.png", full_page=True)
+    finally:
+        catcher.stop()
