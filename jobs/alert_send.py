@@ -108,14 +108,16 @@ def _mail_one(message: AlertMessage, alert: Alert, exchange: Exchange) -> str:
         if _mails_sent_lately(exchange.shop_domain) >= DIGEST_AFTER:
             return _hold(message, exchange)
         sender = mailer()
-        if sender is None or not settings.alert_emails:
-            return _failed([message], NO_SMTP if sender is None else "no alert address is set")
+        if not settings.alert_emails:
+            return _skipped([message], "no alert address is set any more")
+        if sender is None:
+            return _failed([message], NO_SMTP)
         subject, text, html = single_mail(message.event, alert, exchange)
         try:
             sender.send(settings.alert_emails, subject, text, html)
         except MailError as exc:
             return _failed([message], str(exc))
-        _sent([message], {exchange.id: exchange}, f"mailed to {', '.join(settings.alert_emails)}")
+        _sent([message], f"mailed to {', '.join(settings.alert_emails)}")
         return "mailed"
     finally:
         lock.release()
@@ -168,16 +170,16 @@ def send_digest(domain: str) -> str:
         return "nothing held"
     messages = [m for m, _, _ in rows]
     settings, sender = settings_of(domain), mailer()
-    if sender is None or not settings.alert_emails:
-        return _failed(messages, NO_SMTP if sender is None else "no alert address is set",
-                       digest=domain)
+    if not settings.alert_emails:
+        return _skipped(messages, "no alert address is set any more")
+    if sender is None:
+        return _failed(messages, NO_SMTP, digest=domain)
     subject, text, html = digest_mail(domain, [(m.event, a, e) for m, a, e in rows])
     try:
         sender.send(settings.alert_emails, subject, text, html)
     except MailError as exc:
         return _failed(messages, str(exc), digest=domain)
-    _sent(messages, {e.id: e for _, _, e in rows},
-          f"mailed in a digest of {len(rows)} to {', '.join(settings.alert_emails)}")
+    _sent(messages, f"mailed in a digest of {len(rows)} to {', '.join(settings.alert_emails)}")
     return f"digest of {len(rows)} mailed"
 
 
@@ -185,7 +187,7 @@ def _webhook(message: AlertMessage, alert: Alert, exchange: Exchange) -> str:
     settings = settings_of(exchange.shop_domain)
     url, secret = settings.alert_webhook_url, settings.events_secret()
     if not url:
-        return _failed([message], "no alert webhook URL is set")
+        return _skipped([message], "no alert webhook URL is set any more")
     # Asked again now: the name may resolve elsewhere than when it was saved.
     problem = url_problem(url, allow_local=current_app.config["SETTINGS"].allow_local_urls)
     if problem or not secret:
@@ -194,16 +196,23 @@ def _webhook(message: AlertMessage, alert: Alert, exchange: Exchange) -> str:
         status = post_alert(url, webhook_payload(message.event, alert, exchange), secret)
     except WebhookError as exc:
         return _failed([message], f"alert webhook {exc}")
-    _sent([message], {exchange.id: exchange}, f"webhook answered HTTP {status}")
+    _sent([message], f"webhook answered HTTP {status}")
     return "posted"
 
 
-def _sent(messages: list[AlertMessage], exchanges: dict[int, Exchange], outcome: str) -> None:
+def _skipped(messages: list[AlertMessage], why: str) -> str:
+    """The channel was removed since the alert opened: the message is closed unsent."""
+    _sent(messages, f"not sent: {why}", error=why)
+    return f"not sent: {why}"
+
+
+def _sent(messages: list[AlertMessage], outcome: str, *, error: str | None = None) -> None:
+    """Close the messages (sent, or `error`: given up) with a timeline line each."""
     at = utcnow()
     with db.session() as s:
         for message in messages:
             row = s.get(AlertMessage, message.id)
-            row.sent_at, row.attempts, row.last_error = at, row.attempts + 1, None
+            row.sent_at, row.attempts, row.last_error = at, row.attempts + 1, error
         alerts = {a.id: a for a in s.exec(select(Alert).where(
             Alert.id.in_({m.alert_id for m in messages})))}
         for message in messages:

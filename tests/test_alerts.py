@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
@@ -118,7 +119,6 @@ def test_out_of_stock_alerts_once_by_mail_and_webhook_then_resolves(world, alert
     ("parked", 15, {}, "stalled_parked", "nothing heard of the customer's return"),
     ("released", 3, {}, "stalled_released", "not Sent yet"),
     ("fulfilled", 2, {}, "stalled_uncollected", "price difference of 5.00 EUR"),
-    ("completed", 8, {}, "stalled_not_returned", "has not booked it in"),
     ("needs_attention", 0, {"attention_reason": "Possible double shipment: Ongoing order "
                                                 "1001-B holds SHIRT-L for the customer."},
      "double_shipment", "Possible double shipment: Ongoing order 1001-B"),
@@ -141,6 +141,30 @@ def test_each_condition_mails_once(alerting, make_shop, smtp, hook, state, days,
                                          else "exchange.stalled")
     with db.session() as s:
         assert [a.condition for a in s.exec(select(Alert))] == [condition]
+
+
+def test_return_not_booked_in_asks_ongoing_first(world, alerting, smtp):
+    world.setup()
+    alerts_to(world.domain)
+    world.approve()
+    world.run_jobs()
+    world.close()
+    world.run_jobs()
+    world.warehouse_moves(450, waybill="W1")
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "completed" and exchange.return_closed_at is not None
+    with db.session() as s:
+        s.get(Exchange, exchange.id).return_closed_at -= timedelta(days=8)
+    scan_shop(world.domain)
+    world.run_jobs()
+    [mail] = smtp.mails()
+    assert "Return not booked in" in mail.subject and "has not booked it in" in mail.text
+    world.ongoing.move_return_order(exchange.ongoing_return_order_id, 200)  # booked in
+    scan_shop(world.domain)
+    assert world.exchange().returned_in_ongoing_at is not None
+    with db.session() as s:
+        assert s.exec(select(Alert)).one().resolved_at is not None
 
 
 def test_thresholds_are_the_shops(alerting, make_shop, smtp, run_jobs):
@@ -278,3 +302,49 @@ def _exchange(exchange_id: int) -> Exchange:
         return s.get(Exchange, exchange_id)
 
 
+
+
+def test_sandbox_admin_lists_the_mail_and_its_link_opens_the_exchange(alerting, make_shop,
+                                                                      smtp, run_jobs, client):
+    from urllib.parse import urlsplit
+
+    from sandbox.shopify.server import Store, create_sandbox_app
+    from tests.conftest import API_SECRET
+
+    origin = "http://127.0.0.1:9100"
+    use_settings(alerting, sandbox=True, shopify_origin=origin)
+    store = Store(API_KEY, API_SECRET)
+    store.add_shop(SHOP)
+    admin = create_sandbox_app(store, "http://app.test", smtp).test_client()
+    make_shop(SHOP)
+    alerts_to(SHOP)
+    exchange_id = stalled_exchange(SHOP, "released", days=3)
+    scan_shop(SHOP)
+    run_jobs()
+    [mail] = smtp.mails()
+    link = f"{origin}/admin/apps/swapline/exchanges/{exchange_id}?shop={SHOP}"
+    assert link in mail.text
+    page = admin.get("/admin/mail")
+    assert page.status_code == 200
+    assert mail.subject.replace("'", "&#39;") in page.get_data(as_text=True)
+    opened = admin.get(link.removeprefix(origin))
+    assert opened.status_code == 302
+    target = urlsplit(opened.headers["Location"])
+    assert (target.netloc, target.path) == ("app.test", f"/exchanges/{exchange_id}")
+    page = client.get(f"{target.path}?{target.query}")
+    assert page.status_code == 200 and "#1001" in page.get_data(as_text=True)
+
+
+def test_a_channel_removed_before_sending_closes_its_message_unsent(alerting, make_shop, hook,
+                                                                    run_jobs):
+    make_shop(SHOP)
+    alerts_to(SHOP, emails="", url=hook.url)
+    exchange_id = stalled_exchange(SHOP, "released", days=3)
+    scan_shop(SHOP)  # the message row is written, its job queued
+    alerts_to(SHOP, emails="", url="")
+    run_jobs()
+    assert hook.received == []
+    with db.session() as s:
+        message = s.exec(select(AlertMessage)).one()
+    assert message.sent_at is not None and "no alert webhook URL" in message.last_error
+    assert "alert webhook: not sent: no alert webhook URL is set any more" in lines(exchange_id)

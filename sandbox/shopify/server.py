@@ -41,7 +41,7 @@ from urllib.parse import urlencode
 
 import jwt
 import requests
-from flask import Flask, jsonify, redirect, request
+from flask import Flask, jsonify, redirect, render_template, request
 from graphql import OperationDefinitionNode, parse
 from graphql.error import GraphQLSyntaxError
 from werkzeug.serving import make_server
@@ -242,9 +242,14 @@ class Store(ShopData):
             return grant.shop if grant and grant.expires_at > time.time() else None
 
 
-def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> Flask:
-    """The sandbox's Flask app (served by SandboxShopify, or used with a test client)."""
-    app = Flask("sandbox_shopify")
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000",
+                       mail=None) -> Flask:
+    """The sandbox's Flask app (served by SandboxShopify, or used with a test client); `mail`:
+    the sandbox mail catcher (sandbox/mail.py) whose mails /admin/mail lists."""
+    app = Flask("sandbox_shopify", template_folder=str(TEMPLATES))
     app.json.sort_keys = False  # answer in selection order, as Shopify does
 
     def oauth_error(error: str, description: str, status: int = 400):
@@ -388,15 +393,25 @@ def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000") -> 
         return name, document, None
 
     @app.get("/admin/apps/swapline")
-    def open_app():
-        """Stand-in for Shopify admin opening the embedded app: a fresh id_token in the URL."""
+    @app.get("/admin/apps/swapline/exchanges/<int:exchange_id>")
+    def open_app(exchange_id: int | None = None):
+        """Stand-in for Shopify admin opening the embedded app (at an exchange's page, as an
+        alert mail's link does): a fresh id_token in the URL."""
         shop = request.args.get("shop", "")
         if shop not in store.shops:
             return jsonify(error=f"unknown sandbox shop {shop!r}"), 404
         host = base64.b64encode(f"admin.shopify.com/store/{shop.split('.')[0]}".encode()).decode()
         token = mint_session_token(shop, store.api_key, store.api_secret)
         query = urlencode({"embedded": "1", "shop": shop, "host": host, "id_token": token})
-        return redirect(f"{app_url}/?{query}")
+        path = f"/exchanges/{exchange_id}" if exchange_id is not None else "/"
+        return redirect(f"{app_url}{path}?{query}")
+
+    @app.get("/admin/mail")
+    def mail_page():
+        """The sandbox admin's page of the mails the mail catcher received, newest first."""
+        mails = list(reversed(mail.mails())) if mail is not None else []
+        return render_template("mail.html", mails=mails,
+                               smtp_url=mail.url if mail is not None else None)
 
     @app.post("/sandbox/sample-exchange")
     def sample_exchange():
@@ -432,10 +447,11 @@ class SandboxShopify:
     """Runs the sandbox on a port in a background thread; `send_webhook` signs like Shopify."""
 
     def __init__(self, api_key: str, api_secret: str, *, host: str = "127.0.0.1", port: int = 0,
-                 app_url: str = "http://127.0.0.1:8000", state_path: Path | None = None):
+                 app_url: str = "http://127.0.0.1:8000", state_path: Path | None = None,
+                 mail=None):
         self.store = Store(api_key, api_secret, state_path)
         self.app_url = app_url
-        self.server = make_server(host, port, create_sandbox_app(self.store, app_url),
+        self.server = make_server(host, port, create_sandbox_app(self.store, app_url, mail),
                                   threaded=True)
         self.origin = f"http://{host}:{self.server.server_port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
