@@ -1,23 +1,20 @@
-"""The demo's out-of-stock sample in-process (sandboxes + app + a burst worker): the exchange
-stops at the stock check, needs attention, and the alert mail reaches a real SMTP server."""
+"""The demo's out-of-stock sample in-process (sandboxes + app + a burst worker), as `make demo`
+sets it up: the exchange stops at the stock check, needs attention, and the alert mail reaches
+the demo's mail catcher and its page in the sandbox admin."""
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 
+import requests
 from sqlmodel import select
 from werkzeug.serving import make_server
 
 from app import create_app
 from config import SANDBOX_API_KEY, SANDBOX_API_SECRET
-from demo import DEMO_SHOP, start_demo
-from models.alert_form import save_alerts
-from sandbox.mail import MailCatcher
+from demo import DEMO_ALERT_EMAIL, DEMO_SHOP, start_demo
 from sandbox.shopify import mint_session_token
 from tests.test_demo_inprocess import _free_port
-
-ALERT_TO = "merchant@demo-shop.example"
 
 
 def test_out_of_stock_sample_needs_attention_and_mails_the_alert(tmp_path, redis_url):
@@ -36,11 +33,8 @@ def test_out_of_stock_sample_needs_attention_and_mails_the_alert(tmp_path, redis
     with app.app_context():
         jobs().connection.flushdb()
     demo = start_demo(app, f"http://127.0.0.1:{server.server_port}")
-    catcher = MailCatcher().start()  # the test's own, whatever the demo starts
-    app.config["SETTINGS"] = dataclasses.replace(app.config["SETTINGS"], smtp_url=catcher.url)
+    catcher = demo.mail
     try:
-        with app.app_context():
-            assert save_alerts(DEMO_SHOP, {"alert_emails": ALERT_TO}, allow_local=True) == {}
         token = mint_session_token(DEMO_SHOP, SANDBOX_API_KEY, SANDBOX_API_SECRET)
         client = app.test_client()
         headers = {"Authorization": f"Bearer {token}", "HX-Request": "true"}
@@ -61,8 +55,10 @@ def test_out_of_stock_sample_needs_attention_and_mails_the_alert(tmp_path, redis
         assert exchange is not None and exchange.state == "needs_attention"
         assert exchange.attention_reason.startswith("Out of stock: TSHIRT-XL-BLUE")
         [mail] = catcher.mails()
-        assert mail.to == [ALERT_TO] and exchange.order_name in mail.subject
+        assert mail.to == [DEMO_ALERT_EMAIL] and exchange.order_name in mail.subject
         assert "Out of stock" in mail.text
+        mail_page = requests.get(f"{demo.shopify.origin}/admin/mail", timeout=10).text
+        assert mail.subject in mail_page
 
         # The progress block stops polling there and points at the mail.
         with app.app_context(), db.session() as s:
@@ -73,7 +69,6 @@ def test_out_of_stock_sample_needs_attention_and_mails_the_alert(tmp_path, redis
         assert 'data-testid="sample-alerted"' in html and "hx-get" not in html
         assert f'href="{app.config["SETTINGS"].shopify_origin}/admin/mail"' in html
     finally:
-        catcher.stop()
         demo.stop()
         server.shutdown()
         with app.app_context():
