@@ -17,6 +17,9 @@ ORDER_CODES = ("open", "returned", "released", "sent")
 # Ongoing's standard order statuses have no Returned; only 3PLs that added one can map it.
 OPTIONAL_ORDER_CODES = ("returned",)
 RETURN_CODES = ("notified", "returned")
+# Shopify's limits on a tag (live recordings: "Title Tag exceeds the maximum length of 40
+# characters"; a comma splits one tag into two).
+DEFAULT_EXCHANGE_TAG, EXCHANGE_TAG_MAX = "swapline-exchange", 40
 SECRET_COLUMNS = {"password": "ongoing_password_enc", "webhook_token": "webhook_token_enc",
                   "events_secret": "events_secret_enc"}
 
@@ -50,6 +53,8 @@ class ShopSettings(SQLModel, table=True):
     default_transporter_code: str | None = Field(default=None, max_length=50)
     default_transporter_service_code: str | None = Field(default=None, max_length=50)
     default_way_of_delivery: str | None = Field(default=None, max_length=50)
+    # Put on the Shopify order when an exchange is created: the 3PL's connector skips it.
+    exchange_tag: str = Field(default=DEFAULT_EXCHANGE_TAG, max_length=EXCHANGE_TAG_MAX)
     connection_ok_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     first_ongoing_webhook_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
@@ -164,6 +169,7 @@ def public_view(row: ShopSettings, app_url: str) -> dict:
         "default_transporter_code": row.default_transporter_code,
         "default_transporter_service_code": row.default_transporter_service_code,
         "default_way_of_delivery": row.default_way_of_delivery,
+        "exchange_tag": row.exchange_tag,
         "ongoing_webhook_url": f"{app_url}/webhooks/ongoing/{row.webhook_key}",
         "return_events_url": f"{app_url}/webhooks/return-events/{row.webhook_key}",
         "password_set": row.password_set, "webhook_token_set": row.webhook_token_set,
