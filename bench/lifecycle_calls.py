@@ -7,8 +7,8 @@ owed (Shopify puts AWAITING_PAYMENT on the exchange's new fulfillment order), an
 capture from, Instant Exchange off. (Without an authorization, collect on a shop that grants
 read_payment_mandate first asks OrderVaultedPaymentMethods: one call more on the vaulted-card
 and invoice paths, none on this one.) Derived from jobs/exchange_triggers.py (detect),
-jobs/exchange_steps.py (create, release), jobs/exchange_fulfil.py (fulfil) and
-jobs/exchange_collect.py (collect).
+jobs/exchange_steps.py and jobs/exchange_guard.py (create, release), jobs/exchange_fulfil.py
+(fulfil) and jobs/exchange_collect.py (collect).
 """
 from __future__ import annotations
 
@@ -22,11 +22,13 @@ from flask import request as flask_request
 # step -> (Shopify operations, Ongoing calls), in the order the code makes them
 STEPS: dict[str, tuple[list[str], list[str]]] = {
     "detect": (["ReturnForExchange", "VariantsForExchange"], []),
-    "create": (["ReturnForExchange", "ReturnProcessExchange", "ReturnForExchange",
+    "create": (["ReturnForExchange", "TagsAdd", "ReturnProcessExchange", "ReturnForExchange",
                 "OrderFulfillmentOrders", "FulfillmentOrderHold"],
                ["GET /articles?articleNumbers", "PUT /orders", "GET /orders/{id}",
                 "GET /orders?orderNumber", "PUT /returnOrders", "GET /returnOrders/{id}"]),
-    "release": ([], ["PATCH /orders/{id}/orderStatus"]),
+    # the connector check (jobs/exchange_guard.py): one filtered GET /orders, then the PATCH
+    "release": ([], ["GET /orders?articleNumbers&maxOrdersToGet&orderCreatedTimeFrom&"
+                     "orderStatusTo", "PATCH /orders/{id}/orderStatus"]),
     "fulfil": (["OrderFulfillmentOrders", "FulfillmentOrderReleaseHold", "OrderPayment",
               "OrderCapture", "OrderFulfillmentOrders", "FulfillmentCreate"],
              ["GET /orders/{id}"]),

@@ -32,7 +32,7 @@ FORM_FIELDS = ("ongoing_warehouse", "goods_owner_id", "ongoing_username", "ongoi
                "order_status_released", "order_status_sent", "return_status_notified",
                "return_status_returned", "order_number_prefix", "instant_exchange",
                "notify_customer", "default_transporter_code",
-               "default_transporter_service_code", "default_way_of_delivery")
+               "default_transporter_service_code", "default_way_of_delivery", "exchange_tag")
 
 
 def save_settings(domain: str, form) -> tuple[dict, Choices | None]:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 import requests
@@ -27,6 +28,7 @@ MAX_MESSAGE = 500  # characters of Ongoing's error text kept on an exception
 MAX_RETRY_AFTER = 30.0  # never wait longer than this on a 429, whatever Retry-After says
 MAX_BACKOFF = 8.0
 TIMEOUT = (3.05, 20.0)  # seconds: connect, read
+ORDERS_PAGE = 100  # maxOrdersToGet per GET /orders when paging (orderIdFrom = last id + 1)
 HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 SERVER_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
 TAG = re.compile(r"<[^>]*>")
@@ -305,6 +307,29 @@ class OngoingClient:
         except ValueError:
             raise OngoingError("Ongoing answered with something other than JSON",
                                status=response.status_code, method=method, path=path) from None
+
+    # --- added business calls -------------------------------------------------------------------
+
+    def find_open_orders_since(self, created_from: datetime, article_numbers: list[str], *,
+                               status_below: int) -> list[dict]:
+        """Orders created at or after `created_from` with a line for any of these articles and
+        a status below `status_below` (Cancelled, above Sent, is left out), page by page.
+
+        No time limit is documented for orderCreatedTimeFrom (only orderUpdatedTimeFrom must be
+        at most 2 days old), so an old `created_from` is fine."""
+        if not article_numbers:  # an empty filter would make Ongoing return every order
+            return []
+        params = {"goodsOwnerId": self.goods_owner_id, "articleNumbers": list(article_numbers),
+                  "orderCreatedTimeFrom": created_from.astimezone(UTC).isoformat(
+                      timespec="milliseconds"),
+                  "orderStatusTo": int(status_below) - 1, "maxOrdersToGet": ORDERS_PAGE}
+        found: list[dict] = []
+        while True:
+            page = _expect(self._request("GET", "/orders", params=params, idempotent=True), list)
+            found += page
+            if len(page) < ORDERS_PAGE:
+                return found
+            params = {**params, "orderIdFrom": max(o["orderInfo"]["orderId"] for o in page) + 1}
 
 
 def _http_error(response: requests.Response, method: str, path: str) -> OngoingError:

@@ -236,3 +236,8 @@ def charge_mandate(domain: str, order_gid: str, mandate_id: str, key: str, amoun
 
 def send_invoice(domain: str, order_gid: str) -> None:
     _mutate(domain, "OrderInvoiceSend", {"id": order_gid}, "orderInvoiceSend")
+
+
+def add_tags(domain: str, order_gid: str, tags: list[str]) -> None:
+    """tagsAdd on the order (Shopify keeps a tag once, whatever its case: safe to repeat)."""
+    _mutate(domain, "TagsAdd", {"id": order_gid, "tags": tags}, "tagsAdd")

@@ -125,17 +125,21 @@ def left_state(state: str, attention_step: str | None) -> str:
 
 
 def allowed_in_attention(attention_step: str | None, event: str) -> bool:
-    """Cancel or edit only before the parcel left; Sent only where it can still be fulfilled."""
+    """Cancel or edit only before the parcel left; Sent only where it can still be fulfilled;
+    a release only where the release itself failed (e.g. a possible double shipment)."""
     state, event_failed = failed(attention_step)
     if event in (CANCEL, RETURN_UPDATED, EXCHANGE_REMOVED):
         return state in BEFORE_SENT and event_failed not in (SENT, COLLECT)
+    if event == RELEASE:
+        return (state, event_failed) == (PARKED, RELEASE)
     return event == SENT and state in (PARKED, RELEASED)
 
 
 def resumes_on(state: str, event: str) -> bool:
-    """A Sent notice takes a needs-attention exchange back to the state it left: a missed Sent
-    must not strand it."""
-    return state == NEEDS_ATTENTION and event == SENT
+    """A Sent notice takes a needs-attention exchange back to the state it left (a missed Sent
+    must not strand it), and so does a release that allowed_in_attention let through (Release
+    now after the release failed)."""
+    return state == NEEDS_ATTENTION and event in (SENT, RELEASE)
 
 
 def retriable(state: str, attention_step: str | None) -> bool:
@@ -155,7 +159,8 @@ class Action(NamedTuple):
 CANCELLABLE = tuple(state for state, event in TRANSITIONS if event == CANCEL)
 ACTIONS = {
     "retry": Action(RETRY, "Retry", (NEEDS_ATTENTION,), "Retry queued."),
-    "release": Action(RELEASE, "Release now", (DETECTED, PARKED), "Release queued."),
+    "release": Action(RELEASE, "Release now", (DETECTED, PARKED, NEEDS_ATTENTION),
+                      "Release queued."),
     "in-transit": Action(IN_TRANSIT, "Mark in transit", (DETECTED, PARKED),
                          "Marked in transit: release queued."),
     "cancel": Action(CANCEL, "Cancel exchange", CANCELLABLE, "Cancellation queued.",
@@ -172,6 +177,8 @@ def offered(name: str, state: str, attention_step: str | None, *, sent: bool,
         return False
     if name == "in-transit":  # without Instant Exchange the lifecycle always ignores it
         return instant_exchange
+    if name == "release" and state == NEEDS_ATTENTION:  # the release failed: ship anyway
+        return allowed_in_attention(attention_step, RELEASE) and not sent
     if name == "cancel" and state == NEEDS_ATTENTION:  # never once the parcel left
         left, event = failed(attention_step)
         return left in CANCELLABLE and event != SENT and not sent

@@ -1,5 +1,5 @@
-"""The lifecycle's steps before the parcel leaves: create (Ongoing orders, hold), release,
-cancel, amend, withdraw (fulfil and collect have their own modules).
+"""The lifecycle's steps before the parcel leaves: create (Ongoing orders, tag, hold), release
+(after the connector check), cancel, amend, withdraw (fulfil and collect have their own modules).
 
 Each step re-reads what it needs, checks before it acts (so running it twice does nothing twice),
 records every outside call on the exchange's timeline and returns a short outcome.
@@ -14,6 +14,7 @@ from clients.ongoing_accounts import client_for_shop
 from clients.shopify_errors import ShopifyUserError
 from jobs.exchange_address import Consignee, consignee_for
 from jobs.exchange_fulfil import no_fulfillment_order
+from jobs.exchange_guard import check_before_release, tag_order
 from jobs.exchange_items import changed, current_items, describe, order_lines
 from jobs.exchange_rules import EXCHANGE_REMOVED, NeedsAttention, Then
 from jobs.exchange_shipping import Shipping, ship_like
@@ -58,6 +59,9 @@ def create(exchange: Exchange) -> str:
     _ensure_status(exchange, client, settings.order_status_open)
     if announce:
         _create_return_order(exchange, client, settings, original)
+    # Tagged before returnProcess makes the exchange's fulfillment order: a connector polling
+    # Shopify should see the tag no later than the new lines.
+    tag_order(exchange, settings)
     _hold(exchange, _processed(exchange, ret))
     return f"Ongoing order {exchange.ongoing_order_number} parked at {settings.order_status_open}"
 
@@ -177,8 +181,10 @@ def _hold(exchange: Exchange, ret: dict) -> None:
 
 
 def release(exchange: Exchange) -> str:
-    """PATCH the Ongoing order to the merchant's Released code: the warehouse may pick."""
+    """PATCH the Ongoing order to the merchant's Released code: the warehouse may pick; not
+    while Ongoing holds another open order of the same customer and item (exchange_guard)."""
     settings, client = _context(exchange)
+    check_before_release(exchange, client, settings)
     client.set_order_status(exchange.ongoing_order_id, settings.order_status_released)
     note(exchange.id, "Ongoing PATCH orderStatus", f"→ {settings.order_status_released}")
     update(exchange.id, released_at=utcnow(), ongoing_status=settings.order_status_released)

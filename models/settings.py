@@ -20,6 +20,9 @@ RETURN_CODES = ("notified", "returned")
 # Alerts: days before an exchange counts as stalled (models/alert.py names the conditions).
 STALL_DEFAULTS = {"stall_parked_days": 14, "stall_released_days": 2,
                   "stall_uncollected_days": 1, "stall_not_returned_days": 7}
+# Shopify's limits on a tag (live recordings: "Title Tag exceeds the maximum length of 40
+# characters"; a comma splits one tag into two).
+DEFAULT_EXCHANGE_TAG, EXCHANGE_TAG_MAX = "swapline-exchange", 40
 SECRET_COLUMNS = {"password": "ongoing_password_enc", "webhook_token": "webhook_token_enc",
                   "events_secret": "events_secret_enc"}
 
@@ -60,6 +63,8 @@ class ShopSettings(SQLModel, table=True):
     stall_released_days: int = STALL_DEFAULTS["stall_released_days"]
     stall_uncollected_days: int = STALL_DEFAULTS["stall_uncollected_days"]
     stall_not_returned_days: int = STALL_DEFAULTS["stall_not_returned_days"]
+    # Put on the Shopify order when an exchange is created: the 3PL's connector skips it.
+    exchange_tag: str = Field(default=DEFAULT_EXCHANGE_TAG, max_length=EXCHANGE_TAG_MAX)
     connection_ok_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     first_ongoing_webhook_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
@@ -174,6 +179,7 @@ def public_view(row: ShopSettings, app_url: str) -> dict:
         "default_transporter_code": row.default_transporter_code,
         "default_transporter_service_code": row.default_transporter_service_code,
         "default_way_of_delivery": row.default_way_of_delivery,
+        "exchange_tag": row.exchange_tag,
         "ongoing_webhook_url": f"{app_url}/webhooks/ongoing/{row.webhook_key}",
         "return_events_url": f"{app_url}/webhooks/return-events/{row.webhook_key}",
         "alert_emails": list(row.alert_emails or []),

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import re
 
-from models.settings import OPTIONAL_ORDER_CODES, ORDER_CODES, RETURN_CODES, ShopSettings
+from models.settings import (
+    DEFAULT_EXCHANGE_TAG,
+    EXCHANGE_TAG_MAX,
+    OPTIONAL_ORDER_CODES,
+    ORDER_CODES,
+    RETURN_CODES,
+    ShopSettings,
+)
 
 SERVER = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 URL_SEGMENT = re.compile(r"^[A-Za-z0-9._~-]{1,100}$")
@@ -105,7 +112,20 @@ def clean(form, current: ShopSettings | None) -> tuple[dict, dict]:
     values.update(order_number_prefix=prefix,
                   instant_exchange=_text(form, "instant_exchange").lower() in TRUE,
                   notify_customer=_text(form, "notify_customer").lower() in TRUE)
+    values["exchange_tag"] = _exchange_tag(form, current, errors)
     return values, errors
+
+
+def _exchange_tag(form, current: ShopSettings | None, errors: dict) -> str:
+    """A Shopify tag: at most 40 characters and no comma (Shopify would split it in two).
+    Empty means the default; a form without the field keeps the saved tag."""
+    if form.get("exchange_tag") is None:
+        return current.exchange_tag if current else DEFAULT_EXCHANGE_TAG
+    tag = _text(form, "exchange_tag") or DEFAULT_EXCHANGE_TAG
+    if len(tag) > EXCHANGE_TAG_MAX or "," in tag or not tag.isprintable():
+        errors["exchange_tag"] = (f"Exchange tag: up to {EXCHANGE_TAG_MAX} characters, no comma "
+                                  "(Shopify's rules for a tag).")
+    return tag
 
 
 def _shipping(form, errors: dict) -> dict:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from sandbox.ongoing import order_query
 from sandbox.ongoing.fields import check_order_fields
 from sandbox.ongoing.store import (
     ALLOCATED,
@@ -160,14 +161,9 @@ def create_api(sandbox: SandboxOngoing) -> Blueprint:
     @bp.get("/orders")
     def find_orders():
         _query_int("goodsOwnerId", required=True)
-        number = request.args.get("orderNumber")
-        numbers = set(request.args.getlist("orderNumbers"))
-        most = _query_int("maxOrdersToGet")
         with sandbox.lock:
-            found = [order_model(g.account, o) for o in g.account.orders.values()
-                     if (number is None or o.number == number)
-                     and (not numbers or o.number in numbers)]
-            return jsonify(found[:most] if most else found)
+            return jsonify([order_model(g.account, o)
+                            for o in order_query.find_orders(g.account, request.args)])
 
     @bp.get("/orders/<int:order_id>")
     def get_order(order_id: int):

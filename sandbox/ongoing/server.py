@@ -20,14 +20,16 @@ Rules:
 - PUT /returnOrders updates a return order only while Notified; PATCH to Returned books the
   returned items on the return lines and on the original order's lines; Cancelled is final.
 Test hooks (plain methods): add_account, Account.add_article, move_order / move_return_order
-(the warehouse at work; move_order fires the registered webhook), fail_next / delay_next,
-outage (every call fails for a while, some hang), calls.
+(the warehouse at work; move_order fires the registered webhook), add_connector_order (the
+merchant's own Shopify→Ongoing integration imports an order, at a chosen time), fail_next /
+delay_next, outage (every call fails for a while, some hang), calls.
 """
 from __future__ import annotations
 
 import threading
 import time
 from collections import deque
+from datetime import UTC, datetime
 
 import requests
 from flask import jsonify
@@ -39,6 +41,7 @@ from sandbox.ongoing.store import (
     Account,
     Order,
     _next_id,
+    _order_lines,
     set_order_status,
     set_return_order_status,
     webhook_payload,
@@ -106,6 +109,28 @@ class SandboxOngoing:
             return None
         url, token = hook
         return requests.post(url, json=payload, headers={"X-Auth-Token": token}, timeout=10)
+
+    def add_connector_order(self, account: Account, number: str, consignee: dict,
+                            lines: list[tuple[str, int]], *, created: datetime | None = None,
+                            status: int | None = None) -> int:
+        """An order the merchant's own connector put in Ongoing (not Swapline): `created` sets
+        its createdDate (default now), `status` its status (default the account's first).
+        Returns its orderId."""
+        body = {"goodsOwnerId": account.goods_owner_id, "orderNumber": number,
+                "deliveryDate": f"{datetime.now(UTC).date().isoformat()}T00:00:00Z",
+                "consignee": consignee}
+        raw = [{"rowNumber": str(n), "articleNumber": sku, "numberOfItems": qty}
+               for n, (sku, qty) in enumerate(lines, start=1)]
+        with self.lock:
+            if account.order_by_number(number) is not None:
+                raise ValueError(f"order number {number} exists already")
+            order = Order(_next_id("order"), number, body, _order_lines(account, raw, []),
+                          status if status is not None else account.initial_status)
+            if created is not None:
+                order.created = created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] \
+                    + "Z"
+            account.orders[order.id] = order
+            return order.id
 
     def move_return_order(self, return_order_id: int, status_number: int) -> None:
         """The warehouse moves a return order (to Returned: the parcel arrived)."""

@@ -32,6 +32,7 @@ from graphql.utilities import value_from_ast_untyped
 
 from sandbox.shopify import graphql_fulfillment as fulfil
 from sandbox.shopify import graphql_payments as pay
+from sandbox.shopify import graphql_tags as tags
 from sandbox.shopify import graphql_views as views
 from sandbox.shopify.store import InvalidId, OutOfWindow, Refused, ResourceNotFound
 
@@ -193,4 +194,5 @@ OPERATIONS = {
     "OrderCapture": {"orderCapture": pay.capture},
     "OrderCreateMandatePayment": {"orderCreateMandatePayment": pay.mandate_payment},
     "OrderInvoiceSend": {"orderInvoiceSend": pay.invoice_send},
+    "TagsAdd": {"tagsAdd": tags.tags_add},
 }

@@ -149,6 +149,7 @@ def order_view(shop: SandboxShop, order: Order) -> dict:
 
     return {"__typename": "Order", "id": gid("Order", order.id), "name": order.name,
             "email": order.email, "currencyCode": order.currency, "createdAt": order.created_at,
+            "tags": list(order.tags),
             "shippingAddress": {"__typename": "MailingAddress", **order.address},
             "totalOutstandingSet": money_bag(order.outstanding, order.currency),
             "capturable": any(order.unsettled(t) > 0 for t in order.transactions),

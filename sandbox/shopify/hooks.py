@@ -105,13 +105,14 @@ class ShopData:
                      capture_mode: str = "authorization", name: str | None = None,
                      shipping_address: dict | None = None,
                      unfulfilled: list[tuple[str, int]] = (), fulfillment_orders: int = 1,
-                     age_days: int = 0) -> dict:
+                     age_days: int = 0, tags: list[str] = ()) -> dict:
         """A paid order with every item fulfilled; capture_mode: authorization|vaulted|none.
 
         `unfulfilled` items wait on an OPEN fulfillment order (e.g. a pre-order).
         `fulfillment_orders` spreads the items over that many (closed) fulfillment orders, as
         an order shipped from several locations or in several goes has. `age_days`: placed
         that many days ago (past 60, Shopify hides it from an app without read_all_orders).
+        `tags`: the order's tags already (e.g. 250 of them, Shopify's limit).
         """
         with self.lock:
             sandbox_shop = self.add_shop(shop)
@@ -120,6 +121,7 @@ class ShopData:
                                                      **(shipping_address or {})},
                                  fulfillment_orders=fulfillment_orders)
             order.created_at = data.now_iso(timedelta(days=-age_days))
+            order.tags = list(tags)
             waiting = [data.add_line_item(order, sandbox_shop.variant_by_sku(sku), quantity)
                        for sku, quantity in unfulfilled]
             if waiting:
@@ -270,7 +272,7 @@ def order_summary(shop: SandboxShop, order: data.Order) -> dict:
     fos = [shop.fulfillment_orders[i] for i in order.fulfillment_order_ids]
     return {
         "id": gid("Order", order.id), "name": order.name, "email": order.email,
-        "currency": order.currency, "capture_mode": order.capture_mode,
+        "currency": order.currency, "capture_mode": order.capture_mode, "tags": list(order.tags),
         "total_outstanding": money(order.outstanding),
         "line_items": [{"id": gid("LineItem", i.id), "sku": i.variant.sku,
                         "quantity": i.quantity, "price": money(i.price)}

@@ -90,6 +90,9 @@ ROOTS: dict[str, tuple[str, ...]] = {
     "Mutation.orderInvoiceSend": ("write_orders",),
     # {REF}/mutations/returnProcess: "Requires write_returns ... or write_marketplace_returns".
     "Mutation.returnProcess": ("write_returns", "write_marketplace_returns"),
+    # {REF}/mutations/tagsAdd: the scope "varies depending on the type of resource": write_orders
+    # for an Order, the only resource Swapline tags (graphql_tags.py refuses the others loudly).
+    "Mutation.tagsAdd": ("write_orders",),
 }
 
 # Object types, by name. `needs` from the type's reference page; FREE where the page states no
@@ -97,7 +100,7 @@ ROOTS: dict[str, tuple[str, ...]] = {
 KINDS: dict[str, Kind] = {
     # {REF}/objects/Order: read_orders, read_marketplace_orders or read_buyer_membership_orders.
     "Order": kind(ORDERS, "id name email shippingAddress totalOutstandingSet transactions "
-                          "paymentCollectionDetails fulfillmentOrders"),
+                          "paymentCollectionDetails fulfillmentOrders tags"),
     # {REF}/objects/OrderPaymentCollectionDetails: "Requires `read_orders` access scope".
     "OrderPaymentCollectionDetails": kind(("read_orders",), "vaultedPaymentMethods"),
     # {REF}/objects/PaymentMandate: "Requires `read_payment_mandate` access scope".
@@ -144,6 +147,9 @@ KINDS: dict[str, Kind] = {
     "OrderCreateMandatePaymentPayload": kind(FREE, "job paymentReferenceId userErrors"),
     "OrderInvoiceSendPayload": kind(FREE, "order userErrors"),
     "ReturnProcessPayload": kind(FREE, "return userErrors"),
+    "TagsAddPayload": kind(FREE, "node userErrors"),
+    # The Node interface (tagsAdd's `node`): `id` only; a fragment on a type needs that type's.
+    "Node": kind(FREE, "id"),
     "UserError": kind(FREE, "field message"),
     "FulfillmentOrderHoldUserError": kind(FREE, "field message code"),
     "FulfillmentOrderReleaseHoldUserError": kind(FREE, "field message code"),

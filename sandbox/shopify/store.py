@@ -252,6 +252,7 @@ class Order:
     invoices: list[dict] = field(default_factory=list)
     mandate_payments: dict[str, dict] = field(default_factory=dict)  # idempotencyKey -> payload
     created_at: str = field(default_factory=now_iso)
+    tags: list[str] = field(default_factory=list)  # as Shopify keeps them (graphql_tags.py)
 
     def unsettled(self, auth: Transaction) -> Decimal:
         """What an AUTHORIZATION can still capture (zero once captured, expired or not one)."""

@@ -1,0 +1,115 @@
+"""Never shipped twice: the merchant's own Shopify→Ongoing connector may import an exchange a
+second time (reference/connector-risk.md). Create tags the Shopify order so the 3PL can filter
+it out (`tag_order`); release first looks in Ongoing for another open order of the same customer
+holding an exchange item (`check_before_release`) and stops there if it finds one.
+"""
+from __future__ import annotations
+
+from sqlmodel import select
+
+from clients import shopify_admin as shop_api
+from clients.ongoing import OngoingClient
+from clients.shopify_errors import ShopifyGraphQLError, ShopifyRefusal
+from jobs.exchange_rules import ACTIONS, RELEASE, RELEASE_IF_REQUESTED, NeedsAttention
+from models import db
+from models.exchange import Exchange, find_by_ongoing_order, note
+from models.exchange_signal import ExchangeSignal
+from models.settings import ShopSettings
+
+# Alerts (another module) key on this prefix: keep it exactly.
+DOUBLE_SHIPMENT = "Possible double shipment:"
+# The source the Exchanges page gives its Release now button (blueprints/exchanges.py `act`).
+RELEASE_NOW = f"merchant: {ACTIONS['release'].label}"
+
+
+def tag_order(exchange: Exchange, settings: ShopSettings) -> None:
+    """Add the shop's exchange tag to the Shopify order (Shopify keeps a tag once).
+
+    A refusal is a timeline warning, not a failed exchange: the tag only helps a connector that
+    filters on it, the exchange is sound without it, and the check before release still guards
+    against a second order. Throttling and outages are raised, so the step retries as usual."""
+    tag = settings.exchange_tag
+    try:
+        shop_api.add_tags(exchange.shop_domain, exchange.order_gid, [tag])
+    except (ShopifyRefusal, ShopifyGraphQLError) as exc:
+        note(exchange.id, "Shopify tagsAdd", f"order not tagged {tag!r} ({exc}); a 3PL "
+             "import that filters on the tag may pick this exchange up", kind="warning")
+        return
+    note(exchange.id, "Shopify tagsAdd", f"order tagged {tag}")
+
+
+def released_by_merchant(exchange: Exchange) -> bool:
+    """Whether the release being applied is the merchant's Release now: the signal this
+    exchange's job is applying (taken, not done) came from that button, directly or kept
+    until create finished."""
+    query = (select(ExchangeSignal)
+             .where(ExchangeSignal.exchange_id == exchange.id,
+                    ExchangeSignal.done_at.is_(None), ExchangeSignal.attempts > 0)
+             .order_by(ExchangeSignal.id.desc()).limit(1))
+    with db.session() as s:
+        row = s.exec(query).first()
+        event, source = (row.event, row.source) if row else ("", "")
+    if event == RELEASE_IF_REQUESTED:
+        source = exchange.release_reason or ""
+    return event in (RELEASE, RELEASE_IF_REQUESTED) and source == RELEASE_NOW
+
+
+def check_before_release(exchange: Exchange, client: OngoingClient,
+                         settings: ShopSettings) -> None:
+    """NeedsAttention when Ongoing holds another open order (below Sent, created since the
+    exchange was detected) for the same customer with one of the exchange's items.
+
+    Release now skips it: the merchant has decided to ship."""
+    if released_by_merchant(exchange):
+        note(exchange.id, "Connector check", "skipped: released by the merchant (Release now)")
+        return
+    orders = client.find_open_orders_since(exchange.created_at, exchange.skus,
+                                           status_below=settings.order_status_sent)
+    own = next((o for o in orders if _id(o) == exchange.ongoing_order_id), None) \
+        or client.get_order(exchange.ongoing_order_id)
+    for order in orders:
+        items = sorted(set(exchange.skus) & _skus(order))
+        if _id(order) == exchange.ongoing_order_id or not items \
+                or not same_customer(own.get("consignee"), order.get("consignee")) \
+                or _another_exchange(exchange, _id(order)):
+            continue
+        info = order["orderInfo"]
+        raise NeedsAttention(
+            f"{DOUBLE_SHIPMENT} Ongoing order {info['orderNumber']} (created "
+            f"{info.get('createdDate')}, status {info['orderStatus']['number']}) is for the same "
+            f"customer and also holds {', '.join(items)}: your Shopify→Ongoing integration may "
+            "have imported this exchange. Cancel one of the two orders in Ongoing, then press "
+            "Retry; or press Release now to ship this one anyway.")
+    note(exchange.id, "Connector check", f"no other open Ongoing order for this customer with "
+         f"{', '.join(exchange.skus)} ({len(orders)} checked)")
+
+
+def same_customer(ours: dict | None, theirs: dict | None) -> bool:
+    """Same Ongoing customer number when both have one; else same name and post code.
+    Compared without case or spaces."""
+    ours, theirs = ours or {}, theirs or {}
+    if _plain(ours.get("customerNumber")) and _plain(theirs.get("customerNumber")):
+        return _plain(ours["customerNumber"]) == _plain(theirs["customerNumber"])
+    key = ("name", "postCode")
+    return all(_plain(ours.get(k)) for k in key) and \
+        all(_plain(ours.get(k)) == _plain(theirs.get(k)) for k in key)
+
+
+def _plain(value) -> str:
+    return "".join(str(value or "").split()).casefold()
+
+
+def _id(order: dict) -> int | None:
+    return (order.get("orderInfo") or {}).get("orderId")
+
+
+def _skus(order: dict) -> set[str]:
+    return {(line.get("article") or {}).get("articleNumber")
+            for line in order.get("orderLines") or []}
+
+
+def _another_exchange(exchange: Exchange, order_id: int | None) -> bool:
+    """An order Swapline made for another exchange of this shop (a second exchange of the same
+    customer is not a double shipment)."""
+    with db.session() as s:
+        return find_by_ongoing_order(exchange.shop_domain, order_id, session=s) is not None
