@@ -1,4 +1,6 @@
-"""What every webhook endpoint shares: one refusal path, and record-once-then-enqueue."""
+"""What every webhook endpoint shares: one refusal path, and record once. The recorded row is
+the outbox: the relay in the workers (jobs/relay.py) queues its job, so a request waits on nothing
+but its one INSERT, and is answered 200 while Redis is down."""
 from __future__ import annotations
 
 import logging
@@ -7,7 +9,6 @@ from flask import Response, jsonify
 
 import logs
 from jobs import metrics
-from jobs.deliveries import enqueue_delivery
 from models import db
 from models.delivery import is_recorded, record_delivery
 from models.settings import by_webhook_key
@@ -41,8 +42,9 @@ def ignore(*, source: str) -> Response:
 
 def accept(*, source: str, delivery_id: str, shop: str, topic: str, payload: str,
            event_id: str | None = None) -> Response:
-    """Record a verified delivery once and queue its job; a duplicate is a 200 no-op, and so is
-    a second delivery of one event to one topic (a second subscription's copy)."""
+    """Record a verified delivery once (its job is queued by the relay); a duplicate is a 200
+    no-op, and so is a second delivery of one event to one topic (a second subscription's copy).
+    """
     if "\x00" in delivery_id + topic + shop + (event_id or ""):  # PostgreSQL text: NUL is a 500
         return refuse(400, "delivery id, event id, topic and shop must not contain NUL")
     with db.autocommit() as connection:
@@ -57,6 +59,6 @@ def accept(*, source: str, delivery_id: str, shop: str, topic: str, payload: str
             log.info("skipped a second delivery of event %s (%s)", event_id, topic,
                      extra={"shop": shop, "delivery_id": delivery_id})
     else:
-        outcome = "queued" if enqueue_delivery(row_id, shop) else "recorded"
+        outcome = "queued"  # in the outbox: its job runs once the relay has moved it
     metrics.count("swapline_webhooks_received_total", source=source, outcome=outcome)
     return jsonify(status=outcome)

@@ -4,12 +4,13 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Integer, String, Text, update
+from sqlalchemy import Column, ForeignKey, Integer, String, Text, false, update
 from sqlalchemy.orm import object_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Field, Session, SQLModel, select
 
 from models import crypto
+from models.exchange import runs_ongoing_order
 from models.shop import Shop
 from models.types import UTCDateTime, utcnow
 
@@ -124,6 +125,21 @@ def by_webhook_key(key: str, *, session: Session) -> tuple[ShopSettings, Shop] |
     found = session.exec(select(ShopSettings, Shop).join(Shop, Shop.id == ShopSettings.shop_id)
                          .where(ShopSettings.webhook_key == key)).first()
     return tuple(found) if found else None
+
+
+def by_ongoing_webhook_key(key: str, order_id: int | None, order_number: str | None, *,
+                           open_states: tuple[str, ...],
+                           session: Session) -> tuple[ShopSettings, Shop, bool] | None:
+    """Settings and shop behind a webhook key and whether the notice's order is one Swapline
+    runs for that shop (none without an order id), in one statement; None for an unknown key."""
+    if not key or len(key) > 64:
+        return None
+    ours = false() if order_id is None else runs_ongoing_order(
+        Shop.domain, order_id, order_number, open_states=open_states)
+    found = session.exec(select(ShopSettings, Shop, ours.label("ours"))
+                         .join(Shop, Shop.id == ShopSettings.shop_id)
+                         .where(ShopSettings.webhook_key == key)).first()
+    return (found[0], found[1], bool(found[2])) if found else None
 
 
 def tick_first_ongoing_webhook(row: ShopSettings, *, session: Session) -> bool:

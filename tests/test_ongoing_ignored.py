@@ -43,6 +43,35 @@ def settings_writes(app):
         event.remove(engine, "before_cursor_execute", spy)
 
 
+@pytest.fixture
+def statements(app):
+    """Every statement the app sends to the database from now on."""
+    seen: list[str] = []
+
+    def spy(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    engines = [app.extensions[db.EXTENSION], app.extensions[db.AUTOCOMMIT]]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", spy)
+    yield seen
+    for engine in engines:
+        event.remove(engine, "before_cursor_execute", spy)
+
+
+def test_an_ignored_notice_costs_one_read_and_ours_one_read_and_one_insert(
+        client, key, statements):
+    our_exchange()
+    assert post_ongoing(client, key, FOREIGN).get_json() == {"status": "ignored"}  # ticks
+    statements.clear()
+    assert post_ongoing(client, key, FOREIGN | {"webhookEventId": 3001}).get_json() == \
+        {"status": "ignored"}
+    assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT")
+    statements.clear()
+    assert post_ongoing(client, key, ORDER_EVENT).get_json() == {"status": "queued"}
+    assert [s.lstrip().split()[0].upper() for s in statements] == ["SELECT", "INSERT"]
+
+
 def checklist_ticked_at():
     with db.session() as s:
         return s.exec(select(ShopSettings)).one().first_ongoing_webhook_at

@@ -1,0 +1,132 @@
+"""The relay: moves recorded deliveries whose job was never queued (the outbox) to RQ.
+
+A webhook request only inserts its row (blueprints/intake.py); queueing happens here, in a
+thread of every worker process (jobs/worker.py). One relay at a time works, the holder of the
+relay lease (a LeasedLock in Redis, renewed while it lives); the others stand by and try for it
+every STANDBY_SECONDS, so a dead holder's place is taken within about LEASE_SECONDS +
+STANDBY_SECONDS. The holder sleeps on PostgreSQL's LISTEN (migration 0009's insert trigger
+NOTIFYs at the request's commit), with WAIT_SECONDS as a fallback poll; on SQLite it polls every
+POLL_SECONDS. Redis down: nothing moves and it tries again every RETRY_SECONDS; the row is the
+truth. Jobs queued and then lost (Redis restarted without its data) are the sweeper's.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from flask import Flask
+from redis.exceptions import LockError
+
+from jobs.deliveries import enqueue_delivery
+from jobs.queue import jobs
+from models import db
+from models.delivery import mark_queued, unqueued
+
+BATCH = 500
+LOCK_NAME = "swapline:relay"
+CHANNEL = "swapline_delivery"  # migration 0009's trigger
+HOLD_SECONDS = 300  # the lease is given up and taken again this often (LeasedLock's timeout)
+OWNED_CHECK_SECONDS = 5.0  # a Redis that lost its data lost the lease too: stand by then
+STANDBY_SECONDS = 1.0
+POLL_SECONDS = 0.05
+WAIT_SECONDS = 1.0
+RETRY_SECONDS = 1.0
+log = logging.getLogger(__name__)
+
+
+def relay_once(limit: int = BATCH) -> int:
+    """Queue the jobs of up to `limit` unqueued deliveries, oldest first, and mark them queued
+    (a job that was there already counts as queued); how many. A Redis error propagates once
+    the rows queued before it are marked."""
+    with db.autocommit() as connection:
+        rows = unqueued(connection, limit=limit)
+    done: list[int] = []
+    try:
+        for delivery_id, shop in rows:
+            enqueue_delivery(delivery_id, shop)
+            done.append(delivery_id)
+    finally:
+        with db.autocommit() as connection:
+            mark_queued(connection, done)
+    return len(done)
+
+
+def relay_all() -> int:
+    """Relay until the outbox is empty (burst workers, tests, the demo's self-check); how many."""
+    total = moved = relay_once()
+    while moved == BATCH:
+        moved = relay_once()
+        total += moved
+    return total
+
+
+class Relay:
+    """The relay loop of one worker process: stand by for the lease, then relay while held."""
+
+    def __init__(self, app: Flask, stop: threading.Event):
+        self.app, self.stop = app, stop
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, daemon=True, name="swapline-relay")
+        thread.start()
+        return thread
+
+    def run(self) -> None:
+        with self.app.app_context():
+            while not self.stop.is_set():
+                try:
+                    self._serve()
+                except Exception as exc:  # Redis or the database away: the rows wait for us
+                    log.warning("relay paused: %s: %s", type(exc).__name__, exc)
+                    self.stop.wait(RETRY_SECONDS)
+
+    def _serve(self) -> None:
+        """Take the lease (or stand by a while); relay until it is time to give it up."""
+        lock = jobs().lock(LOCK_NAME, timeout=HOLD_SECONDS, blocking_timeout=0)
+        if not lock.acquire(blocking=False):
+            self.stop.wait(STANDBY_SECONDS)
+            return
+        log.info("relay lease taken")
+        give_up = time.monotonic() + HOLD_SECONDS - OWNED_CHECK_SECONDS
+        checked = time.monotonic()
+        try:
+            with self._waiter() as wait:
+                while not self.stop.is_set() and time.monotonic() < give_up:
+                    if relay_once() < BATCH:
+                        wait()
+                    if time.monotonic() - checked >= OWNED_CHECK_SECONDS:
+                        checked = time.monotonic()
+                        if not lock.inner.owned():
+                            log.warning("relay lease lost; standing by")
+                            return
+        finally:
+            with contextlib.suppress(LockError, OSError, Exception):  # expired: nothing to free
+                lock.release()
+
+    @contextlib.contextmanager
+    def _waiter(self) -> Iterator[Callable[[], None]]:
+        """A function that returns once new deliveries may be there (or after a while)."""
+        engine = db.engine()
+        if engine.dialect.name != "postgresql":
+            yield lambda: self.stop.wait(POLL_SECONDS)
+            return
+        raw = engine.raw_connection()
+        listener = raw.driver_connection
+        raw.detach()  # a LISTENing connection never goes back to the pool
+        try:
+            listener.rollback()
+            listener.autocommit = True
+            listener.execute(f"LISTEN {CHANNEL}")
+
+            def wait() -> None:
+                for _ in listener.notifies(timeout=WAIT_SECONDS, stop_after=1):
+                    pass
+                for _ in listener.notifies(timeout=0):  # those the next query covers too
+                    pass
+
+            yield wait
+        finally:
+            listener.close()
