@@ -2,7 +2,8 @@
 
 Every minute it queues again what was recorded but whose job is gone (Redis restarted or lost
 it, a worker died past its retries): webhook deliveries queued by the relay (jobs/relay.py) but
-never processed, exchange signals never applied. A job still queued, running or waiting for its retry is left alone.
+never processed, exchange signals never applied. A job still queued, running or waiting for
+its retry is left alone.
 """
 from __future__ import annotations
 
