@@ -31,8 +31,8 @@ def receive(webhook_key: str):
                                        session=s)
     if found is None:
         return refuse(404, "unknown webhook key")
-    settings, shop, ours = found
-    logs.bind(shop=shop.domain)
+    settings, domain, ours = found
+    logs.bind(shop=domain)
     expected = settings.webhook_token()
     given = request.headers.get("X-Auth-Token", "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
@@ -47,7 +47,7 @@ def receive(webhook_key: str):
             tick_first_ongoing_webhook(settings, session=s)
     if not ours:
         return ignore(source="ongoing")
-    return accept(source="ongoing", delivery_id=str(event_id), shop=shop.domain,
+    return accept(source="ongoing", delivery_id=str(event_id), shop=domain,
                   topic="ongoing/order", payload=body)
 
 

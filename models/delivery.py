@@ -2,9 +2,20 @@
 (jobs/relay.py) queues jobs from (`queued_at` still NULL: its job was never queued)."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, Connection, Index, String, Text, UniqueConstraint, text, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, select
@@ -46,12 +57,21 @@ def record_delivery(connection: Connection, **values) -> int | None:
     or, for a delivery with an event id, (source, shop, topic, event id) is."""
     values.setdefault("received_at", utcnow())
     values.setdefault("attempts", 0)
-    insert = sqlite_insert if connection.dialect.name == "sqlite" else postgresql_insert
-    # No conflict target: either unique key makes the insert a no-op.
-    statement = (insert(WebhookDelivery.__table__).values(**values)
-                 .on_conflict_do_nothing()
-                 .returning(WebhookDelivery.__table__.c.id))
-    return connection.execute(statement).scalar()
+    values.setdefault("event_id", None)
+    return connection.execute(_insert(connection.dialect.name), values).scalar()
+
+
+@functools.cache
+def _insert(dialect: str):
+    """record_delivery's statement, built once per dialect: only its parameters change. No
+    conflict target: either unique key makes the insert a no-op."""
+    table = WebhookDelivery.__table__
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    columns = ("source", "delivery_id", "event_id", "shop_domain", "topic", "payload",
+               "received_at", "attempts")
+    return (insert(table).values({name: bindparam(name, type_=table.c[name].type)
+                                  for name in columns})
+            .on_conflict_do_nothing().returning(table.c.id))
 
 
 def is_recorded(connection: Connection, *, source: str, shop_domain: str,

@@ -1,16 +1,17 @@
 """A shop's Ongoing connection and exchange settings; secrets encrypted, never read back out."""
 from __future__ import annotations
 
+import functools
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Integer, String, Text, false, update
-from sqlalchemy.orm import object_session
+from sqlalchemy import Column, ForeignKey, Integer, String, Text, bindparam, update
+from sqlalchemy.orm import load_only, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Field, Session, SQLModel, select
 
 from models import crypto
-from models.exchange import runs_ongoing_order
+from models.exchange import order_names, runs_ongoing_order
 from models.shop import Shop
 from models.types import UTCDateTime, utcnow
 
@@ -129,17 +130,31 @@ def by_webhook_key(key: str, *, session: Session) -> tuple[ShopSettings, Shop] |
 
 def by_ongoing_webhook_key(key: str, order_id: int | None, order_number: str | None, *,
                            open_states: tuple[str, ...],
-                           session: Session) -> tuple[ShopSettings, Shop, bool] | None:
-    """Settings and shop behind a webhook key and whether the notice's order is one Swapline
-    runs for that shop (none without an order id), in one statement; None for an unknown key."""
+                           session: Session) -> tuple[ShopSettings, str, bool] | None:
+    """(settings, shop domain, whether the notice's order is one Swapline runs for that shop)
+    behind a webhook key, in one statement; None for an unknown key. Only the columns the
+    webhook reads are loaded (id, webhook token, checklist tick): any other raises once the
+    session is gone, never reads a default."""
     if not key or len(key) > 64:
         return None
-    ours = false() if order_id is None else runs_ongoing_order(
-        Shop.domain, order_id, order_number, open_states=open_states)
-    found = session.exec(select(ShopSettings, Shop, ours.label("ours"))
-                         .join(Shop, Shop.id == ShopSettings.shop_id)
-                         .where(ShopSettings.webhook_key == key)).first()
+    names = order_names(order_number) or [None, None]  # NULL names match nothing
+    found = session.execute(_notice_query(open_states),
+                            {"key": key, "order_id": order_id, "name": names[0],
+                             "hash_name": names[1]}).first()
     return (found[0], found[1], bool(found[2])) if found else None
+
+
+@functools.cache
+def _notice_query(open_states: tuple[str, ...]):
+    """by_ongoing_webhook_key's statement, built once: only its parameters change."""
+    names = [bindparam("name", type_=String), bindparam("hash_name", type_=String)]
+    ours = runs_ongoing_order(Shop.domain, bindparam("order_id", type_=Integer), names,
+                              open_states=open_states)
+    return (select(ShopSettings, Shop.domain, ours.label("ours"))
+            .options(load_only(ShopSettings.id, ShopSettings.webhook_token_enc,
+                               ShopSettings.first_ongoing_webhook_at, raiseload=True))
+            .join(Shop, Shop.id == ShopSettings.shop_id)
+            .where(ShopSettings.webhook_key == bindparam("key")))
 
 
 def tick_first_ongoing_webhook(row: ShopSettings, *, session: Session) -> bool:
