@@ -58,6 +58,7 @@ P99_TARGET_MS = 15.0
 STORED_RATIO, IGNORED_RATIO = 0.5, 0.8  # of the verify-only route's requests/s
 START_TARGET_MS = 100.0  # a webhook's job started this soon after its 200 (p99), queue idle
 STARTS = 100  # webhooks sent one at a time for that
+ROUNDS = 4  # the throughput phases take turns this many times
 ONGOING_TOKEN = "bench-ongoing-token-" + secrets.token_hex(16)
 EXCHANGES = 1000  # of the bench shop, so the lookup of an Ongoing notice searches a real index
 EXCHANGE_ORDER_ID = 700_000  # Ongoing order id of the bench shop's first exchange
@@ -207,15 +208,21 @@ def server_env(url: str, queue_url: str | None, tmp: Path) -> dict:
 
 def measure(port: int, key: str, args: argparse.Namespace, deadline: float) -> dict[str, Phase]:
     """The Shopify webhooks, the same bytes to the verify-only and the bare route, then Ongoing
-    notices about our exchange orders (stored) and about other orders (ignored)."""
+    notices about our exchange orders (stored) and about other orders (ignored); in ROUNDS
+    interleaved rounds, so a machine busy with something else for a while weighs on every
+    phase alike and the ratios stay fair."""
     work = webhook_requests(args.requests)
     stored, ignored = (ongoing_requests(args.requests, ours=ours) for ours in (True, False))
     ongoing = f"/webhooks/ongoing/{key}"
-    return {"webhooks": load(port, "/webhooks/shopify", work, args.concurrency, deadline),
-            "verify-only": load(port, "/bench/verify", work, args.concurrency, deadline),
-            "bare": load(port, "/bench/bare", work, args.concurrency, deadline),
-            "ongoing stored": load(port, ongoing, stored, args.concurrency, deadline),
-            "ongoing ignored": load(port, ongoing, ignored, args.concurrency, deadline)}
+    plan = {"webhooks": ("/webhooks/shopify", work), "verify-only": ("/bench/verify", work),
+            "bare": ("/bench/bare", work), "ongoing stored": (ongoing, stored),
+            "ongoing ignored": (ongoing, ignored)}
+    phases = {name: Phase() for name in plan}
+    for r in range(ROUNDS):
+        for name, (path, requests) in plan.items():
+            share = requests[r::ROUNDS]
+            phases[name].add(load(port, path, share, args.concurrency, deadline))
+    return phases
 
 
 def job_starts(port: int, url: str, queue_url: str, count: int,
