@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal,
     or_,
 )
 from sqlmodel import Field, Session, SQLModel, select
@@ -141,9 +142,10 @@ def runs_ongoing_order(domain, order_id, names, *, open_states: tuple[str, ...])
     ours = Exchange.shop_domain == domain
     branches = [select(Exchange.id).where(ours, Exchange.ongoing_order_id == order_id)]
     if len(names):
+        # the states as plain parameters: an expanding IN is re-rendered on every execution
+        states = Exchange.state.in_([literal(state) for state in open_states])
         branches.append(select(Exchange.id).where(ours, or_(*(Exchange.order_name == n
-                                                               for n in names)),
-                                                  Exchange.state.in_(open_states)))
+                                                               for n in names)), states))
     # EXISTS per branch, not one OR: SQLite would then search by shop alone.
     return or_(*(branch.exists() for branch in branches))
 
