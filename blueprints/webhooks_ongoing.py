@@ -26,14 +26,13 @@ def receive(webhook_key: str):
     Shop, token and "is it ours" come in one database read: an ignored notice costs only that."""
     body, event = _parse(request.get_data(cache=False))
     order_id, number = _order(event)
-    with db.autocommit_session() as s:
-        found = by_ongoing_webhook_key(webhook_key, order_id, number, open_states=OPEN_STATES,
-                                       session=s)
-    if found is None:
+    with db.autocommit() as connection:
+        hook = by_ongoing_webhook_key(webhook_key, order_id, number, open_states=OPEN_STATES,
+                                      connection=connection)
+    if hook is None:
         return refuse(404, "unknown webhook key")
-    settings, domain, ours = found
-    logs.bind(shop=domain)
-    expected = settings.webhook_token()
+    logs.bind(shop=hook.shop_domain)
+    expected = hook.webhook_token()
     given = request.headers.get("X-Auth-Token", "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         return refuse(401, "missing or wrong X-Auth-Token")
@@ -42,12 +41,12 @@ def receive(webhook_key: str):
     event_id = event.get("webhookEventId") if isinstance(event, dict) else None
     if isinstance(event_id, bool) or not isinstance(event_id, int | str) or event_id == "":
         return refuse(400, "webhookEventId is required")
-    if settings.first_ongoing_webhook_at is None:  # any authentic notice proves the webhook works
-        with db.autocommit_session() as s:
-            tick_first_ongoing_webhook(settings, session=s)
-    if not ours:
+    if hook.first_ongoing_webhook_at is None:  # any authentic notice proves the webhook works
+        with db.autocommit() as connection:
+            tick_first_ongoing_webhook(hook.settings_id, connection=connection)
+    if not hook.ours:
         return ignore(source="ongoing")
-    return accept(source="ongoing", delivery_id=str(event_id), shop=domain,
+    return accept(source="ongoing", delivery_id=str(event_id), shop=hook.shop_domain,
                   topic="ongoing/order", payload=body)
 
 
