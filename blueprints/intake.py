@@ -3,9 +3,10 @@ the outbox: the relay in the workers (jobs/relay.py) queues its job, so a reques
 but its one INSERT, and is answered 200 while Redis is down."""
 from __future__ import annotations
 
+import json
 import logging
 
-from flask import Response, jsonify
+from flask import Response
 
 import logs
 from jobs import metrics
@@ -37,7 +38,16 @@ def ignore(*, source: str) -> Response:
     """200 for a verified delivery about nothing Swapline runs: nothing stored, nothing queued,
     only counted (its sender must not re-send it)."""
     metrics.count("swapline_webhooks_received_total", source=source, outcome="ignored")
-    return jsonify(status="ignored")
+    return answer("ignored")
+
+
+def answer(outcome: str) -> Response:
+    """The 200 of a webhook: `{"status": outcome}`, its bytes made once."""
+    return Response(ANSWERS[outcome], mimetype="application/json")
+
+
+ANSWERS = {outcome: json.dumps({"status": outcome}).encode() + b"\n"
+           for outcome in ("queued", "duplicate", "duplicate_event", "ignored")}
 
 
 def accept(*, source: str, delivery_id: str, shop: str, topic: str, payload: str,
@@ -61,4 +71,4 @@ def accept(*, source: str, delivery_id: str, shop: str, topic: str, payload: str
     else:
         outcome = "queued"  # in the outbox: its job runs once the relay has moved it
     metrics.count("swapline_webhooks_received_total", source=source, outcome=outcome)
-    return jsonify(status=outcome)
+    return answer(outcome)
