@@ -31,7 +31,7 @@ from rq.worker_registration import REDIS_WORKER_KEYS
 
 from jobs.leases import LEASE_SECONDS, RENEWER, requeue_abandoned
 from jobs.queue import enqueue, job_id, jobs
-from jobs.relay import WAIT_SECONDS, Relay, relay_all
+from jobs.relay import RETRY_SECONDS, Relay, relay_all
 
 PERIOD_SECONDS = 60
 REGISTRATION_CHECK_SECONDS = 10
@@ -151,7 +151,7 @@ def run(app: Flask, *, burst: bool = False) -> None:
     finally:
         relay_stop.set()
         if relay is not None:
-            relay.join(timeout=2 * WAIT_SECONDS)  # gives the lease up for a standby at once
+            relay.join(timeout=2 * RETRY_SECONDS)  # gives the lease up for a standby at once
 
 
 def _run(app: Flask, *, burst: bool) -> None:
