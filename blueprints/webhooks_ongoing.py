@@ -25,7 +25,7 @@ def receive(webhook_key: str):
     (its job queued by the relay) and answer 200; answer 200 to any other without keeping it.
     Shop, token and "is it ours" come in one database read: an ignored notice costs only that."""
     body, event = _parse(request.get_data(cache=False))
-    order_id, number = _order(event)
+    order_id, number = _order(event)  # read before the token is checked: used in SQL only
     with db.autocommit() as connection:
         hook = by_ongoing_webhook_key(webhook_key, order_id, number, open_states=OPEN_STATES,
                                       connection=connection)
@@ -36,7 +36,7 @@ def receive(webhook_key: str):
     given = request.headers.get("X-Auth-Token", "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         return refuse(401, "missing or wrong X-Auth-Token")
-    if event is None:
+    if event is NOT_JSON:
         return refuse(400, "body is not JSON")
     event_id = event.get("webhookEventId") if isinstance(event, dict) else None
     if isinstance(event_id, bool) or not isinstance(event_id, int | str) or event_id == "":
@@ -50,13 +50,18 @@ def receive(webhook_key: str):
                   topic="ongoing/order", payload=body)
 
 
+NOT_JSON = object()
+INT32 = range(-2**31, 2**31)  # exchange.ongoing_order_id's range: any other id is nobody's
+
+
 def _parse(raw: bytes) -> tuple[str, object]:
-    """(body, its JSON), or (_, None) when it is not UTF-8 JSON (refused once authenticated)."""
+    """(body, its JSON), or (_, NOT_JSON) when it is not UTF-8 JSON (refused once the token
+    is checked)."""
     try:
         body = raw.decode("utf-8")
         return body, json.loads(body)
     except ValueError:
-        return "", None
+        return "", NOT_JSON
 
 
 def _order(event: object) -> tuple[int | None, str | None]:
@@ -65,7 +70,7 @@ def _order(event: object) -> tuple[int | None, str | None]:
     if not isinstance(event, dict):
         return None, None
     order_id, number = event.get("orderId"), event.get("orderNumber")
-    if isinstance(order_id, bool) or not isinstance(order_id, int):
+    if isinstance(order_id, bool) or not isinstance(order_id, int) or order_id not in INT32:
         order_id = None
     if isinstance(number, bool) or not isinstance(number, int | str) or "\x00" in str(number):
         number = None  # the handler would match nothing by it either

@@ -166,3 +166,19 @@ def test_an_order_number_given_as_a_number_still_finds_the_original(client, key)
     our_exchange(state="parked")
     returned = FOREIGN | {"orderNumber": 1001, "orderStatus": {"number": 800}}
     assert post_ongoing(client, key, returned).get_json() == {"status": "queued"}
+
+
+@pytest.mark.parametrize("order_id", [2**31, 2**70, -2**63 - 1])
+def test_an_order_id_out_of_range_is_nobody_s_even_before_the_token_is_checked(client, key,
+                                                                                order_id):
+    assert post_ongoing(client, key, FOREIGN | {"orderId": order_id}).get_json() == \
+        {"status": "ignored"}
+    wrong = client.post(f"/webhooks/ongoing/{key}", json=FOREIGN | {"orderId": order_id},
+                        headers={"X-Auth-Token": "wrong"})
+    assert wrong.status_code == 401 and deliveries() == []
+
+
+def test_a_json_null_body_is_a_400_about_the_event_id(client, key):
+    response = client.post(f"/webhooks/ongoing/{key}", data=b"null",
+                           headers={"X-Auth-Token": TOKEN, "Content-Type": "application/json"})
+    assert response.status_code == 400 and b"webhookEventId" in response.data
