@@ -37,12 +37,12 @@ RETRY_SECONDS = 1.0
 log = logging.getLogger(__name__)
 
 
-def relay_once(limit: int = BATCH) -> int:
-    """Queue the jobs of up to `limit` unqueued deliveries, oldest first, and mark them queued
-    (a job that was there already counts as queued); how many. A Redis error propagates once
-    the rows queued before it are marked."""
+def relay_once(limit: int | None = None) -> int:
+    """Queue the jobs of up to `limit` (BATCH) unqueued deliveries, oldest first, and mark them
+    queued (a job that was there already counts as queued); how many. A Redis error propagates
+    once the rows queued before it are marked."""
     with db.autocommit() as connection:
-        rows = unqueued(connection, limit=limit)
+        rows = unqueued(connection, limit=limit or BATCH)
     done: list[int] = []
     try:
         for delivery_id, shop in rows:

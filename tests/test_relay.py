@@ -46,10 +46,10 @@ def test_relay_moves_in_batches_oldest_first_and_marks_each(app, post_webhook, m
     for n in range(5):
         post_webhook("returns/approve", APPROVE, webhook_id=f"wh-{n}")
     monkeypatch.setattr(relay, "BATCH", 2)
-    assert relay_once(limit=2) == 2
+    assert relay_once() == 2
     rows = deliveries()
     assert [r.queued_at is not None for r in rows] == [True, True, False, False, False]
-    assert relay_all() == 3 and relay_all() == 0
+    assert relay_all() == 3 and relay_all() == 0  # two pages: 2, then 1
     assert jobs().queue.job_ids == [f"delivery-{r.id}" for r in rows]
 
 
