@@ -131,10 +131,12 @@ def _register_cli(app: Flask) -> None:
     @app.cli.command("sweep")
     def sweep_command():
         """Queue every recorded delivery never processed and exchange event never applied."""
+        from jobs.relay import relay_all
         from jobs.sweeper import sweep
 
+        relayed = relay_all()  # those whose job was never queued: the relay's, done here at once
         counts = sweep(grace_seconds=0)
-        click.echo(f"enqueued {counts['deliveries']} unprocessed deliveries and "
+        click.echo(f"enqueued {relayed + counts['deliveries']} unprocessed deliveries and "
                    f"{counts['signals']} pending exchange events")
 
     @app.cli.command("rotate-keys")

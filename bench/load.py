@@ -75,7 +75,7 @@ def ongoing_delivery(key: str, account, order, token: str, status: int | None = 
 
 
 def outcome(answer: bytes) -> str:
-    """The app's {"status": ...} in a 200's body: queued, recorded or duplicate."""
+    """The app's {"status": ...} in a 200's body: queued, duplicate, duplicate_event, ignored."""
     try:
         return str(json.loads(answer).get("status"))
     except (ValueError, AttributeError):
@@ -90,9 +90,17 @@ class Phase:
 
     latencies: list[float] = field(default_factory=list)  # seconds, one per answered request
     statuses: Counter = field(default_factory=Counter)
-    queued: int = 0  # webhook answers saying the job reached Redis
+    queued: int = 0  # webhook answers saying the delivery is in the outbox
     errors: int = 0
     elapsed: float = 0.0
+
+    def add(self, other: Phase) -> None:
+        """Count another run of the same phase in (rounds taking turns with other phases)."""
+        self.latencies += other.latencies
+        self.statuses.update(other.statuses)
+        self.queued += other.queued
+        self.errors += other.errors
+        self.elapsed += other.elapsed
 
 
 def client(port: int, path: str, work: list, run: Phase, lock: threading.Lock,
@@ -156,7 +164,7 @@ class Flood:
         self.port, self.concurrency, self.deadline = port, concurrency, deadline
         self.statuses: Counter = Counter()  # first tries (exact duplicates in a wave included)
         self.resend_statuses: Counter = Counter()
-        self.outcomes: Counter = Counter()  # the body of every 200: queued, recorded, duplicate
+        self.outcomes: Counter = Counter()  # the body of every 200: queued, duplicate, ...
         self.latencies: list[float] = []  # first-try 200s
         self.resend_latencies: list[float] = []
         self.keys: set[str] = set()  # distinct deliveries

@@ -158,9 +158,10 @@ class Injector:
         time.sleep(REDIS_DOWN_S)
         self.private_redis.start()
         fault.injected = True
-        recorded = (self.flood.snapshot()[1] - before)["recorded"]
+        answered = (self.flood.snapshot()[1] - before)["queued"]
         self.note(fault, f"Redis started again, empty, on port {self.private_redis.port}; "
-                         f"{recorded} webhooks answered 200 'recorded' while it was down")
+                         f"{answered} webhooks answered 200 'queued' (into the outbox) while "
+                         "it was down")
 
     def _ongoing_outage(self, fault: Fault) -> None:
         calls = len(self.ongoing.calls)

@@ -71,9 +71,9 @@ def print_flood(args, flood_: Flood, t: dict) -> None:
           f"most {RESEND_ROUNDS} after a wave), answers: {dict(flood_.resend_statuses)}; "
           f"still unacknowledged: {len(flood_.unacked)}")
     print("200 answers by body: " + ", ".join(
-        f"{name} {flood_.outcomes[name]}" for name in ("queued", "recorded", "duplicate")) +
+        f"{name} {flood_.outcomes[name]}" for name in ("queued", "duplicate")) +
         "".join(f", {k} {v}" for k, v in flood_.outcomes.items()
-                if k not in ("queued", "recorded", "duplicate")))
+                if k not in ("queued", "duplicate")))
     left_out = f"; wave {', '.join(paced)} left out (spread over the faults)" if paced else ""
     print(f"sustained webhook rate: {acks / took if took else 0.0:.0f} acknowledged/s ({acks} "
           f"acks over {took:.2f} s spent sending at full speed, {args.concurrency} client "

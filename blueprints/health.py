@@ -40,6 +40,8 @@ def metrics_view():
         rows = s.execute(select(Exchange.state, func.count()).group_by(Exchange.state)).all()
         unprocessed = s.execute(select(func.count()).select_from(WebhookDelivery)
                                 .where(WebhookDelivery.processed_at.is_(None))).scalar_one()
+        unqueued = s.execute(select(func.count()).select_from(WebhookDelivery)
+                             .where(WebhookDelivery.queued_at.is_(None))).scalar_one()
         pending = s.execute(select(func.count()).select_from(ExchangeSignal)
                             .where(ExchangeSignal.done_at.is_(None))).scalar_one()
     gauges = [
@@ -48,6 +50,8 @@ def metrics_view():
         ("swapline_queue_length", "Jobs waiting in the queue.", {"": jobs().queue.count}),
         ("swapline_deliveries_unprocessed", "Webhooks answered 200 and not processed yet.",
          {"": unprocessed}),
+        ("swapline_deliveries_unqueued", "Webhooks recorded whose job the relay has not queued "
+                                         "yet.", {"": unqueued}),
         ("swapline_exchange_events_pending", "Exchange events recorded and not applied yet.",
          {"": pending}),
     ]

@@ -1,13 +1,15 @@
-"""What every webhook endpoint shares: one refusal path, and record-once-then-enqueue."""
+"""What every webhook endpoint shares: one refusal path, and record once. The recorded row is
+the outbox: the relay in the workers (jobs/relay.py) queues its job, so a request waits on nothing
+but its one INSERT, and is answered 200 while Redis is down."""
 from __future__ import annotations
 
+import json
 import logging
 
-from flask import Response, jsonify
+from flask import Response
 
 import logs
 from jobs import metrics
-from jobs.deliveries import enqueue_delivery
 from models import db
 from models.delivery import is_recorded, record_delivery
 from models.settings import by_webhook_key
@@ -36,13 +38,23 @@ def ignore(*, source: str) -> Response:
     """200 for a verified delivery about nothing Swapline runs: nothing stored, nothing queued,
     only counted (its sender must not re-send it)."""
     metrics.count("swapline_webhooks_received_total", source=source, outcome="ignored")
-    return jsonify(status="ignored")
+    return answer("ignored")
+
+
+def answer(outcome: str) -> Response:
+    """The 200 of a webhook: `{"status": outcome}`, its bytes made once."""
+    return Response(ANSWERS[outcome], mimetype="application/json")
+
+
+ANSWERS = {outcome: json.dumps({"status": outcome}).encode() + b"\n"
+           for outcome in ("queued", "duplicate", "duplicate_event", "ignored")}
 
 
 def accept(*, source: str, delivery_id: str, shop: str, topic: str, payload: str,
            event_id: str | None = None) -> Response:
-    """Record a verified delivery once and queue its job; a duplicate is a 200 no-op, and so is
-    a second delivery of one event to one topic (a second subscription's copy)."""
+    """Record a verified delivery once (its job is queued by the relay); a duplicate is a 200
+    no-op, and so is a second delivery of one event to one topic (a second subscription's copy).
+    """
     if "\x00" in delivery_id + topic + shop + (event_id or ""):  # PostgreSQL text: NUL is a 500
         return refuse(400, "delivery id, event id, topic and shop must not contain NUL")
     with db.autocommit() as connection:
@@ -57,6 +69,6 @@ def accept(*, source: str, delivery_id: str, shop: str, topic: str, payload: str
             log.info("skipped a second delivery of event %s (%s)", event_id, topic,
                      extra={"shop": shop, "delivery_id": delivery_id})
     else:
-        outcome = "queued" if enqueue_delivery(row_id, shop) else "recorded"
+        outcome = "queued"  # in the outbox: its job runs once the relay has moved it
     metrics.count("swapline_webhooks_received_total", source=source, outcome=outcome)
-    return jsonify(status=outcome)
+    return answer(outcome)

@@ -1,9 +1,8 @@
-"""Recorded webhook deliveries: one job per delivery (strays are found by jobs/sweeper.py)."""
+"""Recorded webhook deliveries: one job per delivery, queued by jobs/relay.py (strays are found
+by jobs/sweeper.py)."""
 from __future__ import annotations
 
 import logging
-
-import redis
 
 import logs
 from jobs import metrics
@@ -64,13 +63,7 @@ def _record_error(delivery_id: int, exc: Exception) -> None:
 
 
 def enqueue_delivery(delivery_id: int, shop: str) -> bool:
-    """Queue a delivery's job; False when Redis is unreachable (the sweeper will pick it up)
-    or the job is already there."""
-    try:
-        job = enqueue(process_delivery, delivery_id, job_id=delivery_job_id(delivery_id),
-                      shop=shop)
-    except redis.RedisError as exc:
-        log.warning("queue unreachable, delivery left for the sweeper: %s", type(exc).__name__,
-                    extra={"shop": shop, "delivery_id": delivery_id})
-        return False
+    """Queue a delivery's job; False when the job is already there. Redis errors propagate:
+    the delivery stays in the outbox for the relay (jobs/relay.py) to try again."""
+    job = enqueue(process_delivery, delivery_id, job_id=delivery_job_id(delivery_id), shop=shop)
     return job is not None

@@ -1,8 +1,9 @@
 """The sweeper: the database records the work, Redis only wakes the jobs.
 
 Every minute it queues again what was recorded but whose job is gone (Redis restarted or lost
-it, a worker died past its retries): webhook deliveries never processed, exchange signals never
-applied. A job still queued, running or waiting for its retry is left alone.
+it, a worker died past its retries): webhook deliveries queued by the relay (jobs/relay.py) but
+never processed, exchange signals never applied. A job still queued, running or waiting for
+its retry is left alone.
 """
 from __future__ import annotations
 

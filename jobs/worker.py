@@ -8,6 +8,8 @@ A job that kills the process (SIGKILL, OOM) is not lost: its place in RQ's start
 short lease this worker renews while the job runs (jobs/leases.py); once the lease runs out, any
 live worker queues the job again, within about 20 s of the death. A slow job keeps its lease
 until its own timeout. A delivery job is also found by the sweeper.
+Every worker process also runs the relay (jobs/relay.py) in a thread: it queues the jobs of the
+deliveries the web requests recorded, one relay at a time across machines.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from rq.worker_registration import REDIS_WORKER_KEYS
 
 from jobs.leases import LEASE_SECONDS, RENEWER, requeue_abandoned
 from jobs.queue import enqueue, job_id, jobs
+from jobs.relay import RETRY_SECONDS, Relay, relay_all
 
 PERIOD_SECONDS = 60
 REGISTRATION_CHECK_SECONDS = 10
@@ -141,7 +144,19 @@ def run(app: Flask, *, burst: bool = False) -> None:
     """Run a worker inside the app context until stopped (or the queue is empty with burst).
 
     RQ's loop quits when Redis goes away mid-job or at start-up; a worker that was not asked to
-    stop waits for Redis and starts again, so a Redis restart needs no one to restart workers."""
+    stop waits for Redis and starts again, so a Redis restart needs no one to restart workers.
+    A burst worker relays the recorded deliveries first; any other runs the relay beside it."""
+    relay_stop = threading.Event()
+    relay = None if burst else Relay(app, relay_stop).start()
+    try:
+        _run(app, burst=burst)
+    finally:
+        relay_stop.set()
+        if relay is not None:
+            relay.join(timeout=2 * RETRY_SECONDS)  # gives the lease up for a standby at once
+
+
+def _run(app: Flask, *, burst: bool) -> None:
     with app.app_context():
         level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
         while True:
@@ -149,6 +164,8 @@ def run(app: Flask, *, burst: bool = False) -> None:
                                     worker_ttl=75, maintenance_interval=PERIOD_SECONDS)
             try:
                 enqueue_periodic()
+                if burst:
+                    relay_all()
                 worker.work(burst=burst, with_scheduler=True, logging_level=level)
             except redis.RedisError as exc:
                 log.error("worker lost Redis: %s", type(exc).__name__)
@@ -184,7 +201,9 @@ def _wait_for_redis(stop: threading.Event, pause: float = 1.0) -> bool:
 
 
 def run_burst_in_process(app: Flask) -> bool:
-    """Run every queued job in this process (tests and the demo's self-check)."""
+    """Relay the recorded deliveries, then run every queued job in this process (tests and the
+    demo's self-check)."""
     with app.app_context():
+        relay_all()
         worker = SimpleWorker([jobs().queue], connection=jobs().connection)
         return worker.work(burst=True, with_scheduler=False, logging_level="WARNING")

@@ -1,9 +1,21 @@
-"""Every webhook we answered 200 to, recorded before it is enqueued; the basis of idempotency."""
+"""Every webhook we answered 200 to: the basis of idempotency, and the outbox the relay
+(jobs/relay.py) queues jobs from (`queued_at` still NULL: its job was never queued)."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, Connection, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    Connection,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, select
@@ -21,6 +33,9 @@ class WebhookDelivery(SQLModel, table=True):
         # id; the event id is shared. Rows without one (other sources, older rows) never clash:
         # NULLs are distinct in a unique index on PostgreSQL and SQLite alike.
         Index("uq_delivery_event", "source", "shop_domain", "topic", "event_id", unique=True),
+        # The relay's query: only rows whose job was never queued (a handful at any time).
+        Index("ix_delivery_unqueued", "id", postgresql_where=text("queued_at IS NULL"),
+              sqlite_where=text("queued_at IS NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -31,6 +46,7 @@ class WebhookDelivery(SQLModel, table=True):
     topic: str = Field(max_length=128)
     payload: str = Field(sa_column=Column(Text, nullable=False))
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    queued_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # set by the relay
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     attempts: int = Field(default=0)
     last_error: str | None = Field(default=None, sa_column=Column(Text))
@@ -41,12 +57,21 @@ def record_delivery(connection: Connection, **values) -> int | None:
     or, for a delivery with an event id, (source, shop, topic, event id) is."""
     values.setdefault("received_at", utcnow())
     values.setdefault("attempts", 0)
-    insert = sqlite_insert if connection.dialect.name == "sqlite" else postgresql_insert
-    # No conflict target: either unique key makes the insert a no-op.
-    statement = (insert(WebhookDelivery.__table__).values(**values)
-                 .on_conflict_do_nothing()
-                 .returning(WebhookDelivery.__table__.c.id))
-    return connection.execute(statement).scalar()
+    values.setdefault("event_id", None)
+    return connection.execute(_insert(connection.dialect.name), values).scalar()
+
+
+@functools.cache
+def _insert(dialect: str):
+    """record_delivery's statement, built once per dialect: only its parameters change. No
+    conflict target: either unique key makes the insert a no-op."""
+    table = WebhookDelivery.__table__
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    columns = ("source", "delivery_id", "event_id", "shop_domain", "topic", "payload",
+               "received_at", "attempts")
+    return (insert(table).values({name: bindparam(name, type_=table.c[name].type)
+                                  for name in columns})
+            .on_conflict_do_nothing().returning(table.c.id))
 
 
 def is_recorded(connection: Connection, *, source: str, shop_domain: str,
@@ -59,13 +84,29 @@ def is_recorded(connection: Connection, *, source: str, shop_domain: str,
     return connection.execute(query).first() is not None
 
 
+def unqueued(connection: Connection, *, limit: int) -> list[tuple[int, str]]:
+    """(id, shop) of the first `limit` deliveries whose job was never queued, oldest first."""
+    table = WebhookDelivery.__table__
+    query = (select(table.c.id, table.c.shop_domain).where(table.c.queued_at.is_(None))
+             .order_by(table.c.id).limit(limit))
+    return [tuple(row) for row in connection.execute(query)]
+
+
+def mark_queued(connection: Connection, ids: list[int]) -> None:
+    """Note that the jobs of these deliveries are queued (the relay's or the sweeper's doing)."""
+    if ids:
+        table = WebhookDelivery.__table__
+        connection.execute(update(table).where(table.c.id.in_(ids)).values(queued_at=utcnow()))
+
+
 def unprocessed(*, session: Session, older_than: timedelta, limit: int = 500, after_id: int = 0):
-    """Deliveries never processed, received at least `older_than` ago, with attempts left;
-    the first `limit` with an id above `after_id`."""
+    """Deliveries queued but never processed, received at least `older_than` ago, with attempts
+    left; the first `limit` with an id above `after_id`. (Those never queued are the relay's.)"""
     cutoff = utcnow() - older_than
     query = (
         select(WebhookDelivery)
         .where(WebhookDelivery.processed_at.is_(None))
+        .where(WebhookDelivery.queued_at.is_not(None))
         .where(WebhookDelivery.received_at <= cutoff)
         .where(WebhookDelivery.attempts < MAX_ATTEMPTS)
         .where(WebhookDelivery.id > after_id)

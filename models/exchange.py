@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal,
     or_,
 )
 from sqlmodel import Field, Session, SQLModel, select
@@ -124,21 +125,33 @@ def find_by_ongoing_order(domain: str, order_id: int, *, session: Session) -> Ex
 
 def concerns_ongoing_order(domain: str, order_id: int, order_number: str | None, *,
                            open_states: tuple[str, ...], session: Session) -> bool:
-    """Whether an Ongoing order is one Swapline runs for the shop: an exchange order (by its
-    id, whatever the exchange's state), or the original order of an open exchange
-    (`open_states`), known by its number as create finds it and the webhook handler matches
-    it: the order name with or without its '#'. One statement, each branch an index on
-    (shop, column)."""
+    """Whether an Ongoing order is one Swapline runs for the shop (`runs_ongoing_order`)."""
+    query = select(runs_ongoing_order(domain, order_id, order_names(order_number),
+                                      open_states=open_states))
+    return bool(session.exec(query).one())
+
+
+def order_names(order_number: str | None) -> list[str]:
+    """The order names an Ongoing order number may stand for, as create finds the original
+    order and the webhook handler matches it: with or without its '#' (none for no number)."""
+    number = (order_number or "").strip()
+    return [number, f"#{number.lstrip('#')}"] if number else []
+
+
+def runs_ongoing_order(domain, order_id, names, *, open_states: tuple[str, ...]):
+    """SQL truth of "Swapline runs this Ongoing order for the shop `domain`": an exchange order
+    (by its id, whatever the exchange's state), or the original order of an open exchange
+    (`open_states`) named one of `names`. Values or SQL alike (a column of an outer query, bind
+    parameters: one statement for every notice). Each branch an index on (shop, column)."""
     ours = Exchange.shop_domain == domain
     branches = [select(Exchange.id).where(ours, Exchange.ongoing_order_id == order_id)]
-    number = (order_number or "").strip()
-    if number:
-        branches.append(select(Exchange.id).where(
-            ours, Exchange.order_name.in_({number, f"#{number.lstrip('#')}"}),
-            Exchange.state.in_(open_states)))
+    if len(names):
+        # the states as plain parameters: an expanding IN is re-rendered on every execution
+        states = Exchange.state.in_([literal(state) for state in open_states])
+        branches.append(select(Exchange.id).where(ours, or_(*(Exchange.order_name == n
+                                                               for n in names)), states))
     # EXISTS per branch, not one OR: SQLite would then search by shop alone.
-    query = select(or_(*(branch.exists() for branch in branches)))
-    return bool(session.exec(query).one())
+    return or_(*(branch.exists() for branch in branches))
 
 
 def update(exchange_id: int, **fields) -> None:

@@ -1,15 +1,19 @@
 """A shop's Ongoing connection and exchange settings; secrets encrypted, never read back out."""
 from __future__ import annotations
 
+import functools
 import secrets
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Text, update
+from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Text, bindparam, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import object_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Field, Session, SQLModel, select
 
 from models import crypto
+from models.exchange import order_names, runs_ongoing_order
 from models.shop import Shop
 from models.types import UTCDateTime, utcnow
 
@@ -105,21 +109,43 @@ class ShopSettings(SQLModel, table=True):
         secret saved meanwhile is never overwritten with the old one.
         """
         token = getattr(self, column)
-        if not token:
-            return None
-        plain, rotated = crypto.decrypt_current(token)
-        if rotated is None or self.id is None:
-            return plain
-        session = object_session(self)
-        if session is not None:
-            crypto.swap(ShopSettings, self.id, column, token, rotated, session=session)
-        else:
-            from models import db
-
-            with db.session() as own:
-                crypto.swap(ShopSettings, self.id, column, token, rotated, session=own)
+        plain, rotated = _open(self.id, column, token, session=object_session(self))
+        if rotated is not None and object_session(self) is None:
             set_committed_value(self, column, rotated)  # this copy no longer holds the old token
         return plain
+
+
+def _open(settings_id: int | None, column: str, token: str | None, *,
+          session: Session | None) -> tuple[str | None, str | None]:
+    """(the secret, its re-encryption when it was made with an older key) of one stored token;
+    the re-encryption is saved in `session`, else in a short transaction of its own."""
+    if not token:
+        return None, None
+    plain, rotated = crypto.decrypt_current(token)
+    if rotated is None or settings_id is None:
+        return plain, None
+    if session is not None:
+        crypto.swap(ShopSettings, settings_id, column, token, rotated, session=session)
+    else:
+        from models import db
+
+        with db.session() as own:
+            crypto.swap(ShopSettings, settings_id, column, token, rotated, session=own)
+    return plain, rotated
+
+
+class OngoingHook(NamedTuple):
+    """What the Ongoing webhook reads of a shop's settings, and whether its notice is ours."""
+
+    settings_id: int
+    shop_domain: str
+    webhook_token_enc: str | None
+    first_ongoing_webhook_at: datetime | None
+    ours: bool
+
+    def webhook_token(self) -> str | None:
+        return _open(self.settings_id, "webhook_token_enc", self.webhook_token_enc,
+                     session=None)[0]
 
 
 def settings_for(shop: Shop, *, session: Session) -> ShopSettings:
@@ -141,18 +167,41 @@ def by_webhook_key(key: str, *, session: Session) -> tuple[ShopSettings, Shop] |
     return tuple(found) if found else None
 
 
-def tick_first_ongoing_webhook(row: ShopSettings, *, session: Session) -> bool:
-    """The setup checklist's "first Ongoing webhook" step, ticked once: nothing is written
-    when the loaded row already has it, and of two concurrent first notices one write counts
-    (the update is conditional). Whether this call ticked it."""
-    if row.first_ongoing_webhook_at is not None or row.id is None:
-        return False
-    at = utcnow()
-    done = session.execute(update(ShopSettings)
-                           .where(ShopSettings.id == row.id,
-                                  ShopSettings.first_ongoing_webhook_at.is_(None))
-                           .values(first_ongoing_webhook_at=at))
-    set_committed_value(row, "first_ongoing_webhook_at", at)
+def by_ongoing_webhook_key(key: str, order_id: int | None, order_number: str | None, *,
+                           open_states: tuple[str, ...],
+                           connection: Connection) -> OngoingHook | None:
+    """The shop's settings behind a webhook key, as the Ongoing webhook reads them, and
+    whether the notice's order is one Swapline runs for that shop: one statement (Core, no ORM
+    on this path); None for an unknown key."""
+    if not key or len(key) > 64:
+        return None
+    names = order_names(order_number) or [None, None]  # NULL names match nothing
+    found = connection.execute(_notice_query(open_states),
+                               {"key": key, "order_id": order_id, "name": names[0],
+                                "hash_name": names[1]}).first()
+    return OngoingHook(*found[:4], bool(found[4])) if found else None
+
+
+@functools.cache
+def _notice_query(open_states: tuple[str, ...]):
+    """by_ongoing_webhook_key's statement, built once: only its parameters change."""
+    names = [bindparam("name", type_=String), bindparam("hash_name", type_=String)]
+    ours = runs_ongoing_order(Shop.domain, bindparam("order_id", type_=Integer), names,
+                              open_states=open_states)
+    return (select(ShopSettings.id, Shop.domain, ShopSettings.webhook_token_enc,
+                   ShopSettings.first_ongoing_webhook_at, ours.label("ours"))
+            .join(Shop, Shop.id == ShopSettings.shop_id)
+            .where(ShopSettings.webhook_key == bindparam("key")))
+
+
+def tick_first_ongoing_webhook(settings_id: int, *, connection: Connection) -> bool:
+    """The setup checklist's "first Ongoing webhook" step, ticked once (callers skip it when
+    the row they read has it): of two concurrent first notices one write counts (the update
+    is conditional). Whether this call ticked it."""
+    done = connection.execute(update(ShopSettings)
+                              .where(ShopSettings.id == settings_id,
+                                     ShopSettings.first_ongoing_webhook_at.is_(None))
+                              .values(first_ongoing_webhook_at=utcnow()))
     return done.rowcount == 1
 
 

@@ -126,8 +126,10 @@ def app(base_config, migrated, sandbox):
     application = create_app(base_config)
     with application.app_context():
         _empty_tables()
+        from jobs import metrics
         from jobs.queue import jobs
 
+        metrics.BUFFER.discard()  # the previous test's counts must not land in this Redis
         jobs().connection.flushdb()
         sandbox.store.calls.clear()
         sandbox.store.throttle_next = 0
@@ -172,10 +174,16 @@ def post_webhook(client):
 
 @pytest.fixture
 def queued(app):
-    """Ids of the jobs waiting in Swapline's queue."""
+    """Ids of the jobs waiting in Swapline's queue, once the relay has moved the recorded
+    deliveries there (as a worker's relay would)."""
     from jobs.queue import jobs
+    from jobs.relay import relay_all
 
-    return lambda: jobs().queue.job_ids
+    def ids() -> list[str]:
+        relay_all()
+        return jobs().queue.job_ids
+
+    return ids
 
 
 @pytest.fixture

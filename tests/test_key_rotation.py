@@ -169,3 +169,23 @@ def test_no_secret_is_stored_in_plaintext_in_the_sqlite_file(tmp_path, base_conf
     assert b"WSI-Tapir-visible" in raw  # the search does see what is stored in clear
     for secret in plain:
         assert secret.encode() not in raw, secret
+
+
+def test_the_ongoing_webhook_reads_a_token_under_an_old_key_and_re_encrypts_it(app, base_config):
+    import json
+
+    with keyed(base_config, KEY_A):
+        store_shop(**SECRETS)
+        with db.session() as s:
+            key = s.exec(select(ShopSettings)).one().webhook_key
+    with keyed(base_config, f"{KEY_B},{KEY_A}") as application:
+        body = json.dumps({"webhookEventId": 1, "orderId": 999, "orderNumber": "X-1"})
+        client = application.test_client()
+        answer = client.post(f"/webhooks/ongoing/{key}", data=body,
+                             headers={"X-Auth-Token": SECRETS["webhook_token"]})
+        assert answer.status_code == 200 and answer.get_json() == {"status": "ignored"}
+        wrong = client.post(f"/webhooks/ongoing/{key}", data=body,
+                            headers={"X-Auth-Token": "wt-wrong"})
+        assert wrong.status_code == 401
+        _, settings_values = raw_rows().values()
+    assert only(KEY_B, settings_values[1]) == SECRETS["webhook_token"]

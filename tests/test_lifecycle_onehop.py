@@ -7,13 +7,16 @@ from rq import SimpleWorker
 from sqlmodel import select
 
 from jobs.queue import jobs
+from jobs.relay import relay_all
 from models import db
 from models.exchange_signal import ExchangeSignal
 
 
 def jobs_run(app, max_jobs: int | None = None) -> int:
-    """Run queued jobs in-process like a burst worker; how many ran (finished or failed)."""
+    """Run queued jobs in-process like a burst worker (once the relay has queued the recorded
+    deliveries); how many ran (finished or failed)."""
     with app.app_context():
+        relay_all()
         queue = jobs().queue
 
         def ended() -> set[str]:

@@ -1,7 +1,9 @@
 """GET /metrics (Prometheus text format, counters in Redis) and the worker field of /healthz."""
 from __future__ import annotations
 
+import os
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +13,7 @@ from clients.ongoing_accounts import client_for
 from clients.shopify import shopify
 from jobs import metrics
 from jobs.queue import jobs
+from jobs.relay import relay_once
 from models import db
 from models.exchange import Exchange
 from tests.conftest import SHOP
@@ -58,8 +61,11 @@ def test_valid_forged_and_duplicate_webhooks_are_counted(post_webhook, scrape):
     received = 'swapline_webhooks_received_total{outcome="%s",source="shopify"}'
     assert samples[received % "queued"] == 1 and samples[received % "duplicate"] == 1
     assert samples['swapline_webhooks_rejected_total{status="401"}'] == 1
-    assert samples["swapline_queue_length"] == 1
+    assert samples["swapline_queue_length"] == 0 and samples["swapline_deliveries_unqueued"] == 1
     assert samples["swapline_deliveries_unprocessed"] == 1  # answered, not processed yet
+    relay_once()
+    samples = scrape()
+    assert samples["swapline_queue_length"] == 1 and samples["swapline_deliveries_unqueued"] == 0
 
 
 def test_pending_work_is_a_gauge_an_alert_can_watch(app, post_webhook, run_jobs, scrape):
@@ -132,7 +138,43 @@ def test_histogram_buckets_are_cumulative(app, scrape):
 
 def test_metric_writes_survive_redis_down(app, redis_down, post_webhook):
     # Redis down: the webhook is still recorded and answered, its counter silently lost.
-    assert post_webhook("returns/reopen", APPROVE).get_json() == {"status": "recorded"}
+    assert post_webhook("returns/reopen", APPROVE).get_json() == {"status": "queued"}
+    metrics.flush()  # a flush to a Redis that is down raises nothing
+
+
+def test_counts_reach_redis_only_when_flushed(app):
+    key = metrics.PREFIX + "swapline_jobs_total"
+    metrics.count("swapline_jobs_total", job="j", outcome="ok")
+    metrics.count("swapline_jobs_total", job="j", outcome="ok")
+    assert jobs().connection.hgetall(key) == {}
+    metrics.flush()
+    assert jobs().connection.hgetall(key) == {b'job="j",outcome="ok"': b"2"}
+    metrics.flush()  # nothing twice
+    assert jobs().connection.hgetall(key) == {b'job="j",outcome="ok"': b"2"}
+
+
+def test_the_buffer_flushes_by_itself_within_a_second_or_two(app):
+    key = metrics.PREFIX + "swapline_jobs_total"
+    metrics.count("swapline_jobs_total", job="j", outcome="ok")
+    deadline = time.monotonic() + 3 * metrics.FLUSH_SECONDS
+    while not jobs().connection.hgetall(key) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert jobs().connection.hgetall(key) == {b'job="j",outcome="ok"': b"1"}
+
+
+def test_metrics_show_another_process_counts_once_it_flushed(app, scrape):
+    metrics.count("swapline_jobs_total", job="j", outcome="ok")  # buffered here, not flushed
+    child = os.fork()
+    if child == 0:  # another process: its own counts only, never a copy of its parent's buffer
+        try:
+            metrics.count("swapline_jobs_total", job="j", outcome="ok")
+            metrics.flush()
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+    key = metrics.PREFIX + "swapline_jobs_total"
+    assert jobs().connection.hgetall(key) == {b'job="j",outcome="ok"': b"1"}
+    assert scrape()['swapline_jobs_total{job="j",outcome="ok"}'] == 2  # render flushes ours
 
 
 def test_healthz_reports_worker_heartbeat(client):

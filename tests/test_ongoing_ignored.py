@@ -43,6 +43,35 @@ def settings_writes(app):
         event.remove(engine, "before_cursor_execute", spy)
 
 
+@pytest.fixture
+def statements(app):
+    """Every statement the app sends to the database from now on."""
+    seen: list[str] = []
+
+    def spy(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    engines = [app.extensions[db.EXTENSION], app.extensions[db.AUTOCOMMIT]]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", spy)
+    yield seen
+    for engine in engines:
+        event.remove(engine, "before_cursor_execute", spy)
+
+
+def test_an_ignored_notice_costs_one_read_and_ours_one_read_and_one_insert(
+        client, key, statements):
+    our_exchange()
+    assert post_ongoing(client, key, FOREIGN).get_json() == {"status": "ignored"}  # ticks
+    statements.clear()
+    assert post_ongoing(client, key, FOREIGN | {"webhookEventId": 3001}).get_json() == \
+        {"status": "ignored"}
+    assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT")
+    statements.clear()
+    assert post_ongoing(client, key, ORDER_EVENT).get_json() == {"status": "queued"}
+    assert [s.lstrip().split()[0].upper() for s in statements] == ["SELECT", "INSERT"]
+
+
 def checklist_ticked_at():
     with db.session() as s:
         return s.exec(select(ShopSettings)).one().first_ongoing_webhook_at
@@ -137,3 +166,19 @@ def test_an_order_number_given_as_a_number_still_finds_the_original(client, key)
     our_exchange(state="parked")
     returned = FOREIGN | {"orderNumber": 1001, "orderStatus": {"number": 800}}
     assert post_ongoing(client, key, returned).get_json() == {"status": "queued"}
+
+
+@pytest.mark.parametrize("order_id", [2**31, 2**70, -2**63 - 1])
+def test_an_order_id_out_of_range_is_nobody_s_even_before_the_token_is_checked(client, key,
+                                                                                order_id):
+    assert post_ongoing(client, key, FOREIGN | {"orderId": order_id}).get_json() == \
+        {"status": "ignored"}
+    wrong = client.post(f"/webhooks/ongoing/{key}", json=FOREIGN | {"orderId": order_id},
+                        headers={"X-Auth-Token": "wrong"})
+    assert wrong.status_code == 401 and deliveries() == []
+
+
+def test_a_json_null_body_is_a_400_about_the_event_id(client, key):
+    response = client.post(f"/webhooks/ongoing/{key}", data=b"null",
+                           headers={"X-Auth-Token": TOKEN, "Content-Type": "application/json"})
+    assert response.status_code == 400 and b"webhookEventId" in response.data

@@ -7,20 +7,25 @@ from sqlmodel import select
 
 from jobs.lifecycle import enqueue_signal, signal
 from jobs.queue import jobs
+from jobs.relay import relay_all
 from jobs.sweeper import sweep
 from models import db
 from models.exchange_signal import ExchangeSignal
 
 
 def run_one(app) -> None:
-    """Run exactly one queued job (a worker that dies right after it)."""
+    """Run exactly one queued job (a worker that dies right after it), once the relay has
+    queued what was recorded."""
     with app.app_context():
+        relay_all()
         SimpleWorker([jobs().queue], connection=jobs().connection).work(
             burst=True, max_jobs=1, with_scheduler=False, logging_level="WARNING")
 
 
 def redis_restarts() -> None:
-    """Everything in Redis is gone: queue, scheduled retries, locks, worker registrations."""
+    """The relay has queued what was recorded, then everything in Redis is gone: queue,
+    scheduled retries, locks, worker registrations."""
+    relay_all()
     jobs().connection.flushdb()
 
 

@@ -1,13 +1,16 @@
-"""POST /webhooks/shopify: verify, record once, enqueue, 200; the sweeper; compliance topics."""
+"""POST /webhooks/shopify: verify, record once, 200; the relay queues; the sweeper; compliance
+topics."""
 from __future__ import annotations
 
 import json
 
 import pytest
+import redis
 from sqlmodel import select
 
 from app import create_app
 from jobs.deliveries import process_delivery
+from jobs.relay import relay_once
 from jobs.sweeper import sweep
 from models import db
 from models.delivery import WebhookDelivery
@@ -118,18 +121,44 @@ def test_oversized_body_is_refused_before_reading(client):
     assert response.status_code == 413 and deliveries() == []
 
 
-def test_redis_down_still_answers_200_and_the_sweeper_delivers_later(app, post_webhook,
-                                                                     redis_down, monkeypatch,
-                                                                     queued, run_jobs):
+def test_redis_down_still_answers_200_and_the_relay_queues_it_once_back(app, post_webhook,
+                                                                        redis_down, monkeypatch,
+                                                                        queued, run_jobs):
     response = post_webhook("returns/reopen", APPROVE, webhook_id="while-down")
-    assert response.status_code == 200 and response.get_json() == {"status": "recorded"}
+    assert response.status_code == 200 and response.get_json() == {"status": "queued"}
+    with pytest.raises(redis.RedisError):
+        relay_once()  # the relay meanwhile: nothing moves, nothing is marked
     [row] = deliveries()
+    assert row.queued_at is None and row.processed_at is None
     monkeypatch.undo()  # Redis is back
-    assert queued() == []
-    assert sweep(grace_seconds=0)["deliveries"] == 1
+    assert relay_once() == 1 and relay_once() == 0
+    [row] = deliveries()
+    assert row.queued_at is not None and queued() == [f"delivery-{row.id}"]
     run_jobs()
     [row] = deliveries()
     assert row.processed_at is not None and row.attempts == 1
+
+
+def test_the_request_itself_queues_nothing(post_webhook, app):
+    from jobs.queue import jobs
+
+    assert post_webhook("returns/approve", APPROVE).get_json() == {"status": "queued"}
+    [row] = deliveries()
+    assert row.queued_at is None and jobs().queue.job_ids == []
+    assert jobs().connection.keys("swapline:metrics:*") == []  # counted in the buffer only
+
+
+def test_the_sweeper_requeues_a_delivery_whose_job_redis_lost(app, post_webhook, queued,
+                                                               run_jobs):
+    from jobs.queue import jobs
+
+    post_webhook("returns/reopen", APPROVE, webhook_id="lost")
+    [job_id] = queued()
+    jobs().connection.flushdb()  # Redis restarted without its data
+    assert sweep(grace_seconds=0)["deliveries"] == 1 and queued() == [job_id]
+    run_jobs()
+    [row] = deliveries()
+    assert row.processed_at is not None
 
 
 def test_sweeper_leaves_queued_jobs_alone_and_requeues_failed_ones(app, post_webhook, queued):

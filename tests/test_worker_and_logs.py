@@ -64,10 +64,10 @@ def test_an_unhandled_error_logs_the_route_never_a_path_with_a_webhook_key(app, 
                                                                          monkeypatch, caplog):
     import blueprints.webhooks_ongoing as ongoing_hooks
 
-    def boom(_key):
+    def boom(_key, *_args, **_kwargs):
         raise RuntimeError("unexpected")
 
-    monkeypatch.setattr(ongoing_hooks, "keyed_shop", boom)
+    monkeypatch.setattr(ongoing_hooks, "by_ongoing_webhook_key", boom)
     app.config["PROPAGATE_EXCEPTIONS"] = False
     key = "k3y-" + "s" * 28
     with caplog.at_level(logging.ERROR):

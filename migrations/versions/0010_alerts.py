@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 revision = '0010'
-down_revision = '0008'  # 0009 (delivery outbox) is built on another branch; relink on merge
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,98 @@
+"""The relay (jobs/relay.py): the outbox of recorded deliveries moved to RQ by one lease holder,
+polling every few tens of milliseconds."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from jobs import relay
+from jobs.queue import jobs
+from jobs.relay import Relay, relay_all, relay_once
+from tests.test_webhooks_shopify import APPROVE, deliveries
+
+
+@pytest.fixture
+def relays(app):
+    """Start relay threads on the app; every one is stopped and joined at the end."""
+    started: list[tuple[threading.Event, threading.Thread]] = []
+
+    def start() -> threading.Event:
+        stop = threading.Event()
+        started.append((stop, Relay(app, stop).start()))
+        return stop
+
+    yield start
+    for stop, thread in started:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def wait_for(predicate, limit: float = 5.0) -> float:
+    """Seconds until predicate() held; fails after `limit`."""
+    started = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - started < limit, "not within the time limit"
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def holder() -> bytes | None:
+    return jobs().connection.get(relay.LOCK_NAME)
+
+
+def test_relay_moves_in_batches_oldest_first_and_marks_each(app, post_webhook, monkeypatch):
+    for n in range(5):
+        post_webhook("returns/approve", APPROVE, webhook_id=f"wh-{n}")
+    monkeypatch.setattr(relay, "BATCH", 2)
+    assert relay_once() == 2
+    rows = deliveries()
+    assert [r.queued_at is not None for r in rows] == [True, True, False, False, False]
+    assert relay_all() == 3 and relay_all() == 0  # two pages: 2, then 1
+    assert jobs().queue.job_ids == [f"delivery-{r.id}" for r in rows]
+
+
+def test_a_job_already_queued_counts_as_queued(app, post_webhook):
+    from jobs.deliveries import enqueue_delivery
+
+    post_webhook("returns/approve", APPROVE)
+    [row] = deliveries()
+    assert enqueue_delivery(row.id, row.shop_domain)  # e.g. a relay that died before marking
+    assert relay_once() == 1 and jobs().queue.job_ids == [f"delivery-{row.id}"]
+
+
+def test_a_new_delivery_is_queued_within_moments(app, post_webhook, relays):
+    relays()
+    wait_for(lambda: holder() is not None)
+    for n in range(3):
+        post_webhook("returns/approve", APPROVE, webhook_id=f"soon-{n}")
+        took = wait_for(lambda n=n: len(jobs().queue.job_ids) == n + 1, limit=2.0)
+        assert took < 0.5  # a poll every POLL_SECONDS (30 ms); generous for a busy machine
+    assert all(r.queued_at is not None for r in deliveries())
+
+
+def test_one_relay_holds_the_lease_and_a_standby_takes_over(app, post_webhook, relays,
+                                                            monkeypatch):
+    first = relays()
+    wait_for(lambda: holder() is not None)
+    taken_by = holder()
+    relays()
+    time.sleep(2.5 * relay.STANDBY_SECONDS)
+    assert holder() == taken_by  # the standby did not take it
+    first.set()  # the holder stops (and gives the lease up)
+    wait_for(lambda: holder() not in (None, taken_by), limit=3 * relay.STANDBY_SECONDS + 2)
+    post_webhook("returns/approve", APPROVE, webhook_id="after-takeover")
+    wait_for(lambda: len(jobs().queue.job_ids) == 1, limit=3.0)
+
+
+def test_the_relay_waits_out_redis_and_moves_the_rows_once_back(app, post_webhook, relays,
+                                                                redis_down, monkeypatch):
+    monkeypatch.setattr(relay, "RETRY_SECONDS", 0.1)
+    assert post_webhook("returns/approve", APPROVE).get_json() == {"status": "queued"}
+    relays()  # its app's queue points at a dead port: it cannot even take the lease
+    time.sleep(0.5)
+    [row] = deliveries()
+    assert row.queued_at is None
+    monkeypatch.undo()  # Redis is back
+    wait_for(lambda: jobs().queue.job_ids == [f"delivery-{row.id}"], limit=5.0)
