@@ -59,9 +59,6 @@ from models.types import utcnow
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 300
-# An outage that outlasted the retries is retried by reconciliation itself: alert only if it
-# still needs attention after this long (alerts that fix themselves teach people to ignore).
-TRANSIENT_GRACE = timedelta(hours=1)
 
 
 def _days(settings: ShopSettings, condition: str) -> timedelta:
@@ -76,7 +73,7 @@ def conditions(exchange: Exchange, settings: ShopSettings,
     if exchange.state == NEEDS_ATTENTION:
         if reason.startswith(DOUBLE_SHIPMENT_PREFIX):
             found[DOUBLE_SHIPMENT] = (reason, exchange.updated_at)
-        elif not exchange.attention_transient or exchange.updated_at < now - TRANSIENT_GRACE:
+        else:  # an outage too: it has outlasted about 40 minutes of retries by then
             found[ATTENTION] = (reason, exchange.updated_at)
     stalled = {
         STALLED_PARKED: (exchange.state == PARKED, exchange.updated_at,
