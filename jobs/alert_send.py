@@ -14,8 +14,6 @@ from datetime import timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
 from sqlalchemy import func
 from sqlmodel import select
 
@@ -29,7 +27,7 @@ from jobs.alert_text import (
     trial_payload,
     webhook_payload,
 )
-from jobs.queue import enqueue, job_id, jobs
+from jobs.queue import enqueue, forget_ended_job, job_id, jobs
 from models import db
 from models.alert import MAIL, Alert, AlertMessage
 from models.alert_form import url_problem
@@ -40,7 +38,6 @@ from models.types import utcnow
 log = logging.getLogger(__name__)
 BACKOFF = (30, 120, 600, 1800, 3600)  # seconds before try 2, 3, ...; then hourly until 2xx
 DIGEST_AFTER, DIGEST_WINDOW, DIGEST_WAIT = 3, timedelta(hours=1), 600
-ENDED = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 NO_SMTP = "SWAPLINE_SMTP_URL is not set: Swapline sends no mail"
 
 
@@ -53,15 +50,6 @@ def mailer() -> Mailer | None:
 def backoff(attempts: int) -> int:
     return BACKOFF[min(attempts, len(BACKOFF)) - 1] if attempts else 0
 
-
-def forget_ended_job(jid: str) -> None:
-    """Drop a finished or failed job of this id, so the id may be queued again."""
-    try:
-        job = Job.fetch(jid, connection=jobs().connection)
-    except NoSuchJobError:
-        return
-    if job.get_status(refresh=False) in ENDED:
-        job.delete()
 
 
 def queue(message_id: int, attempts: int = 0, *, shop: str = "", delay: int = 0) -> bool:

@@ -12,7 +12,8 @@ import redis.retry
 from flask import Flask, current_app
 from redis.backoff import ExponentialBackoff
 from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
 
 from jobs import embedded_redis
 from jobs.leases import LeasedLock
@@ -20,6 +21,7 @@ from jobs.leases import LeasedLock
 EXTENSION = "swapline.queue"
 QUEUE_NAME = "swapline"
 DEFAULT_TIMEOUT = 120  # seconds; every job talks to at most a few outside APIs
+ENDED = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 DEFAULT_RETRY = Retry(max=5, interval=[10, 30, 120, 600, 1800])
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 log = logging.getLogger(__name__)
@@ -98,3 +100,14 @@ def enqueue(func: Callable, *args, job_id: str, shop: str = "", retry: Retry | N
         return None
     log.info("job enqueued", extra={"job_id": job_id, "shop": shop})
     return job
+
+
+def forget_ended_job(jid: str) -> None:
+    """Drop a finished, failed, stopped or cancelled job of this id, so the id (unique) may be
+    queued again; a job still queued, running or waiting for its retry is left alone."""
+    try:
+        job = Job.fetch(jid, connection=jobs().connection)
+    except NoSuchJobError:
+        return
+    if job.get_status(refresh=False) in ENDED:
+        job.delete()

@@ -11,19 +11,15 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
-
 from jobs.deliveries import delivery_job_id, enqueue_delivery
 from jobs.lifecycle import enqueue_signal, signal_job_id
-from jobs.queue import jobs
+from jobs.queue import forget_ended_job
 from models import db
 from models.delivery import unprocessed
 from models.exchange_signal import pending
 
 log = logging.getLogger(__name__)
 PAGE, MAX_PAGES = 500, 40  # up to 20,000 rows of each kind per run
-ENDED = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
 
 def sweep(grace_seconds: int = 30) -> dict[str, int]:
@@ -55,18 +51,10 @@ def _requeue(page_after: Callable, job_id_of: Callable, enqueue_one: Callable) -
         with db.session() as s:
             rows = page_after(s, after)
         for row in rows:
-            _forget_ended_job(job_id_of(row))
+            forget_ended_job(job_id_of(row))
             count += bool(enqueue_one(row))
         if len(rows) < PAGE:
             break
         after = rows[-1][0]
     return count
 
-
-def _forget_ended_job(jid: str) -> None:
-    try:
-        job = Job.fetch(jid, connection=jobs().connection)
-    except NoSuchJobError:
-        return
-    if job.get_status(refresh=False) in ENDED:
-        job.delete()

@@ -309,3 +309,23 @@ def valid_form(ongoing_account):
             "return_status_notified": "100", "return_status_returned": "200",
             "webhook_token": SETTINGS_TOKEN, "events_secret": "", "order_number_prefix": "SWAP",
             "instant_exchange": "on", "notify_customer": ""}
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server (the sandbox's aiosmtpd catcher) that keeps what it receives."""
+    from sandbox.mail import MailCatcher
+
+    catcher = MailCatcher().start()
+    yield catcher
+    catcher.stop()
+
+
+@pytest.fixture
+def hook():
+    """A local HTTP server for alert webhooks, answering 200 unless told otherwise."""
+    from tests.alert_support import Hook
+
+    server = Hook([]).start()
+    yield server
+    server.stop()

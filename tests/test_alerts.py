@@ -21,25 +21,11 @@ from models.exchange import Exchange, timeline
 from models.settings import ShopSettings, apply, settings_of
 from models.types import utcnow
 from sandbox.mail import MailCatcher
-from tests.alert_support import Hook, stalled_exchange
+from tests.alert_support import stalled_exchange
 from tests.conftest import API_KEY, SHOP
 from tests.lifecycle_world import EVENTS_SECRET
 
 CONTRACT_KEYS = {"event", "shop", "order_name", "exchange_id", "reason", "url", "occurred_at"}
-
-
-@pytest.fixture
-def smtp():
-    catcher = MailCatcher().start()
-    yield catcher
-    catcher.stop()
-
-
-@pytest.fixture
-def hook():
-    server = Hook([]).start()
-    yield server
-    server.stop()
 
 
 def use_settings(app, **changes) -> None:

@@ -14,28 +14,12 @@ from werkzeug.serving import make_server
 from app import create_app
 from models import db
 from models.settings import ShopSettings, apply, settings_of
-from sandbox.mail import MailCatcher
-from tests.alert_support import Hook
 from tests.browser_support import ARTIFACTS, expect  # skips the module without a browser
 from tests.conftest import SHOP
 from tests.test_browser import admin_url
 
 SMTP_PASSWORD = "browser-smtp-pass"
 EVENTS_SECRET = "browser-events-secret-" + "e" * 20
-
-
-@pytest.fixture
-def smtp():
-    catcher = MailCatcher().start()
-    yield catcher
-    catcher.stop()
-
-
-@pytest.fixture
-def hook():
-    server = Hook([]).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ import pytest
 
 from models import db
 from models.settings import ShopSettings, apply, settings_of
-from sandbox.mail import MailCatcher
-from tests.alert_support import Hook
 from tests.conftest import OTHER_SHOP, SHOP
 
 SMTP_PASSWORD = "s3cret-smtp-pass"
@@ -36,20 +34,6 @@ def text_of(html: str, name: str) -> str:
     found = re.search(rf'data-testid="{name}"[^>]*>(.*?)</(?:p|li|div)>', html, re.S)
     assert found, f"no {name} in the page"
     return " ".join(unescape(re.sub(r"<[^>]+>", "", found.group(1))).split())
-
-
-@pytest.fixture
-def smtp():
-    catcher = MailCatcher().start()
-    yield catcher
-    catcher.stop()
-
-
-@pytest.fixture
-def hook():
-    server = Hook([]).start()
-    yield server
-    server.stop()
 
 
 def test_the_tab_shows_the_defaults_and_that_no_mail_is_sent(make_shop, htmx):
