@@ -12,12 +12,11 @@ from clients.ongoing import OngoingClient
 from clients.shopify_errors import ShopifyGraphQLError, ShopifyRefusal
 from jobs.exchange_rules import ACTIONS, RELEASE, RELEASE_IF_REQUESTED, NeedsAttention
 from models import db
+from models.alert import DOUBLE_SHIPMENT_PREFIX as DOUBLE_SHIPMENT  # the alert's condition
 from models.exchange import Exchange, find_by_ongoing_order, note
 from models.exchange_signal import ExchangeSignal
 from models.settings import ShopSettings
 
-# Alerts (another module) key on this prefix: keep it exactly.
-DOUBLE_SHIPMENT = "Possible double shipment:"
 # The source the Exchanges page gives its Release now button (blueprints/exchanges.py `act`).
 RELEASE_NOW = f"merchant: {ACTIONS['release'].label}"
 

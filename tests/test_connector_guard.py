@@ -239,3 +239,24 @@ def test_another_exchange_of_the_same_customer_is_no_double_shipment(world):
                       .order_by(Exchange.id)).all()
     assert [r.state for r in rows] == ["released", "parked"], rows[0].attention_reason
     assert rows[1].ongoing_order_id in world.account.orders
+
+
+def test_a_possible_double_shipment_alerts_as_its_own_condition(world, app, smtp):
+    """The stopped release reaches the merchant: one mail under the double-shipment condition,
+    naming the Shopify order and the other Ongoing order."""
+    from models.alert_form import save_alerts
+    from tests.test_alerts import use_settings
+
+    use_settings(app, smtp_url=smtp.url, mail_from="Swapline <alerts@swapline.test>")
+    world.setup()
+    assert save_alerts(world.domain, {"alert_emails": "ops@shop.se", "alert_webhook_url": ""},
+                       allow_local=True) == {}
+    world.approve()
+    world.run_jobs()
+    assert world.exchange().state == "parked"
+    _connector_order(world, "1001-2")
+    world.close()
+    world.run_jobs()
+    [mail] = smtp.mails()
+    assert "Possible double shipment" in mail.subject and "#1001" in mail.subject
+    assert "Ongoing order 1001-2" in mail.text
