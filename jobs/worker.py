@@ -55,6 +55,16 @@ def enqueue_periodic() -> None:
     enqueue(tick, job_id=job_id("alert-tick", now // TICK_SECONDS))
 
 
+def sweep_now() -> None:
+    """Redis came back without its data: every queued job, retry and lease is gone. Sweep at
+    once, without the grace period, rather than at the next minute's sweep: rows still waiting
+    for the relay are the relay's, and a job queued twice does its work once (jobs check the
+    database first)."""
+    from jobs.sweeper import sweep
+
+    enqueue(sweep, 0, job_id=job_id("sweep-now", int(time.time()) // REGISTRATION_CHECK_SECONDS))
+
+
 class SwaplineWorker(SimpleWorker):
     """Runs each job in this process, reusing its DB, Redis and HTTP connections; holds each job
     on a short lease it renews while the job runs, and re-queues the jobs of dead workers."""
@@ -121,6 +131,7 @@ class SwaplineWorker(SimpleWorker):
             log.warning("worker no longer registered (Redis lost its data); registering again")
             self.connection.delete(self.key)
             self.register_birth()
+            sweep_now()
         except redis.RedisError as exc:
             log.warning("worker registration check failed: %s", type(exc).__name__)
 

@@ -180,3 +180,19 @@ def test_a_signal_every_run_of_which_died_ends_in_needs_attention_not_limbo(worl
 
     advance(exchange.id, "retry", "merchant: Retry")  # the merchant retries: it releases
     assert world.exchange().state == "released"
+
+
+def test_a_worker_that_finds_redis_emptied_sweeps_at_once(app, post_webhook, queued):
+    """The lost jobs come back when a worker notices the wipe (it registers again), not a
+    minute later: a killed worker's job must resume within 30 s even across a Redis restart."""
+    from jobs.worker import SwaplineWorker
+
+    post_webhook("returns/reopen", {"id": 7, "admin_graphql_api_id": "gid://shopify/Return/7"},
+                 webhook_id="lost-in-the-wipe")
+    assert len(queued()) == 1
+    redis_restarts()
+    worker = SwaplineWorker([jobs().queue], connection=jobs().connection)
+    worker._register_again_if_forgotten()
+    assert [job.func_name for job in jobs().queue.jobs] == ["jobs.sweeper.sweep"]
+    run_one(app)  # the sweep: grace 0, the lost delivery queued again
+    assert len(queued()) == 1
