@@ -18,6 +18,7 @@ from typing import NamedTuple
 from redis.exceptions import LockError, RedisError
 from rq import Retry, get_current_job
 from rq.timeouts import JobTimeoutException
+from sqlalchemy import update as sql_update
 
 import logs
 from clients.shopify_errors import ShopifyRefusal
@@ -240,20 +241,18 @@ def _give_up(exchange: Exchange, event: str, source: str) -> str:
 
 def _take_signal(signal_id: int) -> int | None:
     """Count an attempt at a recorded signal: the attempts so far, or None when it was applied
-    already (or is gone)."""
+    already (or is gone). One UPDATE … RETURNING, the row unread."""
     with db.session() as s:
-        row = s.get(ExchangeSignal, signal_id)
-        if row is None or row.done_at is not None:
-            return None
-        row.attempts += 1
-        return row.attempts
+        return s.execute(sql_update(ExchangeSignal)
+                         .where(ExchangeSignal.id == signal_id, ExchangeSignal.done_at.is_(None))
+                         .values(attempts=ExchangeSignal.attempts + 1)
+                         .returning(ExchangeSignal.attempts)).scalar_one_or_none()
 
 
 def _signal_done(signal_id: int) -> None:
     with db.session() as s:
-        row = s.get(ExchangeSignal, signal_id)
-        if row is not None:
-            row.done_at = utcnow()
+        s.execute(sql_update(ExchangeSignal).where(ExchangeSignal.id == signal_id)
+                  .values(done_at=utcnow()))
 
 
 def _resume(exchange: Exchange, why: str) -> None:
@@ -281,11 +280,10 @@ def _retries_left() -> bool:
 
 
 def _move(exchange_id: int, before: str, after: str, outcome: str, source: str) -> None:
+    at = utcnow()
     with db.session() as s:
-        exchange = s.get(Exchange, exchange_id)
-        exchange.state, exchange.updated_at = after, utcnow()
-        if after == COMPLETED:
-            exchange.completed_at = utcnow()
+        s.execute(sql_update(Exchange).where(Exchange.id == exchange_id).values(
+            state=after, updated_at=at, **({"completed_at": at} if after == COMPLETED else {})))
         record(exchange_id, "transition", f"{before} → {after}", outcome, session=s,
                source=source)
 
