@@ -81,6 +81,7 @@ class Shopify:
             return self._graphql_paced(shop_domain, document, variables, token)
         except ShopifyAuthError as exc:
             if exc.status == 401:
+                self.tokens.forget(shop_domain)
                 drop_access_token(shop_domain)
             raise
 
