@@ -151,13 +151,17 @@ def update(exchange_id: int, **fields) -> None:
             raise LookupError(f"exchange {exchange_id} is gone")
 
 
-def note(exchange_id: int, what: str, outcome: str = "ok", kind: str = "call", **ids) -> None:
+def note(exchange_id: int, what: str, outcome: str = "ok", kind: str = "call", *,
+         saving: dict | None = None, **ids) -> None:
     """One timeline line in its own transaction (an outside call, a warning, a webhook); the
-    exchange's updated_at moves with it (the list sorts by latest activity), the row unread."""
+    exchange's updated_at moves with it (the list sorts by latest activity), the row unread.
+    `saving`: fields of the exchange saved in the same transaction (as update() does)."""
     from models import db
     from models.types import utcnow
 
     with db.session() as s:
         record(exchange_id, kind, what, outcome, session=s, **ids)
-        s.execute(sql_update(Exchange).where(Exchange.id == exchange_id)
-                  .values(updated_at=utcnow()))
+        done = s.execute(sql_update(Exchange).where(Exchange.id == exchange_id)
+                         .values(**{**(saving or {}), "updated_at": utcnow()}))
+        if saving and done.rowcount != 1:
+            raise LookupError(f"exchange {exchange_id} is gone")
