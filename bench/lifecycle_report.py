@@ -131,4 +131,4 @@ def store_report(before: tuple[int, int], after: tuple[int, int], n: int) -> Non
     """PostgreSQL transactions and Redis commands per exchange over the run."""
     xacts = f"{(after[0] - before[0]) / n:.1f}" if before[0] >= 0 else "n/a (SQLite)"
     print(f"store traffic per exchange (app + the bench's polls): PostgreSQL transactions "
-          f"{xacts}, Redis commands {(after[1] - before[1]) / n:.1f}")
+          f"{xacts}, Redis commands {(after[1] - before[1]) / n:.1f}", flush=True)
