@@ -94,12 +94,17 @@ def spent(before: tuple[float, float], after: tuple[float, float], idle: tuple[f
 
 @dataclass
 class CpuMeter:
-    """Samples taken at the bench's phase marks; `report` prints CPU ms per exchange."""
+    """Samples taken at the bench's phase marks; `report` prints CPU ms per exchange. `idle`:
+    the (web, worker) CPU seconds per second the app spends with nothing to do (AppCpu's
+    idle_rate, read before the run), to say how much of a long run is polls and heartbeats."""
 
     samples: list[dict[str, float]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    idle: tuple[float, float] | None = None
 
     def mark(self) -> None:
         self.samples.append(sample())
+        self.times.append(time.monotonic())
 
     def report(self, phases: list[str], n: int) -> dict[str, float]:
         """Print web + worker CPU ms per exchange in each phase and in all; the totals."""
@@ -115,4 +120,11 @@ class CpuMeter:
         web, worker = (1000 * (last[r] - first[r]) / n for r in ROLES)
         spent_ms["total"] = web + worker
         print(f"  {'end to end':<34} {web:>8.1f} {worker:>10.1f} {web + worker:>9.1f}")
+        if self.idle is not None:
+            seconds = self.times[-1] - self.times[0]
+            idle_web, idle_worker = (1000 * rate * seconds / n for rate in self.idle)
+            print(f"  {'  of which idle (polls, heartbeats)':<34} {idle_web:>8.1f} "
+                  f"{idle_worker:>10.1f} {idle_web + idle_worker:>9.1f}   (idle "
+                  f"{1000 * self.idle[0]:.0f} + {1000 * self.idle[1]:.0f} ms/s over "
+                  f"{seconds:.0f} s)")
         return spent_ms

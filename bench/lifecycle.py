@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.cpu import CpuMeter
+from bench.cpu import AppCpu, CpuMeter
 from bench.lifecycle_calls import Recorder
 from bench.lifecycle_report import queue_report, report, store_counts, store_report
 from bench.load import ongoing_delivery, shopify_delivery, sleep_until
@@ -140,7 +140,7 @@ def bench(args, started: float) -> bool:
         shops, cases = setup_shops(args, shopify, ongoing)
         rec = Recorder(shopify, ongoing)
         run = Run(app, port, args.exchanges, started + args.time_limit)
-        cpu, counted = CpuMeter(), store_counts()
+        cpu, counted = CpuMeter(idle=AppCpu().idle_rate()), store_counts()
         try:
             t = drive(args, run, rec, shopify, shops, cases, cpu)
         except Timeout as exc:

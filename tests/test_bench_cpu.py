@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from bench.cpu import AppCpu, role_of, sample, spent
+from bench.cpu import AppCpu, CpuMeter, role_of, sample, spent
 
 BURN = ("import time, subprocess, sys\n"
         "t = time.process_time()\n"
@@ -51,3 +51,12 @@ def test_a_worker_child_is_counted_with_its_reaped_child_and_nothing_else_is():
 def test_spent_takes_the_idle_rate_off_and_never_goes_below_zero():
     assert spent((1.0, 2.0), (1.5, 4.0), (0.1, 0.5), 2.0) == (0.3, 1.0)
     assert spent((1.0, 2.0), (1.0, 2.0), (0.1, 0.1), 2.0) == (0.0, 0.0)
+
+
+def test_the_meter_says_how_much_of_a_run_was_idle(capsys):
+    meter = CpuMeter(samples=[{"web": 0.0, "worker": 0.0}, {"web": 1.0, "worker": 3.0}],
+                     times=[100.0, 110.0], idle=(0.01, 0.02))
+    assert meter.report(["approve"], 10) == {"approve": 400.0, "total": 400.0}
+    idle_line = capsys.readouterr().out.splitlines()[-1].split()
+    # 10 ms/s web and 20 ms/s worker over 10 s, shared by 10 exchanges
+    assert idle_line[5:8] == ["10.0", "20.0", "30.0"]
