@@ -6,7 +6,8 @@ PostgreSQL database (else SQLite) and Redis db 11 (else embedded). Driven over H
 systems would: signed returns/approve, then returns/close, then Ongoing's Sent webhook. Prints
 exchanges per second, p50/p99 from the Sent webhook to the Shopify fulfilment, the Shopify and
 Ongoing calls per exchange next to the minimum the lifecycle needs, the jobs per exchange and the
-app's own CPU per exchange, by webhook class (bench/cpu.py). Usage:
+app's own CPU per exchange, by webhook class (bench/cpu.py), and the PostgreSQL transactions
+and Redis commands per exchange. Usage:
     .venv/bin/python -m bench.lifecycle [--exchanges 500] [--shops 1] [--sent-rate 0]
 """
 from __future__ import annotations
@@ -21,9 +22,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.cpu import CpuMeter
+from bench.cpu import AppCpu, CpuMeter
 from bench.lifecycle_calls import Recorder
-from bench.lifecycle_report import queue_report, report
+from bench.lifecycle_report import queue_report, report, store_counts, store_report
 from bench.load import ongoing_delivery, shopify_delivery, sleep_until
 from bench.processes import HOST, app_env, database, free_port, redis_url, sandboxes, start_app
 from bench.report import log_report, timeline_report
@@ -58,6 +59,7 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+PG_STATS_FLUSH_S = 11  # PostgreSQL flushes an idle backend's transaction counts within 10 s
 CLASSES = ["returns/approve -> parked", "returns/close -> released", "Ongoing Sent -> completed"]
 
 
@@ -138,7 +140,7 @@ def bench(args, started: float) -> bool:
         shops, cases = setup_shops(args, shopify, ongoing)
         rec = Recorder(shopify, ongoing)
         run = Run(app, port, args.exchanges, started + args.time_limit)
-        cpu = CpuMeter()
+        cpu, counted = CpuMeter(idle=AppCpu().idle_rate()), store_counts()
         try:
             t = drive(args, run, rec, shopify, shops, cases, cpu)
         except Timeout as exc:
@@ -147,6 +149,8 @@ def bench(args, started: float) -> bool:
             queue_report(run)
             return False
         cpu.report(CLASSES, args.exchanges)
+        time.sleep(PG_STATS_FLUSH_S)
+        store_report(counted, store_counts(), args.exchanges)
         return report(args, run, rec, shops, cases, t, started)
 
 

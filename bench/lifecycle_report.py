@@ -109,3 +109,26 @@ def timing_report(n: int, t: dict, started: float) -> None:
               f"{t[posted] - t[start]:.2f} s)")
     print(f"end to end: {n} exchanges in {end_to_end:.2f} s (first approve -> last completed) = "
           f"{n / end_to_end:.2f} exchanges/s")
+
+
+def store_counts() -> tuple[int, int]:
+    """(transactions the run's PostgreSQL database has committed or rolled back, commands the
+    run's Redis has processed) so far; PostgreSQL's are -1 on SQLite. Everyone's: the app's,
+    and the bench's own polls (a few per second)."""
+    connection = jobs().connection
+    commands = int(connection.info("stats")["total_commands_processed"])
+    engine = db.engine()
+    if engine.dialect.name != "postgresql":
+        return -1, commands
+    with engine.connect() as conn:
+        xacts = conn.execute(text(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database "
+            "WHERE datname = current_database()")).scalar_one()
+    return int(xacts), commands
+
+
+def store_report(before: tuple[int, int], after: tuple[int, int], n: int) -> None:
+    """PostgreSQL transactions and Redis commands per exchange over the run."""
+    xacts = f"{(after[0] - before[0]) / n:.1f}" if before[0] >= 0 else "n/a (SQLite)"
+    print(f"store traffic per exchange (app + the bench's polls): PostgreSQL transactions "
+          f"{xacts}, Redis commands {(after[1] - before[1]) / n:.1f}", flush=True)

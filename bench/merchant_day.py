@@ -32,8 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.cpu import AppCpu, spent
 from bench.load import load
-from bench.merchant_day_cpu import AppCpu, spent
 from bench.merchant_day_replay import QueueSampler, Replayer
 from bench.merchant_day_report import Probe, report
 from bench.merchant_day_traffic import (
@@ -137,12 +137,12 @@ def merchant_day(args, started: float) -> bool:
               f"{args.concurrency} client threads; time limit {args.time_limit:.0f} s; "
               f"{os.cpu_count()} cores shared by everything (load average now "
               f"{os.getloadavg()[0]:.1f})", flush=True)
-        app, workers = start_app(stack, env, port, tmp, logs)
+        app, _ = start_app(stack, env, port, tmp, logs)
         shops, cases = setup(args, shopify, ongoing)
         events = schedule(args, shops, cases)
         print(f"setup {time.monotonic() - started:.1f} s: {len(cases)} exchanges ready, "
               f"{len(events)} webhooks scheduled", flush=True)
-        cpu, connection = AppCpu([w.pid for w in workers]), jobs().connection
+        cpu, connection = AppCpu(), jobs().connection
         deadline = started + args.time_limit
         idle = cpu.idle_rate()
         probes = [probe(args, status, shops[0], port, cpu, idle, connection, deadline)

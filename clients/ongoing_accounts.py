@@ -6,8 +6,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
 
+import requests
 from flask import Flask, current_app
 from redis.exceptions import LockError
 
@@ -47,14 +49,23 @@ class Choices:
 
 @dataclass
 class Accounts:
-    """What every Ongoing client of the app shares: its locks and its metrics."""
+    """What every Ongoing client of the app shares: its locks, its metrics and one HTTP session
+    (its connections kept alive between calls and jobs; it keeps no cookies, so nothing one
+    goods owner's answer set travels with another's call)."""
 
     locks: Locks
     metrics: Metrics
+    http: requests.Session = field(default_factory=lambda: no_cookies(requests.Session()))
 
     def serializer(self, key: str) -> AbstractContextManager:
         """The OngoingClient serializer: one goods owner's lock across every process."""
         return shared_serializer(self.locks, key)
+
+
+def no_cookies(session: requests.Session) -> requests.Session:
+    """The session, refusing every cookie an answer sets."""
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    return session
 
 
 def init_app(app: Flask, *, locks: Locks, metrics: Metrics | None = None) -> None:
@@ -88,8 +99,8 @@ def client_for(values: dict, *, max_retries: int = 2) -> OngoingClient:
     accounts: Accounts = current_app.extensions[EXTENSION]
     return OngoingClient(credentials,
                          url_template=current_app.config["SETTINGS"].ongoing_url_template,
-                         max_retries=max_retries, serializer=accounts.serializer,
-                         metrics=accounts.metrics)
+                         session=accounts.http, max_retries=max_retries,
+                         serializer=accounts.serializer, metrics=accounts.metrics)
 
 
 def client_for_shop(row: ShopSettings, *, max_retries: int = 2) -> OngoingClient:

@@ -25,6 +25,7 @@ from clients.shopify_tokens import TokenStore, drop_access_token
 EXTENSION = "swapline.shopify"
 GRAPHQL_DIR = Path(__file__).with_name("graphql")
 SHOP_HEADER = "X-Swapline-Shop"
+MAX_THROTTLED = 5  # THROTTLED answers waited out in one call before RQ takes over
 log = logging.getLogger(__name__)
 
 
@@ -81,25 +82,31 @@ class Shopify:
             return self._graphql_paced(shop_domain, document, variables, token)
         except ShopifyAuthError as exc:
             if exc.status == 401:
+                self.tokens.forget(shop_domain)
                 drop_access_token(shop_domain)
             raise
 
     def _graphql_paced(self, shop_domain: str, document: str, variables: dict | None,
                        token: str) -> dict:
-        """One call, THROTTLED waited out once when Shopify's throttleStatus says how long.
+        """One call; THROTTLED waited out as Shopify's throttleStatus says, again while other
+        processes drain the bucket meanwhile, up to MAX_WAIT_S of waiting in all.
 
-        A wait Shopify cannot explain (no deficit) or longer than MAX_WAIT_S is not slept here:
-        the retriable error goes to RQ, which retries the job later with its backoff.
+        A wait Shopify cannot explain (no deficit) or beyond what is left of MAX_WAIT_S is not
+        slept here: the retriable error goes to RQ, which retries the job later with its
+        backoff (and runs the step again from its start).
         """
         time.sleep(self.pacer.wait_before(shop_domain, document))
-        try:
-            return self._graphql_once(shop_domain, document, variables, token)
-        except ShopifyThrottled as exc:
-            if not 0 < exc.wait <= MAX_WAIT_S:
-                raise
-            log.info("Shopify throttled %s; waiting %.2f s for the bucket", document, exc.wait,
-                     extra={"shop": shop_domain})
-            time.sleep(exc.wait)
+        left = MAX_WAIT_S
+        for _ in range(MAX_THROTTLED):
+            try:
+                return self._graphql_once(shop_domain, document, variables, token)
+            except ShopifyThrottled as exc:
+                if not 0 < exc.wait <= left:
+                    raise
+                log.info("Shopify throttled %s; waiting %.2f s for the bucket", document,
+                         exc.wait, extra={"shop": shop_domain})
+                time.sleep(exc.wait)
+                left -= exc.wait
         return self._graphql_once(shop_domain, document, variables, token)
 
     def _graphql_once(self, shop_domain: str, document: str, variables: dict | None,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from flask import current_app
+from rq import get_current_job
 from shopify_app import ShopifyApp
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -31,6 +32,8 @@ class TokenStore:
 
     def __init__(self, app: ShopifyApp, http: httpx.Client, locks: Locks):
         self.app, self.http, self.locks = app, http, locks
+        # domain -> (RQ job run, token, expiry): a job's calls read the shop's row once
+        self.in_job: dict[str, tuple[tuple, str, datetime | None]] = {}
 
     def exchange(self, session_token: SessionToken):
         """Swap a verified session token for an expiring offline access token."""
@@ -72,7 +75,25 @@ class TokenStore:
     def access_token(self, domain: str, *, rejected: str | None = None) -> str:
         """A valid access token for a shop, refreshed once, under a per-shop lock, when near
         expiry. `rejected` is a token Shopify just answered 401 to: refresh unless another
-        worker already replaced it."""
+        worker already replaced it. Inside an RQ job the token read is kept for the job's
+        later calls (until near expiry); a rejection reads the row again."""
+        job = get_current_job()
+        run = (job.id, job.started_at) if job is not None else None  # a retry is a new run
+        if rejected is None and run is not None:
+            kept = self.in_job.get(domain)
+            if kept is not None and kept[0] == run and not _near_expiry(kept[2]):
+                return kept[1]
+        self.forget(domain)
+        token, expires = self._read_or_refresh(domain, rejected)
+        if run is not None:
+            self.in_job[domain] = (run, token, expires)
+        return token
+
+    def forget(self, domain: str) -> None:
+        """Drop the token kept for the running job (Shopify refused it, or it was dropped)."""
+        self.in_job.pop(domain, None)
+
+    def _read_or_refresh(self, domain: str, rejected: str | None) -> tuple[str, datetime | None]:
         with db.session() as s:
             shop = get_shop(domain, session=s)
             if shop is None or not shop.installed:
@@ -84,7 +105,7 @@ class TokenStore:
                 if rotated is not None:
                     crypto.swap(Shop, shop.id, "access_token_enc", shop.access_token_enc,
                                 rotated, session=s)
-                return plain
+                return plain, shop.access_token_expires_at
         with self.locks.lock(f"swapline:token-refresh:{domain}", timeout=60,
                              blocking_timeout=60):
             try:
@@ -93,7 +114,7 @@ class TokenStore:
                 drop_access_token(domain)  # the grant is gone; only a new app open can fix it
                 raise
 
-    def _refresh_locked(self, domain: str, rejected: str | None) -> str:
+    def _refresh_locked(self, domain: str, rejected: str | None) -> tuple[str, datetime | None]:
         with db.session() as s:
             shop = get_shop(domain, session=s)
             if shop is None or not shop.installed:
@@ -103,7 +124,7 @@ class TokenStore:
                     raise ShopifyAuthError(f"{domain} has no refresh token")
                 save_token(domain, self.refresh(shop), session=s)
                 log.info("offline token refreshed", extra={"shop": domain})
-            return crypto.decrypt(shop.access_token_enc)
+            return crypto.decrypt(shop.access_token_enc), shop.access_token_expires_at
 
 
 def tokens() -> TokenStore:
@@ -150,7 +171,10 @@ def needs_token(shop: Shop | None) -> bool:
 def _needs_refresh(shop: Shop, rejected: str | None) -> bool:
     if rejected is not None and crypto.decrypt(shop.access_token_enc) == rejected:
         return True
-    expires = shop.access_token_expires_at
+    return _near_expiry(shop.access_token_expires_at)
+
+
+def _near_expiry(expires: datetime | None) -> bool:
     return expires is not None and expires - REFRESH_MARGIN <= utcnow()
 
 

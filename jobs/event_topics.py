@@ -24,20 +24,20 @@ def ongoing_order(delivery: WebhookDelivery) -> str:
     """An Ongoing order webhook: tick the checklist, then our exchange order moved (Sent), or
     an original order came back at the merchant's Returned code (when it has one)."""
     payload = json.loads(delivery.payload)
-    with db.session() as s:
+    status = (payload.get("orderStatus") or {}).get("number")
+    order_id = payload.get("orderId")
+    with db.session() as s:  # one transaction: the shop, its settings, our exchange order
         shop = get_shop(delivery.shop_domain, session=s)
         if shop is None:
             return "shop gone"
         settings = settings_for(shop, session=s)
         if settings.first_ongoing_webhook_at is None:
             settings.first_ongoing_webhook_at = utcnow()
-    status = (payload.get("orderStatus") or {}).get("number")
-    order_id = payload.get("orderId")
+        exchange = find_by_ongoing_order(delivery.shop_domain, order_id, session=s) \
+            if isinstance(status, int) and isinstance(order_id, int) else None
     if not isinstance(status, int) or not isinstance(order_id, int):
         return "no order id or status number"
     source = f"Ongoing webhook {payload.get('webhookEventId')}"
-    with db.session() as s:
-        exchange = find_by_ongoing_order(delivery.shop_domain, order_id, session=s)
     if exchange is not None:
         return _exchange_order(exchange, settings, status, source)
     if event_for(settings, ORIGINAL_ORDER, status) == RELEASE:

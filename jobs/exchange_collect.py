@@ -75,8 +75,8 @@ def collect(exchange: Exchange) -> str:
         shop_api.send_invoice(domain, exchange.order_gid)
         method, collected = "invoice", None
     shown = money_text(amount, currency)
-    update(exchange.id, balance=shown, currency=currency, collection=method,
-          collected_amount=money_text(collected, currency) if collected is not None else None)
-    note(exchange.id, f"Shopify payment ({method})", f"{shown} {currency}")
+    note(exchange.id, f"Shopify payment ({method})", f"{shown} {currency}", saving={
+        "balance": shown, "currency": currency, "collection": method,
+        "collected_amount": money_text(collected, currency) if collected is not None else None})
     return "invoice sent: awaiting payment" if method == "invoice" else \
         f"{method} {money_text(collected, currency)} {currency}"

@@ -36,10 +36,10 @@ def fulfil(exchange: Exchange) -> str:
         raise NeedsAttention("The exchange's fulfillment order belongs to a location Swapline "
                              "cannot fulfil (another fulfillment service).")
     fulfillment = shop_api.fulfil(domain, fo, line_items, tracking, settings.notify_customer)
-    update(exchange.id, fulfillment_gid=fulfillment["id"], fulfillment_order_gid=fo["id"],
-          fulfilled_at=utcnow())
     note(exchange.id, "Shopify fulfillmentCreate", f"tracking {tracking['number']}",
-          fulfillment=fulfillment["id"])
+         fulfillment=fulfillment["id"], saving={
+             "fulfillment_gid": fulfillment["id"], "fulfillment_order_gid": fo["id"],
+             "fulfilled_at": utcnow()})
     return f"fulfilled with tracking {tracking['number']}"
 
 

@@ -49,9 +49,8 @@ def create(exchange: Exchange) -> str:
         body = _order_body(exchange, settings, to, ret["order"].get("email"), shipping)
         order_id = client.create_or_update_order(body)["orderId"]
         exchange.ongoing_order_id = order_id
-        update(exchange.id, ongoing_order_id=order_id)
         note(exchange.id, "Ongoing PUT /orders", f"order {exchange.ongoing_order_number}",
-              ongoing_order_id=order_id)
+             saving={"ongoing_order_id": order_id}, ongoing_order_id=order_id)
         note(exchange.id, "Shipping", shipping.source,
              kind="warning" if shipping.warning else "call")
         if to.source:
@@ -87,8 +86,8 @@ def _refresh_items(exchange: Exchange, ret: dict) -> None:
     if not items:
         raise NeedsAttention("The return has no exchange items any more (removed in Shopify).")
     if changed(exchange.items, items):
-        update(exchange.id, items=items)
-        note(exchange.id, "Shopify return edited", f"exchange items now {describe(items)}")
+        note(exchange.id, "Shopify return edited", f"exchange items now {describe(items)}",
+             saving={"items": items})
     exchange.items = items
 
 
@@ -126,8 +125,10 @@ def _ensure_status(exchange: Exchange, client: OngoingClient, number: int) -> No
     current = client.get_order(exchange.ongoing_order_id)["orderInfo"]["orderStatus"]["number"]
     if current != number:
         client.set_order_status(exchange.ongoing_order_id, number)
-        note(exchange.id, "Ongoing PATCH orderStatus", f"{current} → {number}")
-    update(exchange.id, ongoing_status=number)
+        note(exchange.id, "Ongoing PATCH orderStatus", f"{current} → {number}",
+             saving={"ongoing_status": number})
+    else:
+        update(exchange.id, ongoing_status=number)
 
 
 def _original(exchange: Exchange, client: OngoingClient) -> dict | None:
@@ -176,8 +177,8 @@ def _hold(exchange: Exchange, ret: dict) -> None:
             raise no_fulfillment_order(exchange)  # processed, yet Shopify made none
         return
     hold_id = shop_api.hold(exchange.shop_domain, fo, f"Swapline exchange {exchange.return_name}")
-    update(exchange.id, fulfillment_order_gid=fo["id"], hold_gid=hold_id)
-    note(exchange.id, "Shopify fulfillmentOrderHold", "held", fulfillment_order=fo["id"])
+    note(exchange.id, "Shopify fulfillmentOrderHold", "held", fulfillment_order=fo["id"],
+         saving={"fulfillment_order_gid": fo["id"], "hold_gid": hold_id})
 
 
 def release(exchange: Exchange) -> str:
@@ -186,8 +187,8 @@ def release(exchange: Exchange) -> str:
     settings, client = _context(exchange)
     check_before_release(exchange, client, settings)
     client.set_order_status(exchange.ongoing_order_id, settings.order_status_released)
-    note(exchange.id, "Ongoing PATCH orderStatus", f"→ {settings.order_status_released}")
-    update(exchange.id, released_at=utcnow(), ongoing_status=settings.order_status_released)
+    note(exchange.id, "Ongoing PATCH orderStatus", f"→ {settings.order_status_released}",
+         saving={"released_at": utcnow(), "ongoing_status": settings.order_status_released})
     return f"Ongoing order at {settings.order_status_released}"
 
 
@@ -216,8 +217,8 @@ def amend(exchange: Exchange) -> str | Then:
         return Then("no exchange items left on the return", EXCHANGE_REMOVED)
     if exchange.ongoing_order_id is not None:
         _change_order(exchange, ret, items)
-    update(exchange.id, items=items)
-    note(exchange.id, "Shopify return edited", f"exchange items now {describe(items)}")
+    note(exchange.id, "Shopify return edited", f"exchange items now {describe(items)}",
+         saving={"items": items})
     return f"exchange items now {describe(items)}"
 
 

@@ -18,6 +18,8 @@ from typing import NamedTuple
 from redis.exceptions import LockError, RedisError
 from rq import Retry, get_current_job
 from rq.timeouts import JobTimeoutException
+from sqlalchemy import update as sql_update
+from sqlmodel import Session
 
 import logs
 from clients.shopify_errors import ShopifyRefusal
@@ -167,10 +169,10 @@ class Applied(NamedTuple):
 
 def _take_and_apply(exchange_id: int, event: str, source: str, signal_id: int | None, *,
                     may_raise: bool) -> Applied:
-    attempts = _take_signal(signal_id) if signal_id is not None else 1
-    if attempts is None:
-        return Applied("signal already applied")
-    with db.session() as s:
+    with db.session() as s:  # the attempt is counted (committed) before the step runs
+        attempts = _take_signal(signal_id, session=s) if signal_id is not None else 1
+        if attempts is None:
+            return Applied("signal already applied")
         exchange = s.get(Exchange, exchange_id)
         if exchange is None:
             return Applied("exchange gone")
@@ -238,22 +240,20 @@ def _give_up(exchange: Exchange, event: str, source: str) -> str:
     return _attention(exchange, event, event, reason)
 
 
-def _take_signal(signal_id: int) -> int | None:
+def _take_signal(signal_id: int, *, session: Session) -> int | None:
     """Count an attempt at a recorded signal: the attempts so far, or None when it was applied
-    already (or is gone)."""
-    with db.session() as s:
-        row = s.get(ExchangeSignal, signal_id)
-        if row is None or row.done_at is not None:
-            return None
-        row.attempts += 1
-        return row.attempts
+    already (or is gone). One UPDATE … RETURNING, the row unread."""
+    return session.execute(sql_update(ExchangeSignal)
+                           .where(ExchangeSignal.id == signal_id,
+                                  ExchangeSignal.done_at.is_(None))
+                           .values(attempts=ExchangeSignal.attempts + 1)
+                           .returning(ExchangeSignal.attempts)).scalar_one_or_none()
 
 
 def _signal_done(signal_id: int) -> None:
     with db.session() as s:
-        row = s.get(ExchangeSignal, signal_id)
-        if row is not None:
-            row.done_at = utcnow()
+        s.execute(sql_update(ExchangeSignal).where(ExchangeSignal.id == signal_id)
+                  .values(done_at=utcnow()))
 
 
 def _resume(exchange: Exchange, why: str) -> None:
@@ -281,11 +281,10 @@ def _retries_left() -> bool:
 
 
 def _move(exchange_id: int, before: str, after: str, outcome: str, source: str) -> None:
+    at = utcnow()
     with db.session() as s:
-        exchange = s.get(Exchange, exchange_id)
-        exchange.state, exchange.updated_at = after, utcnow()
-        if after == COMPLETED:
-            exchange.completed_at = utcnow()
+        s.execute(sql_update(Exchange).where(Exchange.id == exchange_id).values(
+            state=after, updated_at=at, **({"completed_at": at} if after == COMPLETED else {})))
         record(exchange_id, "transition", f"{before} → {after}", outcome, session=s,
                source=source)
 

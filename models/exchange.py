@@ -17,6 +17,7 @@ from sqlalchemy import (
     literal,
     or_,
 )
+from sqlalchemy import update as sql_update
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.types import UTCDateTime, utcnow
@@ -155,35 +156,37 @@ def runs_ongoing_order(domain, order_id, names, *, open_states: tuple[str, ...])
 
 
 def update(exchange_id: int, **fields) -> None:
-    """Save fields of an exchange at once (steps save each id as soon as they have it)."""
+    """Save fields of an exchange at once (steps save each id as soon as they have it): one
+    UPDATE, the row is not read first. LookupError when the exchange is gone."""
     from models import db
     from models.types import utcnow
 
     with db.session() as s:
-        row = s.get(Exchange, exchange_id)
-        for name, value in fields.items():
-            setattr(row, name, value)
-        row.updated_at = utcnow()
+        done = s.execute(sql_update(Exchange).where(Exchange.id == exchange_id)
+                         .values(**{**fields, "updated_at": utcnow()}))
+        if done.rowcount != 1:
+            raise LookupError(f"exchange {exchange_id} is gone")
 
 
-def note(exchange_id: int, what: str, outcome: str = "ok", kind: str = "call", **ids) -> None:
-    """One timeline line in its own transaction (an outside call, a warning, a webhook)."""
+def note(exchange_id: int, what: str, outcome: str = "ok", kind: str = "call", *,
+         saving: dict | None = None, **ids) -> None:
+    """One timeline line in its own transaction (an outside call, a warning, a webhook); the
+    exchange's updated_at moves with it (the list sorts by latest activity), the row unread.
+    `saving`: fields of the exchange saved in the same transaction (as update() does)."""
     from models import db
     from models.types import utcnow
 
     with db.session() as s:
         record(exchange_id, kind, what, outcome, session=s, **ids)
-        row = s.get(Exchange, exchange_id)
-        if row is not None:
-            row.updated_at = utcnow()  # the list sorts by latest activity
+        done = s.execute(sql_update(Exchange).where(Exchange.id == exchange_id)
+                         .values(**{**(saving or {}), "updated_at": utcnow()}))
+        if saving and done.rowcount != 1:
+            raise LookupError(f"exchange {exchange_id} is gone")
 
 
 def mark_once(exchange_id: int, column: str) -> None:
     """Set a moment column (return_closed_at, returned_in_ongoing_at) now, unless already set."""
-    from sqlalchemy import update as sql_update
-
     from models import db
-    from models.types import utcnow
 
     field = getattr(Exchange, column)
     with db.session() as s:

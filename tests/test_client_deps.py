@@ -99,3 +99,22 @@ def test_the_clients_init_app_takes_no_process_local_default(app):
         ongoing_accounts.init_app(bare)
     with pytest.raises(TypeError):
         shopify.init_app(bare)
+
+
+def test_the_apps_ongoing_clients_share_one_kept_alive_connection(
+        app, ongoing, ongoing_account):
+    from clients.ongoing_accounts import EXTENSION, client_for
+
+    account = ongoing_account
+    values = {"ongoing_server": "api", "ongoing_warehouse": account.warehouse,
+              "goods_owner_id": account.goods_owner_id, "ongoing_username": account.username,
+              "password": account.password}
+    http = app.extensions[EXTENSION].http
+    for _ in range(2):  # two clients, as two steps build them
+        client = client_for(values)
+        assert client.session is http
+        client.list_warehouses()
+        client.list_order_statuses()
+    pools = http.adapters["http://"].poolmanager.pools
+    assert len(pools) == 1
+    assert pools[next(iter(pools.keys()))].num_connections == 1  # four calls, one connection

@@ -59,6 +59,34 @@ def test_throttled_waits_for_the_deficit_once_then_succeeds(installed, sandbox, 
     assert 0 < waited <= 407 / 200 + 0.1  # at most 407 points short at 200 points/s
 
 
+def test_a_bucket_drained_again_during_the_wait_is_waited_for_again(installed, sandbox,
+                                                                   monkeypatch):
+    """Another worker takes the refilled points while this one waits: wait again, in the job,
+    rather than hand the step back to RQ to run again from its start."""
+    sandbox.store.set_bucket(SHOP, maximum=407, restore=200)
+    bucket = sandbox.store.bucket(SHOP)
+    assert bucket.take(407)
+    asked: list[float] = []
+
+    class Clock:
+        perf_counter = staticmethod(time.perf_counter)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            if seconds > 0:
+                asked.append(seconds)
+            time.sleep(seconds)
+            if len(asked) == 1:
+                assert bucket.take(400)  # the other worker, during the first wait
+
+    monkeypatch.setattr(client, "time", Clock)
+    payment = shopify().graphql(SHOP, "OrderPayment", {"id": "gid://shopify/Order/999999"})
+    assert payment == {"order": None}
+    assert sandbox.store.throttled_answers[SHOP] == 2
+    assert sandbox.store.count("OrderPayment", SHOP) == 1
+    assert len(asked) == 2
+
+
 def test_a_deficit_too_long_to_wait_in_a_job_goes_back_to_rq(installed, sandbox, sleeps):
     sandbox.store.set_bucket(SHOP, maximum=100, restore=0.01)
     assert sandbox.store.bucket(SHOP).take(100)

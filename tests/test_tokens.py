@@ -146,3 +146,44 @@ def test_two_first_loads_at_once_leave_one_shop_row(app, session_token):
     with db.session() as s:
         [shop] = s.exec(select(Shop)).all()
     assert shop.installed and access_token(SHOP).startswith("shpat_")
+
+
+def _shop_name_twice_dropping_the_row_between(domain: str) -> list[str]:
+    """An RQ job: two calls, the shop's stored token dropped in between."""
+    first = shopify().graphql(domain, "ShopDetails")["shop"]["name"]
+    with db.session() as s:
+        get_shop(domain, session=s).access_token_enc = None
+    return [first, shopify().graphql(domain, "ShopDetails")["shop"]["name"]]
+
+
+def _shop_name_twice_revoked_between(domain: str) -> list[str]:
+    """An RQ job: two calls, Shopify revoking the token in between."""
+    from flask import current_app
+
+    first = shopify().graphql(domain, "ShopDetails")["shop"]["name"]
+    current_app.config["TEST_SANDBOX"].store.expire_access_tokens(domain)
+    return [first, shopify().graphql(domain, "ShopDetails")["shop"]["name"]]
+
+
+def _run_as_job(app, func, domain: str):
+    from jobs.queue import enqueue
+    from jobs.worker import run_burst_in_process
+
+    job = enqueue(func, domain, job_id=f"test-{func.__name__}")
+    run_burst_in_process(app)
+    job.refresh()
+    return job
+
+
+def test_a_job_reads_the_shops_token_once_for_all_its_calls(app, installed, sandbox):
+    job = _run_as_job(app, _shop_name_twice_dropping_the_row_between, installed)
+    assert job.return_value() == ["alpha-shop", "alpha-shop"]  # the second call did not re-read
+    with pytest.raises(ShopifyAuthError):  # outside a job every call reads the row
+        shopify().graphql(installed, "ShopDetails")
+
+
+def test_a_token_refused_inside_a_job_is_read_again_and_refreshed_once(app, installed, sandbox):
+    app.config["TEST_SANDBOX"] = sandbox
+    job = _run_as_job(app, _shop_name_twice_revoked_between, installed)
+    assert job.return_value() == ["alpha-shop", "alpha-shop"]
+    assert sandbox.store.count("refresh", SHOP) == 1
