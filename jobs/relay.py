@@ -9,7 +9,8 @@ index, ~33 a second from one process): a webhook's job is queued within about PO
 200. Not PostgreSQL's LISTEN/NOTIFY: commits that NOTIFY take turns, which cost about 30% of the
 stored webhooks/s (bench.webhook_ingest, 325 against 468 req/s). Redis down: nothing moves and
 it tries again every RETRY_SECONDS; the row is the truth. Jobs queued and then lost (Redis
-restarted without its data) are the sweeper's.
+restarted without its data) are the sweeper's: the relay that takes the lease after a wipe has
+it sweep at once.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from redis.exceptions import LockError
 
 from jobs.deliveries import enqueue_delivery
 from jobs.queue import jobs
+from jobs.sweeper import sweep_if_redis_was_emptied
 from models import db
 from models.delivery import mark_queued, unqueued
 
@@ -91,6 +93,7 @@ class Relay:
             self.stop.wait(STANDBY_SECONDS)
             return
         log.info("relay lease taken")
+        sweep_if_redis_was_emptied()  # the lease is free after a wipe: this is the first to see it
         give_up = time.monotonic() + HOLD_SECONDS - OWNED_CHECK_SECONDS
         checked = time.monotonic()
         try:

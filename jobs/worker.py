@@ -32,6 +32,7 @@ from rq.worker_registration import REDIS_WORKER_KEYS
 from jobs.leases import LEASE_SECONDS, RENEWER, requeue_abandoned
 from jobs.queue import enqueue, job_id, jobs
 from jobs.relay import RETRY_SECONDS, Relay, relay_all
+from jobs.sweeper import sweep_if_redis_was_emptied
 
 PERIOD_SECONDS = 60
 REGISTRATION_CHECK_SECONDS = 10
@@ -53,16 +54,6 @@ def enqueue_periodic() -> None:
     enqueue(reconcile_all, job_id=job_id("reconcile-all", now // RECONCILE_SECONDS))
     enqueue(prune, job_id=job_id("prune", now // PRUNE_SECONDS))
     enqueue(tick, job_id=job_id("alert-tick", now // TICK_SECONDS))
-
-
-def sweep_now() -> None:
-    """Redis came back without its data: every queued job, retry and lease is gone. Sweep at
-    once, without the grace period, rather than at the next minute's sweep: rows still waiting
-    for the relay are the relay's, and a job queued twice does its work once (jobs check the
-    database first)."""
-    from jobs.sweeper import sweep
-
-    enqueue(sweep, 0, job_id=job_id("sweep-now", int(time.time()) // REGISTRATION_CHECK_SECONDS))
 
 
 class SwaplineWorker(SimpleWorker):
@@ -131,7 +122,7 @@ class SwaplineWorker(SimpleWorker):
             log.warning("worker no longer registered (Redis lost its data); registering again")
             self.connection.delete(self.key)
             self.register_birth()
-            sweep_now()
+            sweep_if_redis_was_emptied()
         except redis.RedisError as exc:
             log.warning("worker registration check failed: %s", type(exc).__name__)
 
@@ -190,6 +181,7 @@ def _run(app: Flask, *, burst: bool) -> None:
                         "answers")
             if not _wait_for_redis(stop):
                 return
+            sweep_if_redis_was_emptied()
 
 
 def _stop_flag() -> threading.Event:

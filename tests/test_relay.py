@@ -62,12 +62,17 @@ def test_a_job_already_queued_counts_as_queued(app, post_webhook):
     assert relay_once() == 1 and jobs().queue.job_ids == [f"delivery-{row.id}"]
 
 
+def delivery_jobs() -> list[str]:
+    """The queued delivery jobs (a relay taking its lease in a fresh Redis also queues a sweep)."""
+    return [j for j in jobs().queue.job_ids if j.startswith("delivery-")]
+
+
 def test_a_new_delivery_is_queued_within_moments(app, post_webhook, relays):
     relays()
     wait_for(lambda: holder() is not None)
     for n in range(3):
         post_webhook("returns/approve", APPROVE, webhook_id=f"soon-{n}")
-        took = wait_for(lambda n=n: len(jobs().queue.job_ids) == n + 1, limit=2.0)
+        took = wait_for(lambda n=n: len(delivery_jobs()) == n + 1, limit=2.0)
         assert took < 0.5  # a poll every POLL_SECONDS (30 ms); generous for a busy machine
     assert all(r.queued_at is not None for r in deliveries())
 
@@ -83,7 +88,7 @@ def test_one_relay_holds_the_lease_and_a_standby_takes_over(app, post_webhook, r
     first.set()  # the holder stops (and gives the lease up)
     wait_for(lambda: holder() not in (None, taken_by), limit=3 * relay.STANDBY_SECONDS + 2)
     post_webhook("returns/approve", APPROVE, webhook_id="after-takeover")
-    wait_for(lambda: len(jobs().queue.job_ids) == 1, limit=3.0)
+    wait_for(lambda: len(delivery_jobs()) == 1, limit=3.0)
 
 
 def test_the_relay_waits_out_redis_and_moves_the_rows_once_back(app, post_webhook, relays,
@@ -95,4 +100,15 @@ def test_the_relay_waits_out_redis_and_moves_the_rows_once_back(app, post_webhoo
     [row] = deliveries()
     assert row.queued_at is None
     monkeypatch.undo()  # Redis is back
-    wait_for(lambda: jobs().queue.job_ids == [f"delivery-{row.id}"], limit=5.0)
+    wait_for(lambda: delivery_jobs() == [f"delivery-{row.id}"], limit=5.0)
+
+
+def test_the_relay_sweeps_at_once_when_redis_lost_its_data(app, relays):
+    """Redis came back empty: the relay that takes the lease queues a sweep without the grace
+    period (once: the mark is back)."""
+    from jobs.sweeper import KEPT_MARK, sweep_if_redis_was_emptied
+
+    jobs().connection.delete(KEPT_MARK)
+    relays()
+    wait_for(lambda: any(j.startswith("sweep-now") for j in jobs().queue.job_ids), limit=3.0)
+    assert sweep_if_redis_was_emptied() is False
