@@ -62,8 +62,9 @@ def _record_error(delivery_id: int, exc: Exception) -> None:
             delivery.last_error = logs.scrub(f"{type(exc).__name__}: {exc}")[:2000]
 
 
-def enqueue_delivery(delivery_id: int, shop: str) -> bool:
+def enqueue_delivery(delivery_id: int, shop: str, *, at_front: bool = False) -> bool:
     """Queue a delivery's job; False when the job is already there. Redis errors propagate:
     the delivery stays in the outbox for the relay (jobs/relay.py) to try again."""
-    job = enqueue(process_delivery, delivery_id, job_id=delivery_job_id(delivery_id), shop=shop)
+    job = enqueue(process_delivery, delivery_id, job_id=delivery_job_id(delivery_id), shop=shop,
+                  at_front=at_front)
     return job is not None

@@ -86,10 +86,11 @@ def signal_job_id(signal_id: int, exchange_id: int, event: str) -> str:
 
 
 def enqueue_signal(signal_id: int, exchange_id: int, event: str, source: str, *, shop: str = "",
-                   delay: int = 0):
+                   delay: int = 0, at_front: bool = False):
     """Queue the job of a recorded signal (None when its job is already there)."""
     return enqueue(advance, exchange_id, event, source, signal_id, shop=shop, retry=STEP_RETRY,
-                   job_id=signal_job_id(signal_id, exchange_id, event), delay=delay)
+                   job_id=signal_job_id(signal_id, exchange_id, event), delay=delay,
+                   at_front=at_front)
 
 
 def _lock(exchange_id: int):

@@ -85,16 +85,17 @@ def job_id(*parts: object) -> str:
 
 
 def enqueue(func: Callable, *args, job_id: str, shop: str = "", retry: Retry | None = None,
-            timeout: int = DEFAULT_TIMEOUT, delay: int = 0):
+            timeout: int = DEFAULT_TIMEOUT, delay: int = 0, at_front: bool = False):
     """Enqueue `func(*args)` once under `job_id` (`delay` seconds from now: RQ's scheduler
-    queues it then); None when that job is already queued or scheduled."""
+    queues it then; `at_front`: ahead of the waiting jobs); None when that job is already queued
+    or scheduled."""
     options = {"job_id": job_id, "unique": True, "retry": retry or DEFAULT_RETRY,
                "description": f"{func.__name__}{args!r}", "failure_ttl": 7 * 24 * 3600}
     queue = jobs().queue
     try:
         job = queue.enqueue_in(timedelta(seconds=delay), func, *args, job_timeout=timeout,
                                **options) if delay \
-            else queue.enqueue_call(func, args=args, timeout=timeout, **options)
+            else queue.enqueue_call(func, args=args, timeout=timeout, at_front=at_front, **options)
     except DuplicateJobError:
         log.info("job already queued", extra={"job_id": job_id, "shop": shop})
         return None

@@ -36,12 +36,12 @@ def sweep(grace_seconds: int = 30) -> dict[str, int]:
         "deliveries": _requeue(
             lambda s, after: [(d.id, d.shop_domain) for d in unprocessed(
                 session=s, older_than=older_than, limit=PAGE, after_id=after)],
-            lambda d: delivery_job_id(d[0]), lambda d: enqueue_delivery(*d)),
+            lambda d: delivery_job_id(d[0]), lambda d: enqueue_delivery(*d, at_front=True)),
         "signals": _requeue(
             lambda s, after: [(g.id, g.exchange_id, g.event, g.source) for g in pending(
                 session=s, older_than=older_than, limit=PAGE, after_id=after)],
             lambda g: signal_job_id(g[0], g[1], g[2]),
-            lambda g: enqueue_signal(*g) is not None),
+            lambda g: enqueue_signal(*g, at_front=True) is not None),
     }
     if any(counts.values()):
         log.info("sweeper queued %(deliveries)d deliveries and %(signals)d signals", counts)
@@ -49,17 +49,21 @@ def sweep(grace_seconds: int = 30) -> dict[str, int]:
 
 
 def _requeue(page_after: Callable, job_id_of: Callable, enqueue_one: Callable) -> int:
-    """Walk the rows page by page (ids ascending); queue each one whose job is gone."""
-    count, after = 0, 0
+    """Read the rows page by page (ids ascending), then queue each one whose job is gone at the
+    front of the queue, newest first, so they run oldest first and ahead of newer work: a lost
+    job has waited longest (a Redis wipe during a backlog must not leave it behind the backlog)."""
+    found, after = [], 0
     for _ in range(MAX_PAGES):
         with db.session() as s:
             rows = page_after(s, after)
-        for row in rows:
-            forget_ended_job(job_id_of(row))
-            count += bool(enqueue_one(row))
+        found += rows
         if len(rows) < PAGE:
             break
         after = rows[-1][0]
+    count = 0
+    for row in reversed(found):
+        forget_ended_job(job_id_of(row))
+        count += bool(enqueue_one(row))
     return count
 
 
@@ -73,7 +77,7 @@ def sweep_if_redis_was_emptied() -> bool:
     try:
         if not jobs().connection.set(KEPT_MARK, "1", nx=True):
             return False
-        enqueue(sweep, 0, job_id=job_id("sweep-now", int(time.time()) // 10))
+        enqueue(sweep, 0, job_id=job_id("sweep-now", int(time.time()) // 10), at_front=True)
     except redis.RedisError as exc:  # gone again: the mark stays unset, the next call sweeps
         log.warning("immediate sweep not queued: %s", type(exc).__name__)
         return False

@@ -196,3 +196,22 @@ def test_a_worker_that_finds_redis_emptied_sweeps_at_once(app, post_webhook, que
     assert [job.func_name for job in jobs().queue.jobs] == ["jobs.sweeper.sweep"]
     run_one(app)  # the sweep: grace 0, the lost delivery queued again
     assert len(queued()) == 1
+
+
+def test_swept_jobs_run_oldest_first_ahead_of_newer_work(app, post_webhook, queued):
+    """After a wipe during a backlog the lost jobs must not wait behind it: the sweep queues them
+    at the front, in the order they were received."""
+    from models.delivery import WebhookDelivery
+
+    for n in range(3):
+        post_webhook("returns/reopen", {"id": n, "admin_graphql_api_id":
+                                        f"gid://shopify/Return/{n}"}, webhook_id=f"lost-{n}")
+    redis_restarts()
+    post_webhook("returns/reopen", {"id": 9, "admin_graphql_api_id": "gid://shopify/Return/9"},
+                 webhook_id="fresh")
+    assert len(queued()) == 1  # the new one, relayed
+    assert sweep(grace_seconds=0) == {"deliveries": 3, "signals": 0}
+    with db.session() as s:
+        ids = {d.delivery_id: d.id for d in s.exec(select(WebhookDelivery))}
+    assert queued() == [f"delivery-{ids[name]}" for name in ("lost-0", "lost-1", "lost-2",
+                                                             "fresh")]
