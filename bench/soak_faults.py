@@ -25,6 +25,7 @@ from jobs.queue import jobs
 
 # The faults: seconds after wave 3 starts, and how long each lasts.
 WORKER_KILL_AT, WORKER_KILL_SEARCH_S = 1.0, 30.0  # looks this long for a busy worker
+RECORDED_JOBS = ("delivery-", "exchange-")  # the ids of jobs/deliveries.py, jobs/lifecycle.py
 ONGOING_OUTAGE_AT, ONGOING_OUTAGE_S = 2.0, 60.0
 SHOPIFY_THROTTLE_AT, SHOPIFY_THROTTLE_S = 4.0, 60.0
 DB_OUTAGE_AT, DB_OUTAGE_S = 8.0, 10.0
@@ -138,14 +139,16 @@ class Injector:
         self.note(fault, f"the killed job did not run again within {RESUME_WAIT_S:g} s")
 
     def _busy_worker(self) -> tuple[str, str, subprocess.Popen] | None:
-        """(name, job id, our process) of a live worker of ours running a job; None while
-        there is none or Redis does not answer."""
+        """(name, job id, our process) of a live worker of ours running the job of a recorded
+        delivery or signal; None while there is none or Redis does not answer."""
         try:
             for worker in Worker.all(connection=jobs().connection):
                 job_id = worker.get_current_job_id()
                 proc = next((p for p in self.workers
                              if p.pid == worker.pid and p.poll() is None), None)
-                if job_id and proc is not None:
+                # recorded work (a delivery, an exchange's signal): a periodic job killed
+                # mid-run just runs at its next period, and a Redis wipe forgets it
+                if job_id and job_id.startswith(RECORDED_JOBS) and proc is not None:
                     return worker.name, job_id, proc
         except redis.RedisError:
             pass
