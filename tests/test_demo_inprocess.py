@@ -21,11 +21,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_sample_exchange_runs_to_completed_in_process(tmp_path, redis_url):
+def demo_in_process(tmp_path, redis_url):
+    """(app, its web server, the started demo): what `make demo` starts, in this process on free
+    ports, on a flushed Redis database."""
     from jobs.queue import jobs
-    from jobs.worker import run_burst_in_process
-    from models import db
-    from models.exchange import Exchange
 
     app = create_app({"SWAPLINE_SANDBOX": "1", "SWAPLINE_INSTANCE_PATH": str(tmp_path),
                       "REDIS_URL": redis_url,
@@ -36,7 +35,16 @@ def test_sample_exchange_runs_to_completed_in_process(tmp_path, redis_url):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     with app.app_context():
         jobs().connection.flushdb()
-    demo = start_demo(app, f"http://127.0.0.1:{server.server_port}")
+    return app, server, start_demo(app, f"http://127.0.0.1:{server.server_port}")
+
+
+def test_sample_exchange_runs_to_completed_in_process(tmp_path, redis_url):
+    from jobs.queue import jobs
+    from jobs.worker import run_burst_in_process
+    from models import db
+    from models.exchange import Exchange
+
+    app, server, demo = demo_in_process(tmp_path, redis_url)
     try:
         token = mint_session_token(DEMO_SHOP, SANDBOX_API_KEY, SANDBOX_API_SECRET)
         response = app.test_client().post("/demo/sample-exchange", headers={

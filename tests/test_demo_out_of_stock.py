@@ -3,18 +3,15 @@ sets it up: the exchange stops at the stock check, needs attention, and the aler
 the demo's mail catcher and its page in the sandbox admin."""
 from __future__ import annotations
 
-import threading
 import time
 
 import requests
 from sqlmodel import select
-from werkzeug.serving import make_server
 
-from app import create_app
 from config import SANDBOX_API_KEY, SANDBOX_API_SECRET
-from demo import DEMO_ALERT_EMAIL, DEMO_SHOP, start_demo
+from demo import DEMO_ALERT_EMAIL, DEMO_SHOP
 from sandbox.shopify import mint_session_token
-from tests.test_demo_inprocess import _free_port
+from tests.test_demo_inprocess import demo_in_process
 
 
 def test_out_of_stock_sample_needs_attention_and_mails_the_alert(tmp_path, redis_url):
@@ -23,16 +20,7 @@ def test_out_of_stock_sample_needs_attention_and_mails_the_alert(tmp_path, redis
     from models import db
     from models.exchange import Exchange
 
-    app = create_app({"SWAPLINE_SANDBOX": "1", "SWAPLINE_INSTANCE_PATH": str(tmp_path),
-                      "REDIS_URL": redis_url,
-                      "SHOPIFY_API_ORIGIN": f"http://127.0.0.1:{_free_port()}",
-                      "ONGOING_API_URL_TEMPLATE":
-                          f"http://127.0.0.1:{_free_port()}/{{server}}/{{warehouse}}/api/v1"})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    with app.app_context():
-        jobs().connection.flushdb()
-    demo = start_demo(app, f"http://127.0.0.1:{server.server_port}")
+    app, server, demo = demo_in_process(tmp_path, redis_url)
     catcher = demo.mail
     try:
         token = mint_session_token(DEMO_SHOP, SANDBOX_API_KEY, SANDBOX_API_SECRET)
