@@ -29,27 +29,23 @@ def key(make_shop):
 @pytest.fixture
 def settings_writes(app):
     """UPDATE statements sent to shop_settings from now on."""
-    seen: list[str] = []
-
-    def spy(_conn, _cursor, statement, *_args):
-        if statement.lstrip().upper().startswith("UPDATE SHOP_SETTINGS"):
-            seen.append(statement)
-
-    engines = [app.extensions[db.EXTENSION], app.extensions[db.AUTOCOMMIT]]
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", spy)
-    yield seen
-    for engine in engines:
-        event.remove(engine, "before_cursor_execute", spy)
+    yield from _spied(app, lambda statement: statement.lstrip().upper().startswith(
+        "UPDATE SHOP_SETTINGS"))
 
 
 @pytest.fixture
 def statements(app):
     """Every statement the app sends to the database from now on."""
+    yield from _spied(app, lambda statement: True)
+
+
+def _spied(app, wanted):
+    """The statements `wanted` picks, as both of the app's engines send them, while suspended."""
     seen: list[str] = []
 
     def spy(_conn, _cursor, statement, *_args):
-        seen.append(statement)
+        if wanted(statement):
+            seen.append(statement)
 
     engines = [app.extensions[db.EXTENSION], app.extensions[db.AUTOCOMMIT]]
     for engine in engines:
