@@ -17,7 +17,8 @@ after its wave, every 2 s, until answered 200 or 30 rounds have passed.
 Faults (--fault, comma-separated, or all), each injected from its own thread during wave 3, at a
 fixed offset after wave 3 starts (constants in bench.soak_faults):
   worker-kill       +1 s: SIGKILL an RQ worker busy with a job (its process group), start another;
-                    reports the resume time, from the kill to that job running again;
+                    reports the resume time, from the kill to that job queued again (its
+                    lease ran out) and to it running again (a worker was free);
   ongoing-outage    +2 s: every Ongoing API call fails 500/503 for 60 s, every 3rd hangs 25 s;
   shopify-throttle  +4 s: Shopify answers THROTTLED or 429 (Retry-After 1) for 60 s;
   db-outage         +8 s: the web processes' link to PostgreSQL is cut for 10 s (workers keep

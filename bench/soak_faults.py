@@ -52,6 +52,7 @@ class Fault:
     events: list[tuple[float, str]] = field(default_factory=list)  # (s after wave 3, what)
     injected: bool = False
     job: str = ""  # worker-kill: the job the killed worker was running
+    requeued_s: float | None = None  # worker-kill: from the kill to that job queued again
     resumed_s: float | None = None  # worker-kill: from the kill to that job running again
 
 
@@ -125,15 +126,24 @@ class Injector:
         self.note(fault, f"no RQ worker was busy within {WORKER_KILL_SEARCH_S:g} s: none killed")
 
     def _watch_resume(self, fault: Fault, killed_at: float) -> None:
-        """Wait for the killed job to run again (RQ's started_at after the kill); note when."""
+        """Wait for the killed job to be queued again (its lease ran out, or the sweeper found it
+        after a Redis wipe: RQ's enqueued_at after the kill) and to run again (started_at after
+        the kill); note both. The first is the lease's doing; the wait between the two is the
+        queue's (other faults may hold every worker in slow calls meanwhile)."""
         deadline = time.monotonic() + RESUME_WAIT_S
         while time.monotonic() < deadline:
             with contextlib.suppress(Exception):  # Redis away, the job gone: look again
-                started = Job.fetch(fault.job, connection=jobs().connection).started_at
+                job = Job.fetch(fault.job, connection=jobs().connection)
+                queued, started = job.enqueued_at, job.started_at
+                if fault.requeued_s is None and queued and queued.timestamp() > killed_at:
+                    fault.requeued_s = queued.timestamp() - killed_at
+                    self.note(fault, f"the killed job queued again {fault.requeued_s:.1f} s "
+                                     f"after the kill (lease {LEASE_SECONDS} s)")
                 if started is not None and started.timestamp() > killed_at:
                     fault.resumed_s = started.timestamp() - killed_at
+                    fault.requeued_s = fault.requeued_s or fault.resumed_s
                     self.note(fault, f"the killed job running again {fault.resumed_s:.1f} s "
-                                     f"after the kill (lease {LEASE_SECONDS} s)")
+                                     f"after the kill")
                     return
             time.sleep(0.1)
         self.note(fault, f"the killed job did not run again within {RESUME_WAIT_S:g} s")
@@ -206,8 +216,10 @@ def print_faults(injector: Injector, connection) -> None:
         for at, what in fault.events or [(0.0, "nothing happened")]:
             print(f"    +{at:5.1f} s  {what}")
         if fault.name == "worker-kill" and fault.injected:
-            resumed = "never seen" if fault.resumed_s is None else f"{fault.resumed_s:.1f} s"
-            print(f"    resume time (kill to the job running again): {resumed}")
+            def seen(seconds):
+                return "never seen" if seconds is None else f"{seconds:.1f} s"
+            print(f"    resume time: kill to the job queued again {seen(fault.requeued_s)} "
+                  f"(target <= 30 s), to it running again {seen(fault.resumed_s)}")
         if fault.job:
             status = "gone (Redis lost it)"
             with contextlib.suppress(Exception):
