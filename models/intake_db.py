@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from models import db
 
-IDLE_MAX = 8  # idle connections kept per process (one per web thread at most is in use)
+IDLE_MAX = 8  # idle connections kept per process (a sync worker uses one, gthread one per thread)
 # Connections inherited over a fork: the parent's sessions. Never closed in the child (libpq
 # would end the parent's session on close), so kept referenced until the child exits.
 _INHERITED: list = []
