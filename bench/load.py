@@ -4,6 +4,7 @@ of a delivery not answered 200."""
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import threading
 import time
@@ -93,6 +94,8 @@ class Phase:
     queued: int = 0  # webhook answers saying the delivery is in the outbox
     errors: int = 0
     elapsed: float = 0.0
+    cpu: float = 0.0  # CPU seconds the server spent meanwhile, when the bench reads it
+
 
     def add(self, other: Phase) -> None:
         """Count another run of the same phase in (rounds taking turns with other phases)."""
@@ -101,6 +104,32 @@ class Phase:
         self.queued += other.queued
         self.errors += other.errors
         self.elapsed += other.elapsed
+        self.cpu += other.cpu
+
+
+def _send(conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict,
+          mine: Phase) -> bool:
+    """POST one request on a keep-alive connection and count its answer; False when it failed
+    (the connection is closed then: the next request reconnects)."""
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        answer = response.read()
+    except (OSError, http.client.HTTPException):
+        mine.errors += 1
+        conn.close()
+        return False
+    mine.statuses[response.status] += 1
+    mine.queued += b'"queued"' in answer
+    return True
+
+
+def _merge(run: Phase, mine: Phase, lock: threading.Lock) -> None:
+    with lock:
+        run.latencies += mine.latencies
+        run.statuses.update(mine.statuses)
+        run.queued += mine.queued
+        run.errors += mine.errors
 
 
 def client(port: int, path: str, work: list, run: Phase, lock: threading.Lock,
@@ -111,27 +140,16 @@ def client(port: int, path: str, work: list, run: Phase, lock: threading.Lock,
         if time.monotonic() > deadline:
             break
         started = time.perf_counter()
-        try:
-            conn.request("POST", path, body=body, headers=headers)
-            response = conn.getresponse()
-            answer = response.read()
-        except (OSError, http.client.HTTPException):
-            mine.errors += 1
-            conn.close()  # the next request reconnects
-            continue
-        mine.latencies.append(time.perf_counter() - started)
-        mine.statuses[response.status] += 1
-        mine.queued += b'"queued"' in answer
+        if _send(conn, path, body, headers, mine):
+            mine.latencies.append(time.perf_counter() - started)
     conn.close()
-    with lock:
-        run.latencies += mine.latencies
-        run.statuses.update(mine.statuses)
-        run.queued += mine.queued
-        run.errors += mine.errors
+    _merge(run, mine, lock)
 
 
 def load(port: int, path: str, work: list, concurrency: int, deadline: float) -> Phase:
-    """Send `work` to `path` from `concurrency` threads; wall time and every latency."""
+    """Send `work` to `path` from `concurrency` threads, each sending its next request as soon
+    as the last is answered (closed loop: the server's saturation); wall time and every
+    latency."""
     run, lock = Phase(), threading.Lock()
     threads = [threading.Thread(target=client, daemon=True,
                                 args=(port, path, work[i::concurrency], run, lock, deadline))
@@ -142,6 +160,34 @@ def load(port: int, path: str, work: list, concurrency: int, deadline: float) ->
     for thread in threads:
         thread.join()
     run.elapsed = time.perf_counter() - started
+    return run
+
+
+def paced(port: int, path: str, work: list, rate: float, concurrency: int,
+          deadline: float) -> Phase:
+    """Send `work` to `path` at `rate` requests/s on a fixed schedule (open loop), request i
+    due at start + i / rate, from `concurrency` threads taking the next due request each; every
+    latency counts from the request's due time, not from when it went out, so a stall weighs
+    on every request it delays (no coordinated omission)."""
+    run, lock, due_order = Phase(), threading.Lock(), itertools.count()
+    start = time.perf_counter() + 0.01
+
+    def sender() -> None:
+        conn, mine = http.client.HTTPConnection(HOST, port, timeout=10), Phase()
+        while (i := next(due_order)) < len(work) and time.monotonic() < deadline:
+            due = start + i / rate
+            time.sleep(max(0.0, due - time.perf_counter()))
+            if _send(conn, path, *work[i], mine):
+                mine.latencies.append(time.perf_counter() - due)
+        conn.close()
+        _merge(run, mine, lock)
+
+    threads = [threading.Thread(target=sender, daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    run.elapsed = time.perf_counter() - start
     return run
 
 

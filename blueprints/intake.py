@@ -57,12 +57,11 @@ def accept(*, source: str, delivery_id: str, shop: str, topic: str, payload: str
     """
     if "\x00" in delivery_id + topic + shop + (event_id or ""):  # PostgreSQL text: NUL is a 500
         return refuse(400, "delivery id, event id, topic and shop must not contain NUL")
-    with db.autocommit() as connection:
-        row_id = record_delivery(connection, source=source, delivery_id=delivery_id[:255],
-                                 event_id=event_id[:255] if event_id else None,
-                                 shop_domain=shop, topic=topic[:128], payload=payload)
-        same = row_id is None and is_recorded(connection, source=source, shop_domain=shop,
-                                              delivery_id=delivery_id[:255])
+    row_id = record_delivery(source=source, delivery_id=delivery_id[:255],
+                             event_id=event_id[:255] if event_id else None,
+                             shop_domain=shop, topic=topic[:128], payload=payload)
+    same = row_id is None and is_recorded(source=source, shop_domain=shop,
+                                          delivery_id=delivery_id[:255])
     if row_id is None:
         outcome = "duplicate" if same else "duplicate_event"
         if not same:

@@ -26,9 +26,7 @@ def receive(webhook_key: str):
     Shop, token and "is it ours" come in one database read: an ignored notice costs only that."""
     body, event = _parse(request.get_data(cache=False))
     order_id, number = _order(event)  # read before the token is checked: used in SQL only
-    with db.autocommit() as connection:
-        hook = by_ongoing_webhook_key(webhook_key, order_id, number, open_states=OPEN_STATES,
-                                      connection=connection)
+    hook = by_ongoing_webhook_key(webhook_key, order_id, number, open_states=OPEN_STATES)
     if hook is None:
         return refuse(404, "unknown webhook key")
     logs.bind(shop=hook.shop_domain)

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, select
 
+from models import intake_db
 from models.types import UTCDateTime, utcnow
 
 MAX_ATTEMPTS = 10
@@ -52,13 +53,15 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
 
 
-def record_delivery(connection: Connection, **values) -> int | None:
-    """Insert a delivery in one statement; its id, or None when (source, shop, id) is known
-    or, for a delivery with an event id, (source, shop, topic, event id) is."""
-    values.setdefault("received_at", utcnow())
-    values.setdefault("attempts", 0)
-    values.setdefault("event_id", None)
-    return connection.execute(_insert(connection.dialect.name), values).scalar()
+def record_delivery(connection: Connection | None = None, /, **values) -> int | None:
+    """Insert a delivery in one statement, committed when this returns (on `connection`, else
+    on webhook intake's own, models/intake_db.py); its id, or None when (source, shop, id) is
+    known or, for a delivery with an event id, (source, shop, topic, event id) is."""
+    values = {"received_at": utcnow(), "attempts": 0, "event_id": None, **values}
+    if connection is not None:
+        return connection.execute(_insert(connection.dialect.name), values).scalar()
+    row = intake_db.first(_insert(intake_db.dialect_name()), values)
+    return None if row is None else row[0]
 
 
 @functools.cache
@@ -74,14 +77,18 @@ def _insert(dialect: str):
             .on_conflict_do_nothing().returning(table.c.id))
 
 
-def is_recorded(connection: Connection, *, source: str, shop_domain: str,
-                delivery_id: str) -> bool:
+def is_recorded(*, source: str, shop_domain: str, delivery_id: str) -> bool:
     """Whether this very delivery (not merely its event) is already recorded."""
+    return intake_db.first(_recorded(), {"source": source, "shop_domain": shop_domain,
+                                         "delivery_id": delivery_id}) is not None
+
+
+@functools.cache
+def _recorded():
+    """is_recorded's statement, built once."""
     table = WebhookDelivery.__table__
-    query = select(table.c.id).where(table.c.source == source,
-                                     table.c.shop_domain == shop_domain,
-                                     table.c.delivery_id == delivery_id)
-    return connection.execute(query).first() is not None
+    return select(table.c.id).where(*(table.c[name] == bindparam(name, type_=String)
+                                      for name in ("source", "shop_domain", "delivery_id")))
 
 
 def unqueued(connection: Connection, *, limit: int) -> list[tuple[int, str]]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import object_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Field, Session, SQLModel, select
 
-from models import crypto
+from models import crypto, intake_db
 from models.exchange import order_names, runs_ongoing_order
 from models.shop import Shop
 from models.types import UTCDateTime, utcnow
@@ -168,17 +168,16 @@ def by_webhook_key(key: str, *, session: Session) -> tuple[ShopSettings, Shop] |
 
 
 def by_ongoing_webhook_key(key: str, order_id: int | None, order_number: str | None, *,
-                           open_states: tuple[str, ...],
-                           connection: Connection) -> OngoingHook | None:
+                           open_states: tuple[str, ...]) -> OngoingHook | None:
     """The shop's settings behind a webhook key, as the Ongoing webhook reads them, and
-    whether the notice's order is one Swapline runs for that shop: one statement (Core, no ORM
-    on this path); None for an unknown key."""
+    whether the notice's order is one Swapline runs for that shop: one statement on webhook
+    intake's own connection (models/intake_db.py; Core, no ORM); None for an unknown key."""
     if not key or len(key) > 64:
         return None
     names = order_names(order_number) or [None, None]  # NULL names match nothing
-    found = connection.execute(_notice_query(open_states),
-                               {"key": key, "order_id": order_id, "name": names[0],
-                                "hash_name": names[1]}).first()
+    found = intake_db.first(_notice_query(open_states),
+                            {"key": key, "order_id": order_id, "name": names[0],
+                             "hash_name": names[1]})
     return OngoingHook(*found[:4], bool(found[4])) if found else None
 
 

@@ -2,6 +2,7 @@
 the first one still ticks the setup checklist, once. Notices about our orders: as before."""
 from __future__ import annotations
 
+import psycopg
 import pytest
 from sqlalchemy import event
 from sqlmodel import select
@@ -27,26 +28,35 @@ def key(make_shop):
 
 
 @pytest.fixture
-def settings_writes(app):
+def settings_writes(app, monkeypatch):
     """UPDATE statements sent to shop_settings from now on."""
-    yield from _spied(app, lambda statement: statement.lstrip().upper().startswith(
+    yield from _spied(app, monkeypatch, lambda statement: statement.lstrip().upper().startswith(
         "UPDATE SHOP_SETTINGS"))
 
 
 @pytest.fixture
-def statements(app):
+def statements(app, monkeypatch):
     """Every statement the app sends to the database from now on."""
-    yield from _spied(app, lambda statement: True)
+    yield from _spied(app, monkeypatch, lambda statement: True)
 
 
-def _spied(app, wanted):
-    """The statements `wanted` picks, as both of the app's engines send them, while suspended."""
+def _spied(app, monkeypatch, wanted):
+    """The statements `wanted` picks, as both of the app's engines send them and as webhook
+    intake sends its own on PostgreSQL (straight on psycopg: models/intake_db.py), while
+    suspended."""
     seen: list[str] = []
 
     def spy(_conn, _cursor, statement, *_args):
         if wanted(statement):
             seen.append(statement)
 
+    execute = psycopg.Connection.execute
+
+    def spied_execute(connection, statement, *args, **kwargs):
+        spy(None, None, statement)
+        return execute(connection, statement, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", spied_execute)
     engines = [app.extensions[db.EXTENSION], app.extensions[db.AUTOCOMMIT]]
     for engine in engines:
         event.listen(engine, "before_cursor_execute", spy)
