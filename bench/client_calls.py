@@ -70,7 +70,7 @@ def main() -> None:
             locks = Jobs(args.redis, settings.instance_path)
         accounts = Accounts(locks, shopify.metrics)
         ongoing = OngoingClient(OngoingCredentials("api", "benchwh", 7, "WSIbench", "bench-pass"),
-                                url_template=template, session=accounts.http,
+                                url_template=template, http=accounts.http,
                                 serializer=accounts.serializer)
         lines = [("shopify graphql (ShopDetails)",
                   lambda: shopify._graphql_paced(SHOP, "ShopDetails", None, token)),
