@@ -56,7 +56,8 @@ def main() -> None:
     parser.add_argument("--redis", help="hold a Redis lease per Ongoing call, as the app does")
     args = parser.parse_args()
     mine, theirs = multiprocessing.Pipe()
-    child = multiprocessing.get_context("fork").Process(target=_sandboxes, args=(theirs,))
+    child = multiprocessing.get_context("fork").Process(target=_sandboxes, args=(theirs,),
+                                                        daemon=True)
     child.start()
     origin, token, template = mine.recv()
     try:
