@@ -8,28 +8,32 @@ attempt's latency goes to `metrics` when the app hands one over (clients/deps.py
 """
 from __future__ import annotations
 
+import codecs
+import json as jsonlib
 import logging
 import random
 import re
 import threading
 import time
+from base64 import b64encode
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-import requests
-from urllib3.exceptions import NewConnectionError
+import urllib3
 
 from clients.deps import NO_METRICS, Metrics
+from clients.transport import Transport, TransportError
 
 MAX_MESSAGE = 500  # characters of Ongoing's error text kept on an exception
 MAX_RETRY_AFTER = 30.0  # never wait longer than this on a 429, whatever Retry-After says
 MAX_BACKOFF = 8.0
 TIMEOUT = (3.05, 20.0)  # seconds: connect, read
 ORDERS_PAGE = 100  # maxOrdersToGet per GET /orders when paging (orderIdFrom = last id + 1)
-HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
+HEADERS = {"Accept": "application/json", "Content-Type": "application/json",
+           "Accept-Encoding": "gzip, deflate", "User-Agent": "Swapline"}
 SERVER_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
 TAG = re.compile(r"<[^>]*>")
 log = logging.getLogger(__name__)
@@ -114,6 +118,16 @@ class OngoingCredentials:
         return f"{self.server}/{self.warehouse}/{self.goods_owner_id}"
 
 
+def basic_auth(username: str, password: str) -> str:
+    """The Authorization header of HTTP Basic (latin-1 as requests sent it, else UTF-8)."""
+    pair = f"{username}:{password}"
+    try:
+        raw = pair.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = pair.encode()
+    return "Basic " + b64encode(raw).decode("ascii")
+
+
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -131,7 +145,7 @@ class OngoingClient:
     """Business-named calls to one goods owner's Ongoing account, retried by one policy."""
 
     def __init__(self, credentials: OngoingCredentials, *, url_template: str,
-                 session: requests.Session | None = None,
+                 http: Transport | None = None,
                  timeout: tuple[float, float] | None = None, max_retries: int = 2,
                  backoff: float = 0.5, serializer: Serializer | None = None,
                  metrics: Metrics | None = None):
@@ -144,8 +158,12 @@ class OngoingClient:
         self.base_url = url_template.format(
             server=credentials.server, warehouse=quote(credentials.warehouse, safe="")
         ).rstrip("/")
-        self.session = session or requests.Session()
-        self.timeout, self.max_retries, self.backoff = timeout or TIMEOUT, max_retries, backoff
+        self.http = http or Transport()
+        self.headers = {**HEADERS, "Authorization": basic_auth(credentials.username,
+                                                               credentials.password)}
+        timeout = timeout or TIMEOUT
+        self.timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+        self.max_retries, self.backoff = max_retries, backoff
         self.serializer = serializer or process_serializer
         self.metrics = metrics or NO_METRICS
 
@@ -279,34 +297,34 @@ class OngoingClient:
 
     def _send(self, method: str, path: str, params: dict | None,
               json: dict | None) -> dict | list:
-        creds = self.credentials
-        with self.serializer(creds.key):
+        url = self.base_url + path
+        if params:
+            url += "?" + urlencode(_pairs(params))
+        body = None if json is None else jsonlib.dumps(json, allow_nan=False).encode()
+        with self.serializer(self.credentials.key):
             started, status = time.perf_counter(), "error"
             try:
-                response = self.session.request(
-                    method, self.base_url + path, params=params, json=json, headers=HEADERS,
-                    auth=(creds.username, creds.password), timeout=self.timeout,
-                )
-                status = f"{response.status_code // 100}xx"
-            except (requests.ConnectionError, requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError) as exc:
+                response = self.http.request(method, url, headers=self.headers, body=body,
+                                             timeout=self.timeout, redirect=True)
+                status = f"{response.status // 100}xx"
+            except TransportError as exc:
+                if not exc.network:  # a bad URL template, not a network fault
+                    raise OngoingError(exc.what, method=method, path=path) from None
                 status = "network"
-                raise _network_error(exc, method, path) from None
-            except requests.RequestException as exc:  # a bad URL template, not a network fault
-                raise OngoingError(f"could not send the request ({type(exc).__name__})",
-                                   method=method, path=path) from None
+                raise OngoingNetworkError(exc.what, never_sent=exc.never_sent, method=method,
+                                          path=path) from None
             finally:  # the attempt alone: not the wait for the serializer, not the backoff
                 self.metrics.observe("swapline_ongoing_call_seconds",
                                      time.perf_counter() - started, method=method, status=status)
-        if response.status_code >= 400:
+        if response.status >= 400:
             raise _http_error(response, method, path)
-        if not response.content:
+        if not response.data:
             return {}
         try:
-            return response.json()
+            return jsonlib.loads(response.data)
         except ValueError:
             raise OngoingError("Ongoing answered with something other than JSON",
-                               status=response.status_code, method=method, path=path) from None
+                               status=response.status, method=method, path=path) from None
 
     # --- added business calls -------------------------------------------------------------------
 
@@ -332,8 +350,18 @@ class OngoingClient:
             params = {**params, "orderIdFrom": max(o["orderInfo"]["orderId"] for o in page) + 1}
 
 
-def _http_error(response: requests.Response, method: str, path: str) -> OngoingError:
-    status = response.status_code
+def _pairs(params: dict) -> list[tuple[str, object]]:
+    """Query pairs as requests built them: a list repeats its key, None is left out."""
+    pairs = []
+    for key, value in params.items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if item is not None:
+                pairs.append((key, item))
+    return pairs
+
+
+def _http_error(response: urllib3.BaseHTTPResponse, method: str, path: str) -> OngoingError:
+    status = response.status
     where = {"status": status, "method": method, "path": path}
     message = _message(response)
     if status in (401, 403):
@@ -347,37 +375,36 @@ def _http_error(response: requests.Response, method: str, path: str) -> OngoingE
     return OngoingValidationError(message, **where)
 
 
-def _message(response: requests.Response) -> str:
+def _message(response: urllib3.BaseHTTPResponse) -> str:
     """Ongoing's own words: `message` or `Message` from JSON, else the text; no HTML, capped."""
+    text = response.data.decode(_charset(response), errors="replace")
     try:
-        body = response.json()
+        body = jsonlib.loads(text)
     except ValueError:
-        body = response.text
+        body = text
     if isinstance(body, dict):
         body = body.get("message") or body.get("Message") or ""
     text = " ".join(TAG.sub(" ", str(body or "")).split())
     if len(text) > MAX_MESSAGE:
         text = text[:MAX_MESSAGE - 1] + "…"
-    return text or f"HTTP {response.status_code} {response.reason or ''}".strip()
+    return text or f"HTTP {response.status} {response.reason or ''}".strip()
 
 
-def _retry_after(response: requests.Response) -> float | None:
+def _charset(response: urllib3.BaseHTTPResponse) -> str:
+    """The answer's charset (UTF-8 when it names none or one Python does not know)."""
+    kind = response.headers.get("Content-Type", "")
+    name = kind.partition("charset=")[2].split(";")[0].strip(' "') or "utf-8"
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return "utf-8"
+
+
+def _retry_after(response: urllib3.BaseHTTPResponse) -> float | None:
     try:
         return max(0.0, float(response.headers.get("Retry-After", "")))
     except ValueError:  # absent, or an HTTP date: fall back to our own backoff
         return None
-
-
-def _network_error(exc: requests.RequestException, method: str, path: str) -> OngoingError:
-    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
-    never_sent = isinstance(exc, requests.ConnectTimeout) or isinstance(reason, NewConnectionError)
-    if isinstance(exc, requests.Timeout):
-        what = "timed out connecting" if never_sent else "timed out waiting for the answer"
-    elif never_sent:
-        what = "could not connect (host unknown or refusing connections)"
-    else:
-        what = f"connection failed ({type(exc).__name__})"
-    return OngoingNetworkError(what, never_sent=never_sent, method=method, path=path)
 
 
 def _expect(body, kind: type, key: str | None = None):

@@ -7,9 +7,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from http.cookiejar import DefaultCookiePolicy
 
-import requests
 from flask import Flask, current_app
 from redis.exceptions import LockError
 
@@ -24,6 +22,7 @@ from clients.ongoing import (
     OngoingRateLimited,
     OngoingServerError,
 )
+from clients.transport import Transport
 from models.settings import ShopSettings
 
 EXTENSION = "swapline.ongoing"
@@ -49,23 +48,17 @@ class Choices:
 
 @dataclass
 class Accounts:
-    """What every Ongoing client of the app shares: its locks, its metrics and one HTTP session
+    """What every Ongoing client of the app shares: its locks, its metrics and one HTTP transport
     (its connections kept alive between calls and jobs; it keeps no cookies, so nothing one
     goods owner's answer set travels with another's call)."""
 
     locks: Locks
     metrics: Metrics
-    http: requests.Session = field(default_factory=lambda: no_cookies(requests.Session()))
+    http: Transport = field(default_factory=Transport)
 
     def serializer(self, key: str) -> AbstractContextManager:
         """The OngoingClient serializer: one goods owner's lock across every process."""
         return shared_serializer(self.locks, key)
-
-
-def no_cookies(session: requests.Session) -> requests.Session:
-    """The session, refusing every cookie an answer sets."""
-    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    return session
 
 
 def init_app(app: Flask, *, locks: Locks, metrics: Metrics | None = None) -> None:
@@ -99,7 +92,7 @@ def client_for(values: dict, *, max_retries: int = 2) -> OngoingClient:
     accounts: Accounts = current_app.extensions[EXTENSION]
     return OngoingClient(credentials,
                          url_template=current_app.config["SETTINGS"].ongoing_url_template,
-                         session=accounts.http, max_retries=max_retries,
+                         http=accounts.http, max_retries=max_retries,
                          serializer=accounts.serializer, metrics=accounts.metrics)
 
 

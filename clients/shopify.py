@@ -1,7 +1,8 @@
 """Shopify's Admin API client: the GraphQL transport, its cost pacing and its error family.
 
-The only module that sends to a Shopify URL (the token store and the verifier reach Shopify
-through this client's ShopifyApp and HTTP client). With SHOPIFY_API_ORIGIN set, every call that
+The only module that sends to a Shopify URL, with clients/shopify_graphql.py (the POST of one
+document; the token store and the verifier reach Shopify through this client's ShopifyApp and
+HTTP client). With SHOPIFY_API_ORIGIN set, every call that
 would go to https://{shop}.myshopify.com goes to that origin instead (same path, shop in
 X-Swapline-Shop). The business calls built on `graphql` are in clients/shopify_admin.py.
 """
@@ -20,11 +21,11 @@ from clients import shopify_tokens
 from clients.deps import NO_METRICS, Locks, Metrics, ProcessLocks
 from clients.shopify_cost import MAX_WAIT_S, Pacer, cost_of, parse_body
 from clients.shopify_errors import ShopifyAuthError, ShopifyThrottled, graphql_error
+from clients.shopify_graphql import SHOP_HEADER, AdminGraphQL
 from clients.shopify_tokens import TokenStore, drop_access_token
 
 EXTENSION = "swapline.shopify"
 GRAPHQL_DIR = Path(__file__).with_name("graphql")
-SHOP_HEADER = "X-Swapline-Shop"
 MAX_THROTTLED = 5  # THROTTLED answers waited out in one call before RQ takes over
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,9 @@ class OriginTransport(httpx.BaseTransport):
 
 
 class Shopify:
-    """One per app: the ShopifyApp verifier/exchanger, the HTTP client it uses, the token store
-    and the Admin GraphQL calls. `locks` and `metrics` come from the app (clients/deps.py)."""
+    """One per app: the ShopifyApp verifier/exchanger, the httpx client its token exchange and
+    refresh use, the token store and the Admin GraphQL calls (on their own lean transport).
+    `locks` and `metrics` come from the app (clients/deps.py)."""
 
     def __init__(self, settings, transport: httpx.BaseTransport | None = None, *,
                  locks: Locks | None = None, metrics: Metrics | None = None):
@@ -61,6 +63,7 @@ class Shopify:
         if transport is None and settings.shopify_origin:
             transport = OriginTransport(settings.shopify_origin)
         self.http = httpx.Client(timeout=httpx.Timeout(10.0, connect=3.0), transport=transport)
+        self.admin = AdminGraphQL(settings.api_version, settings.shopify_origin)
         self.pacer = Pacer()
         self.metrics = metrics or NO_METRICS
         self.tokens = TokenStore(self.app, self.http, locks or ProcessLocks())
@@ -95,7 +98,9 @@ class Shopify:
         slept here: the retriable error goes to RQ, which retries the job later with its
         backoff (and runs the step again from its start).
         """
-        time.sleep(self.pacer.wait_before(shop_domain, document))
+        wait = self.pacer.wait_before(shop_domain, document)
+        if wait > 0:  # sleep(0) is still a system call, on every call
+            time.sleep(wait)
         left = MAX_WAIT_S
         for _ in range(MAX_THROTTLED):
             try:
@@ -113,11 +118,7 @@ class Shopify:
                       token: str) -> dict:
         started, outcome = time.perf_counter(), "error"
         try:
-            result = self.app.admin_graphql_request(
-                load_document(document), shop=shop_domain.removesuffix(".myshopify.com"),
-                access_token=token, api_version=self.settings.api_version, variables=variables,
-                http_client=self.http,
-            )
+            result = self.admin.post(shop_domain, load_document(document), variables, token)
             outcome = "ok" if result.ok else "error"
         finally:
             self.metrics.observe("swapline_shopify_call_seconds",

@@ -112,9 +112,9 @@ def test_the_apps_ongoing_clients_share_one_kept_alive_connection(
     http = app.extensions[EXTENSION].http
     for _ in range(2):  # two clients, as two steps build them
         client = client_for(values)
-        assert client.session is http
+        assert client.http is http
         client.list_warehouses()
         client.list_order_statuses()
-    pools = http.adapters["http://"].poolmanager.pools
+    pools = http.direct.pools
     assert len(pools) == 1
     assert pools[next(iter(pools.keys()))].num_connections == 1  # four calls, one connection

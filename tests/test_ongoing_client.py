@@ -8,7 +8,6 @@ import time
 from contextlib import contextmanager
 
 import pytest
-import requests
 
 from clients.deps import NO_METRICS
 from clients.ongoing import (
@@ -23,6 +22,7 @@ from clients.ongoing import (
     OngoingValidationError,
     process_serializer,
 )
+from clients.transport import Transport
 from sandbox.ongoing import SandboxOngoing
 
 PASSWORD = "s3cret-Ongoing-pw"
@@ -316,12 +316,12 @@ def test_calls_for_one_goods_owner_never_overlap(make_client, ongoing):
             finally:
                 inside.pop()
 
-    class CheckedSession(requests.Session):
+    class CheckedTransport(Transport):
         def request(self, *args, **kwargs):
             assert len(inside) == 1, "an HTTP call ran outside the serializer"
             return super().request(*args, **kwargs)
 
-    client = make_client(serializer=recording, session=CheckedSession())
+    client = make_client(serializer=recording, http=CheckedTransport())
     ongoing.delay_next(6, 0.02)  # long enough that unserialised calls would overlap
     errors: list[Exception] = []
 
