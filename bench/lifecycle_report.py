@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections import Counter
 from datetime import UTC, datetime
 
 from rq import Worker
@@ -111,12 +112,13 @@ def timing_report(n: int, t: dict, started: float) -> None:
           f"{n / end_to_end:.2f} exchanges/s")
 
 
-def store_counts() -> tuple[int, int]:
+def store_counts() -> tuple[int, Counter]:
     """(transactions the run's PostgreSQL database has committed or rolled back, commands the
-    run's Redis has processed) so far; PostgreSQL's are -1 on SQLite. Everyone's: the app's,
-    and the bench's own polls (a few per second)."""
+    run's Redis has processed so far, by command) ; PostgreSQL's are -1 on SQLite. Everyone's:
+    the app's, and the bench's own polls (a few per second)."""
     connection = jobs().connection
-    commands = int(connection.info("stats")["total_commands_processed"])
+    commands = Counter({name.removeprefix("cmdstat_"): int(stats["calls"])
+                        for name, stats in connection.info("commandstats").items()})
     engine = db.engine()
     if engine.dialect.name != "postgresql":
         return -1, commands
@@ -127,8 +129,12 @@ def store_counts() -> tuple[int, int]:
     return int(xacts), commands
 
 
-def store_report(before: tuple[int, int], after: tuple[int, int], n: int) -> None:
-    """PostgreSQL transactions and Redis commands per exchange over the run."""
+def store_report(before: tuple[int, Counter], after: tuple[int, Counter], n: int) -> None:
+    """PostgreSQL transactions and Redis commands per exchange over the run, and the commands
+    that made most of them (which part of RQ, the leases or the metrics to look at)."""
     xacts = f"{(after[0] - before[0]) / n:.1f}" if before[0] >= 0 else "n/a (SQLite)"
+    commands = after[1] - before[1]
     print(f"store traffic per exchange (app + the bench's polls): PostgreSQL transactions "
-          f"{xacts}, Redis commands {(after[1] - before[1]) / n:.1f}", flush=True)
+          f"{xacts}, Redis commands {commands.total() / n:.1f}", flush=True)
+    print("  Redis commands per exchange, most first: " + ", ".join(
+        f"{name} {calls / n:.1f}" for name, calls in commands.most_common(12)), flush=True)
