@@ -33,6 +33,7 @@ from jobs.leases import LEASE_SECONDS, RENEWER, requeue_abandoned
 from jobs.queue import enqueue, job_id, jobs
 from jobs.relay import RETRY_SECONDS, Relay, relay_all
 from jobs.sweeper import sweep_if_redis_was_emptied
+from jobs.worker_base import LeanWorker
 
 PERIOD_SECONDS = 60
 REGISTRATION_CHECK_SECONDS = 10
@@ -56,9 +57,10 @@ def enqueue_periodic() -> None:
     enqueue(tick, job_id=job_id("alert-tick", now // TICK_SECONDS))
 
 
-class SwaplineWorker(SimpleWorker):
-    """Runs each job in this process, reusing its DB, Redis and HTTP connections; holds each job
-    on a short lease it renews while the job runs, and re-queues the jobs of dead workers."""
+class SwaplineWorker(LeanWorker):
+    """Runs each job in this process, reusing its DB, Redis and HTTP connections, with RQ's
+    bookkeeping in few round trips (jobs/worker_base.py); holds each job on a short lease it
+    renews while the job runs, and re-queues the jobs of dead workers."""
 
     stop_asked = False
     checked_at = 0.0
