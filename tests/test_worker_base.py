@@ -110,3 +110,17 @@ def test_a_rows_job_costs_the_dequeue_and_two_pipelines(app, run_worker, round_t
         return len(round_trips)
 
     assert (trips(25) - trips(5)) / 20 <= 5  # ~4.4: a suspension check each second
+
+
+def test_a_connection_opened_before_the_worker_waits_as_long_as_its_dequeue(app, monkeypatch):
+    """The relay thread may open the process's first connection before RQ's Worker raises the
+    socket timeout for its blocking dequeue: wait_longer reaches that one too (it used to time
+    out the idle worker's dequeue every 5 s, which then backed off)."""
+    from jobs import queue
+
+    holder = queue.Jobs(app.config["SETTINGS"].redis_url, app.config["SETTINGS"].instance_path)
+    holder.socket_timeout = 0.5  # the web's 5 s, shortened for the test
+    holder.connection.ping()  # opened early, as the relay's lock would
+    holder.wait_longer(3)
+    assert holder.connection.blmove("empty-list", "other-list", 1) is None  # waited, no timeout
+    assert holder.connection.connection_pool.connection_kwargs["socket_timeout"] == 3
