@@ -12,7 +12,14 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from sqlalchemy import text
 
-from bench.lifecycle_calls import Recorder, compare, per_exchange_spread, print_minimum
+from bench.lifecycle_calls import (
+    Extra,
+    Recorder,
+    compare,
+    explain,
+    per_exchange_spread,
+    print_minimum,
+)
 from bench.report import end_state, percentile, print_checks, timeline_report
 from bench.shops import QUEUE, Case, Run, exchanges_by_return
 from jobs.queue import jobs
@@ -20,8 +27,9 @@ from models import db
 
 
 def report(args, run: Run, rec: Recorder, shops, cases, t: dict, started: float) -> bool:
-    """Print everything; True when the end state holds and no call went beyond the minimum
-    (other than the periodic reconciliation's reads)."""
+    """Print everything; True when the end state holds and every call beyond the minimum is
+    explained (a step re-run after a short Shopify bucket, a further page, the periodic
+    reconciliation's reads: lifecycle_calls.explain)."""
     n = args.exchanges
     timing_report(n, t, started)
     latency_report(cases)
@@ -32,28 +40,43 @@ def report(args, run: Run, rec: Recorder, shops, cases, t: dict, started: float)
     order_ids = {c.ongoing_order_id for c in cases}
     print("  GET /orders/{id} per exchange order: " + per_exchange_spread(
         [(m, p) for m, p, _ in rec.calls[rec.marks[0][1]:]], order_ids))
-    if extras:
-        print("\nEXTRA calls beyond the minimum:")
-        for line in extras:
-            print(f"  {line}")
-    else:
-        print("\nno calls beyond the minimum")
     checks = queue_report(run)
     read = sum(int(m.group(1)) for m in (re.search(r"(\d+) open exchanges read", outcome)
                                          for outcome in run.reconciliations.values()) if m)
-    if read:
-        print(f"  -> the periodic reconciliation (jobs/reconcile.py, not a lifecycle step) read "
-              f"{read} open exchanges: {read} GET /orders/{{id}}, plus GET /returnOrders/{{id}} "
-              "for each parked one it read")
     timeline_report()
+    reruns = errors_report()
+    unexplained = extras_report(extras, reruns, read)
     checks.update(end_state(rec.shopify, shops, cases))
     print("\nend state:")
     print_checks(checks)
-    # The 5-minute reconciliation is not a lifecycle step: Ongoing reads it made are reported
-    # above and do not count as lifecycle calls beyond the minimum.
-    explained = read and all(line.startswith("Ongoing GET /orders/{id}") or
-                             line.startswith("Ongoing GET /returnOrders/{id}") for line in extras)
-    return all(checks.values()) and (not extras or bool(explained))
+    return all(checks.values()) and not unexplained
+
+
+def extras_report(extras: list[Extra], reruns: Counter, read: int) -> list[Extra]:
+    """Print the calls beyond the minimum, each with what explains it; the unexplained ones."""
+    if not extras:
+        print("\nno calls beyond the minimum")
+        return []
+    unexplained = []
+    print("\ncalls beyond the minimum:")
+    for extra in extras:
+        reason = explain(extra, reruns, read)
+        print(f"  {extra}: {reason or 'EXTRA, nothing explains it'}")
+        if reason is None:
+            unexplained.append(extra)
+    return unexplained
+
+
+def errors_report() -> Counter:
+    """The steps' errors on the timelines, by step and the outcome's first words; the re-runs
+    after a short Shopify bucket (THROTTLED, or the client's own pacing) by step."""
+    with db.engine().connect() as conn:
+        rows = conn.execute(text(
+            "SELECT name, outcome FROM exchange_event WHERE kind = 'error'")).all()
+    errors = Counter((name, " ".join(outcome.split()[:6])) for name, outcome in rows)
+    for (name, outcome), count in errors.most_common(8):
+        print(f"  {count:>4} x {name}: {outcome}")
+    return Counter(name for name, outcome in rows if "throttled" in outcome.lower())
 
 
 def queue_report(run: Run) -> dict[str, bool]:
