@@ -66,8 +66,24 @@ class Calls:
     one_off: Counter = field(default_factory=Counter)
 
 
-def compare(name: str, calls: Calls, system: int, n: int) -> list[str]:
-    """Print per-phase observed/exchange vs minimum; return the lines describing extras."""
+@dataclass
+class Extra:
+    """Calls of one kind beyond the minimum in one phase (`calls` in all, over `n` exchanges)."""
+
+    system: str
+    phase: str
+    call: str
+    calls: int
+    n: int
+
+    def __str__(self) -> str:
+        where = "/".join(PHASES[self.phase])
+        return (f"{self.system} {self.call} during {self.phase} ({where}): {self.calls:+d} calls "
+                f"({self.calls / self.n:+.3f} per exchange)")
+
+
+def compare(name: str, calls: Calls, system: int, n: int) -> list[Extra]:
+    """Print per-phase observed/exchange vs minimum; return the extras."""
     print(f"\n{name} calls per exchange (observed / minimum), N={n}")
     print(f"  {'phase':<16} {'call':<34} {'observed':>9} {'minimum':>8} {'extra':>8}")
     extras, total_seen, total_min = [], 0, 0
@@ -78,9 +94,7 @@ def compare(name: str, calls: Calls, system: int, n: int) -> list[str]:
             print(f"  {phase:<16} {call:<34} {seen[call] / n:>9.3f} {least[call]:>8} "
                   f"{extra / n:>+8.3f}")
             if extra:
-                where = "/".join(phase_steps)
-                extras.append(f"{name} {call} during {phase} ({where}): {extra:+d} calls "
-                              f"({extra / n:+.3f} per exchange)")
+                extras.append(Extra(name, phase, call, extra, n))
         total_seen += sum(seen.values())
         total_min += sum(least.values())
     print(f"  {'total':<16} {'':<34} {total_seen / n:>9.3f} {total_min:>8} "
@@ -88,6 +102,31 @@ def compare(name: str, calls: Calls, system: int, n: int) -> list[str]:
     if calls.one_off:
         print(f"  not counted (one-off per shop/token): {dict(calls.one_off)}")
     return extras
+
+
+def explain(extra: Extra, reruns: Counter, reconciled: int) -> str | None:
+    """Why these calls are not beyond what the lifecycle needs, or None when nothing explains
+    them. `reruns`: the steps run again after Shopify's bucket ran short (one shop's exchanges
+    share one bucket), by step; `reconciled`: the open exchanges the periodic reconciliation
+    read during the run.
+    - a re-run repeats its step's calls up to where the bucket ran short: at most one of each
+      of the step's calls per re-run;
+    - a further page (`orderIdFrom`) of a paged read: the minimum counts one page, and a goods
+      owner holding more matching open orders than a page (one shop's 200 exchanges of the
+      same items) is read in more;
+    - the reconciliation's Ongoing reads (jobs/reconcile.py), not a lifecycle step."""
+    if extra.calls < 0:  # fewer than the lifecycle needs: a step skipped a call
+        return None
+    steps = PHASES[extra.phase]
+    system = 0 if extra.system == "Shopify" else 1
+    runs = sum(reruns[step] for step in steps)
+    if extra.calls <= runs * minimum(steps, system)[extra.call]:
+        return f"{runs} step re-runs after a short Shopify bucket"
+    if system == 1 and "orderIdFrom" in extra.call:
+        return "further pages of a paged read"
+    if system == 1 and reconciled and extra.call.startswith(("GET /orders", "GET /returnOrders")):
+        return f"the periodic reconciliation's reads ({reconciled} open exchanges)"
+    return None
 
 
 def print_minimum() -> None:

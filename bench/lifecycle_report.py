@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections import Counter
 from datetime import UTC, datetime
 
 from rq import Worker
@@ -11,7 +12,14 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from sqlalchemy import text
 
-from bench.lifecycle_calls import Recorder, compare, per_exchange_spread, print_minimum
+from bench.lifecycle_calls import (
+    Extra,
+    Recorder,
+    compare,
+    explain,
+    per_exchange_spread,
+    print_minimum,
+)
 from bench.report import end_state, percentile, print_checks, timeline_report
 from bench.shops import QUEUE, Case, Run, exchanges_by_return
 from jobs.queue import jobs
@@ -19,8 +27,9 @@ from models import db
 
 
 def report(args, run: Run, rec: Recorder, shops, cases, t: dict, started: float) -> bool:
-    """Print everything; True when the end state holds and no call went beyond the minimum
-    (other than the periodic reconciliation's reads)."""
+    """Print everything; True when the end state holds and every call beyond the minimum is
+    explained (a step re-run after a short Shopify bucket, a further page, the periodic
+    reconciliation's reads: lifecycle_calls.explain)."""
     n = args.exchanges
     timing_report(n, t, started)
     latency_report(cases)
@@ -31,28 +40,43 @@ def report(args, run: Run, rec: Recorder, shops, cases, t: dict, started: float)
     order_ids = {c.ongoing_order_id for c in cases}
     print("  GET /orders/{id} per exchange order: " + per_exchange_spread(
         [(m, p) for m, p, _ in rec.calls[rec.marks[0][1]:]], order_ids))
-    if extras:
-        print("\nEXTRA calls beyond the minimum:")
-        for line in extras:
-            print(f"  {line}")
-    else:
-        print("\nno calls beyond the minimum")
     checks = queue_report(run)
     read = sum(int(m.group(1)) for m in (re.search(r"(\d+) open exchanges read", outcome)
                                          for outcome in run.reconciliations.values()) if m)
-    if read:
-        print(f"  -> the periodic reconciliation (jobs/reconcile.py, not a lifecycle step) read "
-              f"{read} open exchanges: {read} GET /orders/{{id}}, plus GET /returnOrders/{{id}} "
-              "for each parked one it read")
     timeline_report()
+    reruns = errors_report()
+    unexplained = extras_report(extras, reruns, read)
     checks.update(end_state(rec.shopify, shops, cases))
     print("\nend state:")
     print_checks(checks)
-    # The 5-minute reconciliation is not a lifecycle step: Ongoing reads it made are reported
-    # above and do not count as lifecycle calls beyond the minimum.
-    explained = read and all(line.startswith("Ongoing GET /orders/{id}") or
-                             line.startswith("Ongoing GET /returnOrders/{id}") for line in extras)
-    return all(checks.values()) and (not extras or bool(explained))
+    return all(checks.values()) and not unexplained
+
+
+def extras_report(extras: list[Extra], reruns: Counter, read: int) -> list[Extra]:
+    """Print the calls beyond the minimum, each with what explains it; the unexplained ones."""
+    if not extras:
+        print("\nno calls beyond the minimum")
+        return []
+    unexplained = []
+    print("\ncalls beyond the minimum:")
+    for extra in extras:
+        reason = explain(extra, reruns, read)
+        print(f"  {extra}: {reason or 'EXTRA, nothing explains it'}")
+        if reason is None:
+            unexplained.append(extra)
+    return unexplained
+
+
+def errors_report() -> Counter:
+    """The steps' errors on the timelines, by step and the outcome's first words; the re-runs
+    after a short Shopify bucket (THROTTLED, or the client's own pacing) by step."""
+    with db.engine().connect() as conn:
+        rows = conn.execute(text(
+            "SELECT name, outcome FROM exchange_event WHERE kind = 'error'")).all()
+    errors = Counter((name, " ".join(outcome.split()[:6])) for name, outcome in rows)
+    for (name, outcome), count in errors.most_common(8):
+        print(f"  {count:>4} x {name}: {outcome}")
+    return Counter(name for name, outcome in rows if "throttled" in outcome.lower())
 
 
 def queue_report(run: Run) -> dict[str, bool]:
@@ -111,12 +135,13 @@ def timing_report(n: int, t: dict, started: float) -> None:
           f"{n / end_to_end:.2f} exchanges/s")
 
 
-def store_counts() -> tuple[int, int]:
+def store_counts() -> tuple[int, Counter]:
     """(transactions the run's PostgreSQL database has committed or rolled back, commands the
-    run's Redis has processed) so far; PostgreSQL's are -1 on SQLite. Everyone's: the app's,
-    and the bench's own polls (a few per second)."""
+    run's Redis has processed so far, by command) ; PostgreSQL's are -1 on SQLite. Everyone's:
+    the app's, and the bench's own polls (a few per second)."""
     connection = jobs().connection
-    commands = int(connection.info("stats")["total_commands_processed"])
+    commands = Counter({name.removeprefix("cmdstat_"): int(stats["calls"])
+                        for name, stats in connection.info("commandstats").items()})
     engine = db.engine()
     if engine.dialect.name != "postgresql":
         return -1, commands
@@ -127,8 +152,12 @@ def store_counts() -> tuple[int, int]:
     return int(xacts), commands
 
 
-def store_report(before: tuple[int, int], after: tuple[int, int], n: int) -> None:
-    """PostgreSQL transactions and Redis commands per exchange over the run."""
+def store_report(before: tuple[int, Counter], after: tuple[int, Counter], n: int) -> None:
+    """PostgreSQL transactions and Redis commands per exchange over the run, and the commands
+    that made most of them (which part of RQ, the leases or the metrics to look at)."""
     xacts = f"{(after[0] - before[0]) / n:.1f}" if before[0] >= 0 else "n/a (SQLite)"
+    commands = after[1] - before[1]
     print(f"store traffic per exchange (app + the bench's polls): PostgreSQL transactions "
-          f"{xacts}, Redis commands {(after[1] - before[1]) / n:.1f}", flush=True)
+          f"{xacts}, Redis commands {commands.total() / n:.1f}", flush=True)
+    print("  Redis commands per exchange, most first: " + ", ".join(
+        f"{name} {calls / n:.1f}" for name, calls in commands.most_common(12)), flush=True)

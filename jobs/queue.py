@@ -21,6 +21,7 @@ from jobs.leases import LeasedLock
 EXTENSION = "swapline.queue"
 QUEUE_NAME = "swapline"
 DEFAULT_TIMEOUT = 120  # seconds; every job talks to at most a few outside APIs
+SOCKET_TIMEOUT = 5  # seconds a Redis reply may take: a webhook is answered even while Redis hangs
 ENDED = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 DEFAULT_RETRY = Retry(max=5, interval=[10, 30, 120, 600, 1800])
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -33,6 +34,7 @@ class Jobs:
     def __init__(self, redis_url: str | None, instance: Path):
         self.redis_url = redis_url
         self.instance = instance
+        self.socket_timeout: float = SOCKET_TIMEOUT
         self._connection: redis.Redis | None = None
         self._queue: Queue | None = None
 
@@ -43,7 +45,19 @@ class Jobs:
         return self._connection
 
     def _connect(self) -> redis.Redis:
-        return redis_client(self.redis_url or embedded_redis.ensure_server(self.instance))
+        return redis_client(self.redis_url or embedded_redis.ensure_server(self.instance),
+                            socket_timeout=self.socket_timeout)
+
+    def wait_longer(self, seconds: float) -> None:
+        """Let every reply take up to `seconds`, on every connection of this process (an RQ
+        worker's: its dequeue blocks for up to a minute). RQ raises the timeout itself only for
+        connections opened after its Worker is made; one a thread opened before (the relay's)
+        made the idle worker's dequeue time out every 5 s and back off. Call it before the
+        first connection; one already open is closed."""
+        self.socket_timeout = seconds
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = self._queue = None
 
     def lock(self, name: str, *, timeout: float, blocking_timeout: float) -> LeasedLock:
         """A lock every process shares (the clients' Locks, clients/deps.py), in this Redis: on
@@ -60,10 +74,10 @@ class Jobs:
         return self._queue
 
 
-def redis_client(url: str) -> redis.Redis:
+def redis_client(url: str, socket_timeout: float = SOCKET_TIMEOUT) -> redis.Redis:
     """A client that fails fast: a webhook must be answered even while Redis is down."""
     return redis.Redis.from_url(
-        url, socket_connect_timeout=1, socket_timeout=5, health_check_interval=30,
+        url, socket_connect_timeout=1, socket_timeout=socket_timeout, health_check_interval=30,
         retry=redis.retry.Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
     )
 

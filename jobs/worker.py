@@ -33,9 +33,13 @@ from jobs.leases import LEASE_SECONDS, RENEWER, requeue_abandoned
 from jobs.queue import enqueue, job_id, jobs
 from jobs.relay import RETRY_SECONDS, Relay, relay_all
 from jobs.sweeper import sweep_if_redis_was_emptied
+from jobs.worker_base import LeanWorker
 
 PERIOD_SECONDS = 60
 REGISTRATION_CHECK_SECONDS = 10
+WORKER_TTL = 75  # RQ's: the worker's key lives this + 60 s past its last heartbeat
+# RQ's connection_timeout: its dequeue blocks for WORKER_TTL - 15 s, and a reply may take 10 more
+SOCKET_TIMEOUT = WORKER_TTL - 5
 log = logging.getLogger(__name__)
 
 
@@ -56,9 +60,10 @@ def enqueue_periodic() -> None:
     enqueue(tick, job_id=job_id("alert-tick", now // TICK_SECONDS))
 
 
-class SwaplineWorker(SimpleWorker):
-    """Runs each job in this process, reusing its DB, Redis and HTTP connections; holds each job
-    on a short lease it renews while the job runs, and re-queues the jobs of dead workers."""
+class SwaplineWorker(LeanWorker):
+    """Runs each job in this process, reusing its DB, Redis and HTTP connections, with RQ's
+    bookkeeping in few round trips (jobs/worker_base.py); holds each job on a short lease it
+    renews while the job runs, and re-queues the jobs of dead workers."""
 
     stop_asked = False
     checked_at = 0.0
@@ -148,6 +153,8 @@ def run(app: Flask, *, burst: bool = False) -> None:
     RQ's loop quits when Redis goes away mid-job or at start-up; a worker that was not asked to
     stop waits for Redis and starts again, so a Redis restart needs no one to restart workers.
     A burst worker relays the recorded deliveries first; any other runs the relay beside it."""
+    with app.app_context():
+        jobs().wait_longer(SOCKET_TIMEOUT)  # before the relay opens a connection
     relay_stop = threading.Event()
     relay = None if burst else Relay(app, relay_stop).start()
     try:
@@ -163,7 +170,8 @@ def _run(app: Flask, *, burst: bool) -> None:
         level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
         while True:
             worker = SwaplineWorker([jobs().queue], connection=jobs().connection,
-                                    worker_ttl=75, maintenance_interval=PERIOD_SECONDS)
+                                    worker_ttl=WORKER_TTL,
+                                    maintenance_interval=PERIOD_SECONDS)
             try:
                 enqueue_periodic()
                 if burst:

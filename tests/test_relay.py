@@ -1,15 +1,18 @@
 """The relay (jobs/relay.py): the outbox of recorded deliveries moved to RQ by one lease holder,
-polling every few tens of milliseconds."""
+polling every few tens of milliseconds; each poll one plain statement on a held connection."""
 from __future__ import annotations
 
 import threading
 import time
 
 import pytest
+from sqlalchemy import event, text
 
 from jobs import relay
 from jobs.queue import jobs
-from jobs.relay import Relay, relay_all, relay_once
+from jobs.relay import Outbox, Relay, relay_all, relay_once
+from models import db
+from models.delivery import unqueued
 from tests.test_webhooks_shopify import APPROVE, deliveries
 
 
@@ -112,3 +115,81 @@ def test_the_relay_sweeps_at_once_when_redis_lost_its_data(app, relays):
     relays()
     wait_for(lambda: any(j.startswith("sweep-now") for j in jobs().queue.job_ids), limit=3.0)
     assert sweep_if_redis_was_emptied() is False
+
+
+def test_the_outbox_reads_what_unqueued_reads(app, post_webhook, monkeypatch):
+    for n in range(4):
+        post_webhook("returns/approve", APPROVE, webhook_id=f"poll-{n}")
+    monkeypatch.setattr(relay, "BATCH", 1)
+    assert relay_once() == 1  # the oldest is queued; three wait
+    with db.autocommit() as connection:
+        expected = unqueued(connection, limit=10)
+        monkeypatch.setattr(relay, "BATCH", 10)
+        read = Outbox(connection).unqueued()
+    assert [tuple(row) for row in read] == expected
+    assert [row[0] for row in read] == [r.id for r in deliveries()][1:]
+
+
+@pytest.fixture
+def statements(app):
+    """SQLAlchemy statements run on either engine while the test runs (a list of their SQL)."""
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    engines = [db.engine(), app.extensions[db.AUTOCOMMIT]]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", note)
+    yield seen
+    for engine in engines:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def test_an_idle_relay_runs_no_sqlalchemy_statement_per_poll(app, relays, statements):
+    relays()
+    wait_for(lambda: holder() is not None)
+    time.sleep(0.2)
+    statements.clear()
+    time.sleep(10 * relay.POLL_SECONDS)  # about ten polls, each finding nothing
+    assert statements == []
+
+
+def test_a_database_connection_lost_under_the_relay_is_replaced(app, post_webhook, relays,
+                                                                monkeypatch):
+    """The poll's connection dies (here: its next read fails); the relay pauses, takes a fresh
+    connection and moves what came in meanwhile."""
+    monkeypatch.setattr(relay, "RETRY_SECONDS", 0.1)
+    broken = threading.Event()
+    read = Outbox.unqueued
+
+    def fails_once(self):
+        if not broken.is_set():
+            broken.set()
+            raise RuntimeError("server closed the connection unexpectedly")
+        return read(self)
+
+    monkeypatch.setattr(Outbox, "unqueued", fails_once)
+    relays()
+    wait_for(broken.is_set)
+    post_webhook("returns/approve", APPROVE, webhook_id="after-loss")
+    wait_for(lambda: len(delivery_jobs()) == 1, limit=3.0)
+
+
+def test_a_backend_terminated_under_the_relay_is_replaced(app, post_webhook, relays):
+    """PostgreSQL ends the relay's session (a restart, an admin): the next lease's connection
+    is a new one, and webhooks move again."""
+    if db.engine().dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no server session to end")
+    relays()
+
+    def end_the_relays_session() -> bool:
+        with db.autocommit() as connection:
+            return bool(connection.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                "current_database() AND pid <> pg_backend_pid() AND query LIKE "
+                "'%queued_at IS NULL%'")).all())
+
+    wait_for(end_the_relays_session)
+    post_webhook("returns/approve", APPROVE, webhook_id="after-terminate")
+    wait_for(lambda: len(delivery_jobs()) == 1, limit=5.0)

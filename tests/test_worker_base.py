@@ -1,0 +1,126 @@
+"""RQ's bookkeeping in few round trips (jobs/worker_base.py), run in-process by the real
+SwaplineWorker: what a finished, a failed and a periodic job leave in Redis, and how many round
+trips a row's job costs."""
+from __future__ import annotations
+
+import pytest
+from redis.connection import AbstractConnection
+from rq.job import Job
+from rq.registry import FinishedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+
+from jobs import worker, worker_base
+from jobs.queue import enqueue, jobs
+from jobs.relay import relay_all
+
+REOPEN = {"id": 1, "admin_graphql_api_id": "gid://shopify/Return/1"}  # no handler: ignored
+
+
+def returns_a_value(n: int) -> int:
+    return n * 2
+
+
+@pytest.fixture
+def run_worker(app, monkeypatch):
+    """Run SwaplineWorker in burst mode in this process (no periodic jobs); the worker."""
+    monkeypatch.setattr(worker, "enqueue_periodic", lambda: None)
+
+    def run() -> worker.SwaplineWorker:
+        relay_all()
+        w = worker.SwaplineWorker([jobs().queue], connection=jobs().connection, worker_ttl=75)
+        w.work(burst=True, with_scheduler=False, logging_level="WARNING")
+        return w
+
+    return run
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Round trips to Redis from this process (each write of one command or one pipeline)."""
+    sent = []
+    original = AbstractConnection.send_packed_command
+
+    def send(self, command, check_health=True):
+        sent.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", send)
+    return sent
+
+
+def leftovers() -> list[bytes]:
+    """Keys of executions and leases left behind."""
+    connection = jobs().connection
+    return sorted(connection.keys("rq:execution:*")) + sorted(
+        k for k in connection.keys("rq:wip:*") if connection.zcard(k))
+
+
+def test_a_deliverys_job_finishes_without_a_result_and_leaves_nothing_running(
+        app, post_webhook, run_worker):
+    post_webhook("returns/reopen", REOPEN)
+    w = run_worker()
+    [job_id] = [k.decode().split(":")[-1] for k in jobs().connection.keys("rq:job:delivery-*")]
+    job = Job.fetch(job_id, connection=jobs().connection)
+    assert job.get_status() == "finished" and job.ended_at and job.latest_result() is None
+    assert 0 < jobs().connection.ttl(job.key) <= w.default_result_ttl  # gone in RQ's time
+    assert job_id not in FinishedJobRegistry(queue=jobs().queue).get_job_ids()
+    assert StartedJobRegistry(queue=jobs().queue).get_job_ids(cleanup=False) == []
+    assert leftovers() == [] and jobs().connection.llen(jobs().queue.intermediate_queue_key) == 0
+    w.refresh()
+    assert (w.successful_job_count, w.get_state()) == (1, "idle")
+
+
+def test_another_job_keeps_its_result_as_rq_does(app, run_worker):
+    job = enqueue(returns_a_value, 21, job_id="keeps-result")
+    run_worker()
+    assert job.latest_result().return_value == 42
+    assert "keeps-result" in FinishedJobRegistry(queue=jobs().queue).get_job_ids()
+    assert leftovers() == []
+
+
+def fails(_: int) -> None:
+    raise RuntimeError("boom")
+
+
+def test_a_failed_job_is_retried_as_rq_does(app, run_worker, monkeypatch):
+    monkeypatch.setattr(worker_base, "ROW_JOBS", frozenset({f"{__name__}.fails"}))
+    job = enqueue(fails, 1, job_id="fails-once")
+    w = run_worker()
+    job.refresh()
+    assert job.get_status() == "scheduled" and job.retries_left == 4 and job.last_heartbeat
+    assert "fails-once" in ScheduledJobRegistry(queue=jobs().queue).get_job_ids()
+    assert leftovers() == []
+    w.refresh()
+    assert w.failed_job_count == 1
+
+
+def test_a_rows_job_costs_the_dequeue_and_two_pipelines(app, run_worker, round_trips,
+                                                      monkeypatch):
+    """Per job: BLMOVE, the job's HGETALL, one pipeline to start it, one to finish it (RQ 3.0's
+    own SimpleWorker: 20). Two bursts of 5 and 25 jobs: the difference is the jobs' share, the
+    worker's start and end (registration, maintenance) cancel out."""
+    monkeypatch.setattr(worker_base, "ROW_JOBS", frozenset({f"{__name__}.returns_a_value"}))
+
+    def trips(n: int) -> int:
+        for i in range(n):
+            enqueue(returns_a_value, i, job_id=f"row-{n}-{i}")
+        round_trips.clear()
+        w = run_worker()
+        w.refresh()
+        assert w.successful_job_count == n
+        return len(round_trips)
+
+    assert (trips(25) - trips(5)) / 20 <= 5  # ~4.4: a suspension check each second
+
+
+def test_a_connection_opened_before_the_worker_waits_as_long_as_its_dequeue(app, monkeypatch):
+    """The relay thread may open the process's first connection before RQ's Worker raises the
+    socket timeout for its blocking dequeue: wait_longer reaches that one too (it used to time
+    out the idle worker's dequeue every 5 s, which then backed off)."""
+    from jobs import queue
+
+    holder = queue.Jobs(app.config["SETTINGS"].redis_url, app.config["SETTINGS"].instance_path)
+    holder.socket_timeout = 0.5  # the web's 5 s, shortened for the test
+    holder.connection.ping()  # opened early, as the relay's lock would
+    holder.wait_longer(3)
+    assert holder.connection.blmove("empty-list", "other-list", 1) is None  # waited, no timeout
+    assert holder.connection.connection_pool.connection_kwargs["socket_timeout"] == 3
