@@ -124,6 +124,16 @@ def find_by_ongoing_order(domain: str, order_id: int, *, session: Session) -> Ex
     return session.exec(query).first()
 
 
+def exchange_order_ids(domain: str, order_ids: list[int], *, session: Session) -> set[int]:
+    """Which of these Ongoing order ids are exchange orders of the shop: one query for all of
+    them (the connector check asks about every open order Ongoing returns)."""
+    if not order_ids:
+        return set()
+    query = select(Exchange.ongoing_order_id).where(Exchange.shop_domain == domain,
+                                                    Exchange.ongoing_order_id.in_(order_ids))
+    return set(session.exec(query))
+
+
 def concerns_ongoing_order(domain: str, order_id: int, order_number: str | None, *,
                            open_states: tuple[str, ...], session: Session) -> bool:
     """Whether an Ongoing order is one Swapline runs for the shop (`runs_ongoing_order`)."""
