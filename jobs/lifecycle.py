@@ -19,6 +19,7 @@ from redis.exceptions import LockError, RedisError
 from rq import Retry, get_current_job
 from rq.timeouts import JobTimeoutException
 from sqlalchemy import update as sql_update
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 import logs
@@ -27,8 +28,8 @@ from jobs import alerts, exchange_collect, exchange_fulfil, exchange_rules, exch
 from jobs.exchange_rules import COMPLETED, NEEDS_ATTENTION, NeedsAttention, Then
 from jobs.queue import DEFAULT_TIMEOUT, enqueue, job_id, jobs
 from models import db
-from models.exchange import Exchange, record
-from models.exchange_signal import MAX_ATTEMPTS, ExchangeSignal, waiting_signal
+from models.exchange import Exchange, line, pending, record, step_writes, write
+from models.exchange_signal import MAX_ATTEMPTS, ExchangeSignal, record_signal
 from models.settings import settings_of
 from models.types import utcnow
 
@@ -70,15 +71,14 @@ def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "",
     return True
 
 
-def _record(exchange_id: int, event: str, source: str) -> int | None:
-    """Write the signal row; None when the same event already waits, untouched."""
-    with db.session() as s:
-        if waiting_signal(exchange_id, event, session=s) is not None:
-            return None
-        row = ExchangeSignal(exchange_id=exchange_id, event=event, source=source[:255])
-        s.add(row)
-        s.flush()
-        return row.id
+def _record(exchange_id: int, event: str, source: str, *,
+            connection: Connection | None = None) -> int | None:
+    """Write the signal row; None when the same event already waits, untouched. One INSERT …
+    SELECT … WHERE NOT EXISTS, in the caller's transaction when given one."""
+    if connection is None:
+        with db.transaction() as c:
+            return _record(exchange_id, event, source, connection=c)
+    return connection.execute(record_signal(exchange_id, event, source[:255])).scalar()
 
 
 def signal_job_id(signal_id: int, exchange_id: int, event: str) -> str:
@@ -118,8 +118,9 @@ def advance(exchange_id: int, event: str, source: str = "", signal_id: int | Non
     if not lock.acquire():
         raise TimeoutError(f"exchange {exchange_id} stayed locked; RQ retries this event")
     try:
-        applied = _take_and_apply(exchange_id, event, source, signal_id,
-                                  may_raise=_retries_left())
+        taken = _take(exchange_id, signal_id, event, source)
+        applied = taken if isinstance(taken, Applied) else \
+            _run(taken, signal_id, may_raise=_retries_left())
         _follow(exchange_id, applied.follow_up)
         return applied.outcome
     finally:
@@ -145,54 +146,74 @@ def _follow(exchange_id: int, signal_id: int | None, *, shop: str = "") -> None:
     follow-up is written (as a signal row) before the one that caused it is marked done, so a
     crash between them leaves it to the sweeper."""
     while signal_id is not None:
-        with db.session() as s:
-            row = s.get(ExchangeSignal, signal_id)
-            if row is None:  # the exchange was deleted meanwhile (shop/redact)
-                return
-            event, source = row.event, row.source
+        taken = _take(exchange_id, signal_id)
+        if isinstance(taken, Applied):  # applied already, or the exchange was deleted
+            return
         try:
-            signal_id = _take_and_apply(exchange_id, event, source, signal_id,
-                                        may_raise=True).follow_up
+            signal_id = _run(taken, signal_id, may_raise=True).follow_up
         except Exception as exc:
             if not getattr(exc, "retriable", False):
                 raise  # e.g. the job's own timeout: RQ's registry shows it; the row stays
-            enqueue_signal(signal_id, exchange_id, event, source, shop=shop,
+            enqueue_signal(signal_id, exchange_id, taken.event, taken.source, shop=shop,
                            delay=STEP_RETRY.intervals[0])
             return
 
 
 class Applied(NamedTuple):
-    """What applying one event did, and the follow-up signal it recorded (an id), if any."""
+    """What applying one event did, and the follow-up signal it recorded (an id), if any;
+    `done`: the signal was marked done with the step's own writes."""
 
     outcome: str
     follow_up: int | None = None
+    done: bool = False
 
 
-def _take_and_apply(exchange_id: int, event: str, source: str, signal_id: int | None, *,
-                    may_raise: bool) -> Applied:
-    with db.session() as s:  # the attempt is counted (committed) before the step runs
-        attempts = _take_signal(signal_id, session=s) if signal_id is not None else 1
-        if attempts is None:
-            return Applied("signal already applied")
+class Taken(NamedTuple):
+    """A signal taken for one attempt (its event and source), and the exchange, read once."""
+
+    exchange: Exchange
+    event: str
+    source: str
+    attempts: int
+
+
+def _take(exchange_id: int, signal_id: int | None, event: str = "",
+          source: str = "") -> Taken | Applied:
+    """Count an attempt at the signal (committed before the step runs) and read the exchange,
+    in one transaction; an Applied when there is nothing to apply."""
+    with db.session() as s:
+        attempts = 1
+        if signal_id is not None:
+            taken = _take_signal(signal_id, session=s)
+            if taken is None:
+                return Applied("signal already applied")
+            attempts, event, source = taken
         exchange = s.get(Exchange, exchange_id)
         if exchange is None:
             return Applied("exchange gone")
-    with logs.context(shop=exchange.shop_domain, exchange_id=exchange_id):
-        if attempts > MAX_ATTEMPTS:  # every run died before it could finish: a person looks
+    return Taken(exchange, event, source, attempts)
+
+
+def _run(taken: Taken, signal_id: int | None, *, may_raise: bool) -> Applied:
+    """Apply a taken signal; mark it done unless the step's own writes did."""
+    exchange, event, source = taken.exchange, taken.event, taken.source
+    with logs.context(shop=exchange.shop_domain, exchange_id=exchange.id):
+        if taken.attempts > MAX_ATTEMPTS:  # every run died before it could finish: a person looks
             applied = Applied(_give_up(exchange, event, source))
         else:
-            applied = _apply(exchange, event, source, may_raise=may_raise)
-    if signal_id is not None:
+            applied = _apply(exchange, event, source, may_raise=may_raise, signal_id=signal_id)
+    if signal_id is not None and not applied.done:
         _signal_done(signal_id)
     return applied
 
 
-def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool) -> Applied:
+def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool,
+           signal_id: int | None = None) -> Applied:
     """`may_raise`: a retriable failure is raised for a later attempt (RQ's retry, or the
     signal's own job). Without it (the last attempt, or a Retry applying the failed event) the
     exchange is parked as transient instead, which reconciliation retries later."""
     if event == exchange_rules.RETRY:
-        return _retry(exchange, source)
+        return _retry(exchange, source, signal_id)
     # The shop's settings are read only for the one event they decide.
     instant = event == exchange_rules.IN_TRANSIT and \
         settings_of(exchange.shop_domain).instant_exchange
@@ -213,7 +234,15 @@ def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool) -> A
     if found is None:
         _note(exchange.id, "ignored", event, f"not applicable in state {exchange.state}", source)
         return Applied(f"ignored in {exchange.state}")
-    step, after = found
+    with step_writes(exchange.id):  # the step's lines wait for its saves and its end
+        return _run_step(exchange, event, source, *found, may_raise=may_raise,
+                         signal_id=signal_id)
+
+
+def _run_step(exchange: Exchange, event: str, source: str, step: str, after: str, *,
+              may_raise: bool, signal_id: int | None) -> Applied:
+    """Run the step; on success move the state, record its follow-up and mark the signal done,
+    with the step's waiting lines, in one transaction."""
     try:
         outcome = STEPS[step](exchange)
     except (NeedsAttention, ShopifyRefusal) as exc:  # a Shopify refusal is written for a person
@@ -227,10 +256,10 @@ def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool) -> A
                                   transient=transient))
     outcome, then = (outcome.outcome, outcome.event) if isinstance(outcome, Then) \
         else (outcome, None)
-    _move(exchange.id, exchange.state, after, f"{step}: {outcome}", source)
     follow_up = then or (exchange_rules.FOLLOW_UP.get(after) if after != exchange.state else None)
-    return Applied(outcome, _record(exchange.id, follow_up, f"after {step}") if follow_up
-                   else None)
+    recorded = _move(exchange.id, exchange.state, after, f"{step}: {outcome}", source,
+                     follow_up=follow_up and (follow_up, f"after {step}"), signal_id=signal_id)
+    return Applied(outcome, recorded, done=signal_id is not None)
 
 
 def _give_up(exchange: Exchange, event: str, source: str) -> str:
@@ -241,20 +270,27 @@ def _give_up(exchange: Exchange, event: str, source: str) -> str:
     return _attention(exchange, event, event, reason)
 
 
-def _take_signal(signal_id: int, *, session: Session) -> int | None:
-    """Count an attempt at a recorded signal: the attempts so far, or None when it was applied
-    already (or is gone). One UPDATE … RETURNING, the row unread."""
-    return session.execute(sql_update(ExchangeSignal)
-                           .where(ExchangeSignal.id == signal_id,
-                                  ExchangeSignal.done_at.is_(None))
-                           .values(attempts=ExchangeSignal.attempts + 1)
-                           .returning(ExchangeSignal.attempts)).scalar_one_or_none()
+def _take_signal(signal_id: int, *, session: Session) -> tuple[int, str, str] | None:
+    """Count an attempt at a recorded signal: the attempts so far with the signal's event and
+    source, or None when it was applied already (or is gone). One UPDATE … RETURNING, the row
+    unread."""
+    row = session.execute(sql_update(ExchangeSignal)
+                          .where(ExchangeSignal.id == signal_id,
+                                 ExchangeSignal.done_at.is_(None))
+                          .values(attempts=ExchangeSignal.attempts + 1)
+                          .returning(ExchangeSignal.attempts, ExchangeSignal.event,
+                                     ExchangeSignal.source)).first()
+    return tuple(row) if row is not None else None
+
+
+def _done(signal_id: int):
+    return sql_update(ExchangeSignal).where(ExchangeSignal.id == signal_id) \
+        .values(done_at=utcnow())
 
 
 def _signal_done(signal_id: int) -> None:
-    with db.session() as s:
-        s.execute(sql_update(ExchangeSignal).where(ExchangeSignal.id == signal_id)
-                  .values(done_at=utcnow()))
+    with db.autocommit() as connection:  # one statement: its own transaction
+        connection.execute(_done(signal_id))
 
 
 def _resume(exchange: Exchange, why: str) -> None:
@@ -281,18 +317,32 @@ def _retries_left() -> bool:
     return bool(job and job.retries_left)
 
 
-def _move(exchange_id: int, before: str, after: str, outcome: str, source: str) -> None:
+def _move(exchange_id: int, before: str, after: str, outcome: str, source: str, *,
+          follow_up: tuple[str, str] | None = None, signal_id: int | None = None) -> int | None:
+    """The step's end, in one transaction: its waiting lines and fields, the new state with its
+    transition line, the follow-up signal (its id; None when the same one already waits) and
+    the applied signal marked done. A crash before the commit leaves all of it to a re-run."""
     at = utcnow()
-    with db.session() as s:
-        s.execute(sql_update(Exchange).where(Exchange.id == exchange_id).values(
-            state=after, updated_at=at, **({"completed_at": at} if after == COMPLETED else {})))
-        record(exchange_id, "transition", f"{before} → {after}", outcome, session=s,
-               source=source)
+    lines, fields = pending(exchange_id)
+    lines.append({**line(exchange_id, "transition", f"{before} → {after}", outcome,
+                         source=source), "at": at})
+    with db.transaction() as connection:
+        write(exchange_id, lines, {**fields, "state": after,
+                                   **({"completed_at": at} if after == COMPLETED else {})},
+              connection=connection, at=at)
+        recorded = _record(exchange_id, *follow_up, connection=connection) if follow_up \
+            else None
+        if signal_id is not None:
+            connection.execute(_done(signal_id))
+    return recorded
 
 
 def _note(exchange_id: int, kind: str, name: str, outcome: str, source: str = "") -> None:
-    with db.session() as s:
-        record(exchange_id, kind, name, outcome, session=s, source=source)
+    """A line of the runner's own (ignored, will retry), with the step's waiting ones."""
+    lines, fields = pending(exchange_id)
+    with db.transaction() as connection:
+        write(exchange_id, [*lines, line(exchange_id, kind, name, outcome, source=source)],
+              fields, connection=connection)
 
 
 def _attention(exchange: Exchange, step: str, event: str, reason: str, *,
@@ -300,7 +350,10 @@ def _attention(exchange: Exchange, step: str, event: str, reason: str, *,
     """Park the exchange in needs_attention with a readable reason; Retry re-sends `event`.
 
     `transient`: an outage outlasted the retries; reconciliation retries it by itself later."""
+    lines, fields = pending(exchange.id)  # what the step did before it failed
     with db.session() as s:
+        if lines or fields:
+            write(exchange.id, lines, fields, connection=s.connection())
         row = s.get(Exchange, exchange.id)
         record(row.id, "transition", f"{row.state} → {NEEDS_ATTENTION}", reason, session=s,
                step=step)
@@ -313,11 +366,11 @@ def _attention(exchange: Exchange, step: str, event: str, reason: str, *,
     return f"needs attention: {reason}"
 
 
-def _retry(exchange: Exchange, source: str) -> Applied:
+def _retry(exchange: Exchange, source: str, signal_id: int | None) -> Applied:
     """Back to the state it left, and the event that failed goes again."""
     if not exchange_rules.retriable(exchange.state, exchange.attention_step):
         _note(exchange.id, "ignored", "retry", f"not applicable in state {exchange.state}", source)
         return Applied("nothing to retry")
     _, event = exchange_rules.failed(exchange.attention_step)
     _resume(exchange, f"retry ({source or 'retry'})")
-    return _apply(exchange, event, source or "retry", may_raise=False)
+    return _apply(exchange, event, source or "retry", may_raise=False, signal_id=signal_id)

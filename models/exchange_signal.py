@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, ForeignKey, Integer
+from sqlalchemy import Column, ForeignKey, Integer, String, insert, literal
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.types import UTCDateTime, utcnow
@@ -45,10 +45,15 @@ def pending(*, session: Session, older_than: timedelta, limit: int = 500,
     return list(session.exec(query))
 
 
-def waiting_signal(exchange_id: int, event: str, *, session: Session) -> int | None:
-    """The id of the same event queued for this exchange and not yet taken by a worker."""
-    query = (select(ExchangeSignal.id)
-             .where(ExchangeSignal.exchange_id == exchange_id, ExchangeSignal.event == event)
-             .where(ExchangeSignal.done_at.is_(None), ExchangeSignal.attempts == 0)
-             .limit(1))
-    return session.exec(query).first()
+def record_signal(exchange_id: int, event: str, source: str):
+    """The statement that writes a signal row unless the same event already waits for this
+    exchange, not yet taken by a worker (which then stands for this one too): the new id, or no
+    row. One INSERT … SELECT … WHERE NOT EXISTS instead of a read and a write."""
+    waiting = select(ExchangeSignal.id).where(
+        ExchangeSignal.exchange_id == exchange_id, ExchangeSignal.event == event,
+        ExchangeSignal.done_at.is_(None), ExchangeSignal.attempts == 0)
+    values = select(literal(exchange_id, Integer), literal(event, String),
+                    literal(source, String), literal(utcnow(), UTCDateTime),
+                    literal(0, Integer)).where(~waiting.exists())
+    columns = ["exchange_id", "event", "source", "created_at", "attempts"]
+    return insert(ExchangeSignal).from_select(columns, values).returning(ExchangeSignal.id)
