@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import update
+
 import logs
 from jobs import metrics
 from jobs.queue import enqueue, job_id
@@ -29,12 +31,10 @@ def delivery_job_id(delivery_id: int) -> str:
 @metrics.counts_job
 def process_delivery(delivery_id: int) -> str:
     """Run the handler of one recorded delivery, once; failures are recorded and re-raised."""
-    with db.session() as s:
-        delivery = s.get(WebhookDelivery, delivery_id)
-        if delivery is None or delivery.processed_at is not None:
-            return "already processed"
-        delivery.attempts += 1
-        source, topic, shop = delivery.source, delivery.topic, delivery.shop_domain
+    delivery = _take(delivery_id)
+    if delivery is None:
+        return "already processed"
+    source, topic, shop = delivery.source, delivery.topic, delivery.shop_domain
     handler = handlers().get((source, topic))
     with logs.context(shop=shop, delivery_id=delivery_id, topic=topic):
         try:
@@ -47,19 +47,34 @@ def process_delivery(delivery_id: int) -> str:
     return outcome
 
 
+# Each write below is one statement on an autocommit connection: one round trip, no BEGIN or
+# COMMIT around it, no ORM session built for it.
+TAKEN = (WebhookDelivery.id, WebhookDelivery.source, WebhookDelivery.topic,
+         WebhookDelivery.shop_domain, WebhookDelivery.payload)
+
+
+def _take(delivery_id: int) -> WebhookDelivery | None:
+    """Count an attempt at an unprocessed delivery and read what its handler needs (one UPDATE
+    … RETURNING); None when it was processed already (or is gone)."""
+    with db.autocommit() as connection:
+        row = connection.execute(update(WebhookDelivery)
+                                 .where(WebhookDelivery.id == delivery_id,
+                                        WebhookDelivery.processed_at.is_(None))
+                                 .values(attempts=WebhookDelivery.attempts + 1)
+                                 .returning(*TAKEN)).first()
+    return WebhookDelivery(**row._mapping) if row is not None else None
+
+
 def _mark_processed(delivery_id: int) -> None:
-    with db.session() as s:
-        delivery = s.get(WebhookDelivery, delivery_id)
-        if delivery is not None:  # shop/redact deletes its own delivery row too
-            delivery.processed_at = utcnow()
-            delivery.last_error = None
+    with db.autocommit() as connection:  # shop/redact deletes its own row: then no row matches
+        connection.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+                           .values(processed_at=utcnow(), last_error=None))
 
 
 def _record_error(delivery_id: int, exc: Exception) -> None:
-    with db.session() as s:
-        delivery = s.get(WebhookDelivery, delivery_id)
-        if delivery is not None:
-            delivery.last_error = logs.scrub(f"{type(exc).__name__}: {exc}")[:2000]
+    with db.autocommit() as connection:
+        connection.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+                           .values(last_error=logs.scrub(f"{type(exc).__name__}: {exc}")[:2000]))
 
 
 def enqueue_delivery(delivery_id: int, shop: str, *, at_front: bool = False) -> bool:

@@ -41,13 +41,12 @@ def released_by_merchant(exchange: Exchange) -> bool:
     """Whether the release being applied is the merchant's Release now: the signal this
     exchange's job is applying (taken, not done) came from that button, directly or kept
     until create finished."""
-    query = (select(ExchangeSignal)
+    query = (select(ExchangeSignal.event, ExchangeSignal.source)
              .where(ExchangeSignal.exchange_id == exchange.id,
                     ExchangeSignal.done_at.is_(None), ExchangeSignal.attempts > 0)
              .order_by(ExchangeSignal.id.desc()).limit(1))
-    with db.session() as s:
-        row = s.exec(query).first()
-        event, source = (row.event, row.source) if row else ("", "")
+    with db.autocommit() as connection:  # one read: one round trip
+        event, source = connection.execute(query).first() or ("", "")
     if event == RELEASE_IF_REQUESTED:
         source = exchange.release_reason or ""
     return event in (RELEASE, RELEASE_IF_REQUESTED) and source == RELEASE_NOW

@@ -28,7 +28,7 @@ from jobs import alerts, exchange_collect, exchange_fulfil, exchange_rules, exch
 from jobs.exchange_rules import COMPLETED, NEEDS_ATTENTION, NeedsAttention, Then
 from jobs.queue import DEFAULT_TIMEOUT, enqueue, job_id, jobs
 from models import db
-from models.exchange import Exchange, line, pending, record, step_writes, write
+from models.exchange import Exchange, line, mark_once, pending, record, step_writes, write
 from models.exchange_signal import MAX_ATTEMPTS, ExchangeSignal, record_signal
 from models.settings import settings_of
 from models.types import utcnow
@@ -47,7 +47,7 @@ STEP_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 
 
 def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "",
-           now: bool = False) -> bool:
+           now: bool = False, lines: list[dict] = (), moment: str | None = None) -> bool:
     """Queue `event` for an exchange (from a webhook, the poll, a button or a follow-up).
 
     The event is written to the database first, so a job Redis loses is queued again by the
@@ -56,8 +56,17 @@ def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "",
     warehouse repeating its Sent notice queues one job, not ten).
 
     `now` (a delivery's job): apply it in this job, with its follow-ups, when the exchange's
-    lock is free; a busy lock or a retriable failure leaves it to its own job, as without."""
-    signal_id = _record(exchange_id, event, source)
+    lock is free; a busy lock or a retriable failure leaves it to its own job, as without.
+
+    `lines` (timeline lines, models.exchange.line) and `moment` (a moment column set once,
+    mark_once) are written with the signal row, in its transaction: what the webhook said is
+    on the timeline exactly when its event is recorded."""
+    with db.transaction() as connection:
+        if lines:
+            write(exchange_id, list(lines), {}, connection=connection)
+        if moment:
+            mark_once(exchange_id, moment, connection=connection)
+        signal_id = _record(exchange_id, event, source, connection=connection)
     if signal_id is None:
         return True
     if now and _apply_now(exchange_id, signal_id, shop):
