@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 
 import logs
 from jobs import metrics
@@ -47,34 +47,33 @@ def process_delivery(delivery_id: int) -> str:
     return outcome
 
 
-# Each write below is one statement on an autocommit connection: one round trip, no BEGIN or
-# COMMIT around it, no ORM session built for it.
-TAKEN = (WebhookDelivery.id, WebhookDelivery.source, WebhookDelivery.topic,
-         WebhookDelivery.shop_domain, WebhookDelivery.payload)
+# Each write below is one statement on an autocommit connection (one round trip, no BEGIN or
+# COMMIT around it, no ORM session built for it), built once and run with parameters.
+_TABLE = WebhookDelivery.__table__
+_TAKE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.processed_at.is_(None)) \
+    .values(attempts=_TABLE.c.attempts + 1) \
+    .returning(*(_TABLE.c[name] for name in ("id", "source", "topic", "shop_domain", "payload")))
+_SAVE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
 
 
 def _take(delivery_id: int) -> WebhookDelivery | None:
     """Count an attempt at an unprocessed delivery and read what its handler needs (one UPDATE
     … RETURNING); None when it was processed already (or is gone)."""
     with db.autocommit() as connection:
-        row = connection.execute(update(WebhookDelivery)
-                                 .where(WebhookDelivery.id == delivery_id,
-                                        WebhookDelivery.processed_at.is_(None))
-                                 .values(attempts=WebhookDelivery.attempts + 1)
-                                 .returning(*TAKEN)).first()
+        row = connection.execute(_TAKE, {"b_id": delivery_id}).first()
     return WebhookDelivery(**row._mapping) if row is not None else None
 
 
 def _mark_processed(delivery_id: int) -> None:
     with db.autocommit() as connection:  # shop/redact deletes its own row: then no row matches
-        connection.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
-                           .values(processed_at=utcnow(), last_error=None))
+        connection.execute(_SAVE, {"b_id": delivery_id, "processed_at": utcnow(),
+                                   "last_error": None})
 
 
 def _record_error(delivery_id: int, exc: Exception) -> None:
     with db.autocommit() as connection:
-        connection.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
-                           .values(last_error=logs.scrub(f"{type(exc).__name__}: {exc}")[:2000]))
+        connection.execute(_SAVE, {"b_id": delivery_id,
+                                   "last_error": logs.scrub(f"{type(exc).__name__}: {exc}")[:2000]})
 
 
 def enqueue_delivery(delivery_id: int, shop: str, *, at_front: bool = False) -> bool:

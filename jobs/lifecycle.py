@@ -18,6 +18,7 @@ from typing import NamedTuple
 from redis.exceptions import LockError, RedisError
 from rq import Retry, get_current_job
 from rq.timeouts import JobTimeoutException
+from sqlalchemy import bindparam
 from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
@@ -87,7 +88,7 @@ def _record(exchange_id: int, event: str, source: str, *,
     if connection is None:
         with db.transaction() as c:
             return _record(exchange_id, event, source, connection=c)
-    return connection.execute(record_signal(exchange_id, event, source[:255])).scalar()
+    return record_signal(exchange_id, event, source, connection=connection)
 
 
 def signal_job_id(signal_id: int, exchange_id: int, event: str) -> str:
@@ -279,27 +280,31 @@ def _give_up(exchange: Exchange, event: str, source: str) -> str:
     return _attention(exchange, event, event, reason)
 
 
+# Built once, run with parameters: no statement to build and no cache key to compute per call.
+_TAKE = sql_update(ExchangeSignal.__table__) \
+    .where(ExchangeSignal.__table__.c.id == bindparam("b_id"),
+           ExchangeSignal.__table__.c.done_at.is_(None)) \
+    .values(attempts=ExchangeSignal.__table__.c.attempts + 1) \
+    .returning(*(ExchangeSignal.__table__.c[name] for name in ("attempts", "event", "source")))
+_DONE = sql_update(ExchangeSignal.__table__) \
+    .where(ExchangeSignal.__table__.c.id == bindparam("b_id"))
+
+
 def _take_signal(signal_id: int, *, session: Session) -> tuple[int, str, str] | None:
     """Count an attempt at a recorded signal: the attempts so far with the signal's event and
     source, or None when it was applied already (or is gone). One UPDATE … RETURNING, the row
     unread."""
-    row = session.execute(sql_update(ExchangeSignal)
-                          .where(ExchangeSignal.id == signal_id,
-                                 ExchangeSignal.done_at.is_(None))
-                          .values(attempts=ExchangeSignal.attempts + 1)
-                          .returning(ExchangeSignal.attempts, ExchangeSignal.event,
-                                     ExchangeSignal.source)).first()
+    row = session.connection().execute(_TAKE, {"b_id": signal_id}).first()
     return tuple(row) if row is not None else None
 
 
-def _done(signal_id: int):
-    return sql_update(ExchangeSignal).where(ExchangeSignal.id == signal_id) \
-        .values(done_at=utcnow())
+def _done(signal_id: int, connection: Connection) -> None:
+    connection.execute(_DONE, {"b_id": signal_id, "done_at": utcnow()})
 
 
 def _signal_done(signal_id: int) -> None:
     with db.autocommit() as connection:  # one statement: its own transaction
-        connection.execute(_done(signal_id))
+        _done(signal_id, connection)
 
 
 def _resume(exchange: Exchange, why: str) -> None:
@@ -342,7 +347,7 @@ def _move(exchange_id: int, before: str, after: str, outcome: str, source: str, 
         recorded = _record(exchange_id, *follow_up, connection=connection) if follow_up \
             else None
         if signal_id is not None:
-            connection.execute(_done(signal_id))
+            _done(signal_id, connection)
     return recorded
 
 

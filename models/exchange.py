@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     insert,
     literal,
     or_,
@@ -222,16 +224,22 @@ def line(exchange_id: int, kind: str, name: str, outcome: str = "", **detail) ->
             "outcome": outcome, "detail": json.dumps(detail, default=str) if detail else None}
 
 
+# Built once: the columns to set come from each call's parameters (SQLAlchemy caches one
+# compiled form per set of columns). A multi-VALUES insert() would be compiled on every call;
+# an executemany with RETURNING is sent as one multi-row INSERT ("insertmanyvalues").
+_SAVE = sql_update(Exchange.__table__).where(Exchange.__table__.c.id == bindparam("b_id"))
+_APPEND = insert(ExchangeEvent.__table__).returning(ExchangeEvent.__table__.c.id)
+
+
 def write(exchange_id: int, lines: list[dict], fields: dict, *, connection: Connection,
           at: datetime | None = None) -> None:
     """Save fields and append lines in the caller's transaction: two statements. LookupError
     when fields were to be saved and the exchange is gone."""
-    done = connection.execute(sql_update(Exchange).where(Exchange.id == exchange_id)
-                              .values(**{**fields, "updated_at": at or utcnow()}))
+    done = connection.execute(_SAVE, {**fields, "updated_at": at or utcnow(), "b_id": exchange_id})
     if fields and done.rowcount != 1:
         raise LookupError(f"exchange {exchange_id} is gone")
     if lines:
-        connection.execute(insert(ExchangeEvent).values(lines))
+        connection.execute(_APPEND, lines)
 
 
 def pending(exchange_id: int) -> tuple[list[dict], dict]:
@@ -300,11 +308,13 @@ def mark_once(exchange_id: int, column: str, *, connection: Connection | None = 
     in the caller's transaction when given one."""
     from models import db
 
-    field = getattr(Exchange, column)
-    statement = sql_update(Exchange).where(Exchange.id == exchange_id, field.is_(None)) \
-        .values({column: utcnow()})
-    if connection is not None:
-        connection.execute(statement)
-        return
-    with db.transaction() as c:
-        c.execute(statement)
+    if connection is None:
+        with db.transaction() as c:
+            return mark_once(exchange_id, column, connection=c)
+    connection.execute(_mark_statement(column), {"b_id": exchange_id, column: utcnow()})
+
+
+@functools.cache
+def _mark_statement(column: str):
+    table = Exchange.__table__
+    return sql_update(table).where(table.c.id == bindparam("b_id"), table.c[column].is_(None))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, ForeignKey, Integer, String, insert, literal
+from sqlalchemy import Column, ForeignKey, Integer, String, bindparam, insert, literal
+from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.types import UTCDateTime, utcnow
@@ -45,15 +46,27 @@ def pending(*, session: Session, older_than: timedelta, limit: int = 500,
     return list(session.exec(query))
 
 
-def record_signal(exchange_id: int, event: str, source: str):
-    """The statement that writes a signal row unless the same event already waits for this
-    exchange, not yet taken by a worker (which then stands for this one too): the new id, or no
-    row. One INSERT … SELECT … WHERE NOT EXISTS instead of a read and a write."""
+def _record_statement():
+    """INSERT … SELECT … WHERE NOT EXISTS: the signal row, unless the same event already waits
+    for this exchange, not yet taken by a worker. Built once; only its parameters change."""
+    exchange_id, event = bindparam("s_exchange_id", type_=Integer), bindparam("s_event", String)
     waiting = select(ExchangeSignal.id).where(
         ExchangeSignal.exchange_id == exchange_id, ExchangeSignal.event == event,
         ExchangeSignal.done_at.is_(None), ExchangeSignal.attempts == 0)
-    values = select(literal(exchange_id, Integer), literal(event, String),
-                    literal(source, String), literal(utcnow(), UTCDateTime),
+    values = select(exchange_id, event, bindparam("s_source", type_=String),
+                    bindparam("s_created_at", type_=UTCDateTime),
                     literal(0, Integer)).where(~waiting.exists())
     columns = ["exchange_id", "event", "source", "created_at", "attempts"]
     return insert(ExchangeSignal).from_select(columns, values).returning(ExchangeSignal.id)
+
+
+_RECORD = _record_statement()
+
+
+def record_signal(exchange_id: int, event: str, source: str, *,
+                  connection: Connection) -> int | None:
+    """Write a signal row unless the same event already waits for this exchange, untouched
+    (which then stands for this one too): the new id, or None. One statement."""
+    return connection.execute(_RECORD, {"s_exchange_id": exchange_id, "s_event": event,
+                                        "s_source": source[:255],
+                                        "s_created_at": utcnow()}).scalar()
