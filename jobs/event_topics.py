@@ -13,7 +13,8 @@ from jobs.lifecycle import signal
 from jobs.ongoing_events import EXCHANGE_ORDER, ORIGINAL_ORDER, event_for
 from models import db
 from models.delivery import WebhookDelivery
-from models.exchange import Exchange, find_by_ongoing_order, find_by_return, line, note
+from models.exchange import Exchange, find_by_ongoing_order, find_by_return
+from models.exchange_writes import line, note
 from models.settings import ShopSettings, settings_for
 from models.shop import Shop, get_shop
 from models.types import utcnow

@@ -7,7 +7,8 @@ from __future__ import annotations
 from clients import shopify_admin as shop_api
 from clients.shopify_errors import ShopifyAccessDenied, ShopifyUserError
 from models import db
-from models.exchange import Exchange, note, stage, update
+from models.exchange import Exchange
+from models.exchange_writes import note, stage, update
 from models.money import money_text
 from models.shop import shop_grants
 

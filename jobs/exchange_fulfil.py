@@ -6,7 +6,8 @@ from clients.ongoing_accounts import client_for_shop
 from jobs import carriers
 from jobs.exchange_collect import collect
 from jobs.exchange_rules import PARKED, NeedsAttention
-from models.exchange import Exchange, note, stage
+from models.exchange import Exchange
+from models.exchange_writes import note, stage
 from models.money import money_text
 from models.settings import settings_of
 from models.types import utcnow

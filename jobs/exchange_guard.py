@@ -13,8 +13,9 @@ from clients.shopify_errors import ShopifyGraphQLError, ShopifyRefusal
 from jobs.exchange_rules import ACTIONS, RELEASE, RELEASE_IF_REQUESTED, NeedsAttention
 from models import db
 from models.alert import DOUBLE_SHIPMENT_PREFIX as DOUBLE_SHIPMENT  # the alert's condition
-from models.exchange import Exchange, exchange_order_ids, note
+from models.exchange import Exchange, exchange_order_ids
 from models.exchange_signal import ExchangeSignal
+from models.exchange_writes import note
 from models.settings import ShopSettings
 
 # The source the Exchanges page gives its Release now button (blueprints/exchanges.py `act`).

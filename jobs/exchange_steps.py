@@ -18,7 +18,8 @@ from jobs.exchange_guard import check_before_release, tag_order
 from jobs.exchange_items import changed, current_items, describe, order_lines
 from jobs.exchange_rules import EXCHANGE_REMOVED, NeedsAttention, Then
 from jobs.exchange_shipping import Shipping, ship_like
-from models.exchange import Exchange, note, stage, together, update
+from models.exchange import Exchange
+from models.exchange_writes import note, stage, together, update
 from models.settings import ShopSettings, settings_of
 from models.types import utcnow
 

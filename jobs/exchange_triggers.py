@@ -13,7 +13,8 @@ from jobs.exchange_rules import CANCEL, CREATE, DETECTED, RELEASE, RETURN_UPDATE
 from jobs.lifecycle import signal
 from models import db
 from models.delivery import WebhookDelivery
-from models.exchange import Exchange, line, note
+from models.exchange import Exchange
+from models.exchange_writes import line, note
 from models.settings import settings_of
 
 

@@ -18,21 +18,25 @@ from typing import NamedTuple
 from redis.exceptions import LockError, RedisError
 from rq import Retry, get_current_job
 from rq.timeouts import JobTimeoutException
-from sqlalchemy import bindparam
-from sqlalchemy import update as sql_update
-from sqlalchemy.engine import Connection
-from sqlmodel import Session
 
 import logs
 from clients.shopify_errors import ShopifyRefusal
-from jobs import alerts, exchange_collect, exchange_fulfil, exchange_rules, exchange_steps, metrics
-from jobs.exchange_rules import COMPLETED, NEEDS_ATTENTION, NeedsAttention, Then
+from jobs import exchange_collect, exchange_fulfil, exchange_rules, exchange_steps, metrics
+from jobs.exchange_rules import NeedsAttention, Then
+from jobs.exchange_transitions import (
+    attention,
+    keep_release,
+    move,
+    note_event,
+    record_event,
+    resume,
+)
 from jobs.queue import DEFAULT_TIMEOUT, enqueue, job_id, jobs
 from models import db
-from models.exchange import Exchange, line, mark_once, pending, record, step_writes, write
-from models.exchange_signal import MAX_ATTEMPTS, ExchangeSignal, record_signal
+from models.exchange import Exchange, read_exchange
+from models.exchange_signal import MAX_ATTEMPTS, mark_done, take_signal
+from models.exchange_writes import mark_once, step_writes, write
 from models.settings import settings_of
-from models.types import utcnow
 
 log = logging.getLogger(__name__)
 # step name (exchange_rules.TRANSITIONS) -> function(exchange) -> outcome text, or Then
@@ -67,7 +71,7 @@ def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "",
             write(exchange_id, list(lines), {}, connection=connection)
         if moment:
             mark_once(exchange_id, moment, connection=connection)
-        signal_id = _record(exchange_id, event, source, connection=connection)
+        signal_id = record_event(exchange_id, event, source, connection=connection)
     if signal_id is None:
         return True
     if now and _apply_now(exchange_id, signal_id, shop):
@@ -79,16 +83,6 @@ def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "",
                     extra={"exchange_id": exchange_id})
         return False
     return True
-
-
-def _record(exchange_id: int, event: str, source: str, *,
-            connection: Connection | None = None) -> int | None:
-    """Write the signal row; None when the same event already waits, untouched. One INSERT …
-    SELECT … WHERE NOT EXISTS, in the caller's transaction when given one."""
-    if connection is None:
-        with db.transaction() as c:
-            return _record(exchange_id, event, source, connection=c)
-    return record_signal(exchange_id, event, source, connection=connection)
 
 
 def signal_job_id(signal_id: int, exchange_id: int, event: str) -> str:
@@ -189,18 +183,19 @@ class Taken(NamedTuple):
 
 def _take(exchange_id: int, signal_id: int | None, event: str = "",
           source: str = "") -> Taken | Applied:
-    """Count an attempt at the signal (committed before the step runs) and read the exchange,
-    in one transaction; an Applied when there is nothing to apply."""
-    with db.session() as s:
+    """Count an attempt at the signal (committed before the step runs), then read the exchange:
+    two statements, each its own transaction (one round trip each); an Applied when there is
+    nothing to apply."""
+    with db.autocommit() as connection:
         attempts = 1
         if signal_id is not None:
-            taken = _take_signal(signal_id, session=s)
+            taken = take_signal(signal_id, connection=connection)
             if taken is None:
                 return Applied("signal already applied")
             attempts, event, source = taken
-        exchange = s.get(Exchange, exchange_id)
-        if exchange is None:
-            return Applied("exchange gone")
+        exchange = read_exchange(exchange_id, connection=connection)
+    if exchange is None:
+        return Applied("exchange gone")
     return Taken(exchange, event, source, attempts)
 
 
@@ -231,18 +226,19 @@ def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool,
                                    instant_exchange=instant,
                                    release_reason=exchange.release_reason)
     if meant.kept:  # e.g. close before create finished
-        _keep_release(exchange.id, source)
+        keep_release(exchange.id, source)
         return Applied("release kept until the Ongoing order exists")
     if meant.ignored:
         if meant.noted:
-            _note(exchange.id, "ignored", event, meant.ignored, source)
+            note_event(exchange.id, "ignored", event, meant.ignored, source)
         return Applied(f"ignored: {meant.ignored}")
     event, source = meant.event, meant.source
     if exchange_rules.resumes_on(exchange.state, event):
-        _resume(exchange, f"{event}: the parcel left")  # a missed Sent must not strand it
+        resume(exchange, f"{event}: the parcel left")  # a missed Sent must not strand it
     found = exchange_rules.transition(exchange.state, event)
     if found is None:
-        _note(exchange.id, "ignored", event, f"not applicable in state {exchange.state}", source)
+        note_event(exchange.id, "ignored", event, f"not applicable in state {exchange.state}",
+                   source)
         return Applied(f"ignored in {exchange.state}")
     with step_writes(exchange.id):  # the step's lines wait for its saves and its end
         return _run_step(exchange, event, source, *found, may_raise=may_raise,
@@ -256,18 +252,18 @@ def _run_step(exchange: Exchange, event: str, source: str, step: str, after: str
     try:
         outcome = STEPS[step](exchange)
     except (NeedsAttention, ShopifyRefusal) as exc:  # a Shopify refusal is written for a person
-        return Applied(_attention(exchange, step, event, str(exc)))
+        return Applied(attention(exchange, step, event, str(exc)))
     except Exception as exc:
         transient = getattr(exc, "retriable", False) or isinstance(exc, JobTimeoutException)
         if transient and may_raise:
-            _note(exchange.id, "error", step, logs.scrub(f"will retry: {exc}"), source)
+            note_event(exchange.id, "error", step, logs.scrub(f"will retry: {exc}"), source)
             raise
-        return Applied(_attention(exchange, step, event, logs.scrub(str(exc)),
+        return Applied(attention(exchange, step, event, logs.scrub(str(exc)),
                                   transient=transient))
     outcome, then = (outcome.outcome, outcome.event) if isinstance(outcome, Then) \
         else (outcome, None)
     follow_up = then or (exchange_rules.FOLLOW_UP.get(after) if after != exchange.state else None)
-    recorded = _move(exchange.id, exchange.state, after, f"{step}: {outcome}", source,
+    recorded = move(exchange.id, exchange.state, after, f"{step}: {outcome}", source,
                      follow_up=follow_up and (follow_up, f"after {step}"), signal_id=signal_id)
     return Applied(outcome, recorded, done=signal_id is not None)
 
@@ -275,55 +271,16 @@ def _run_step(exchange: Exchange, event: str, source: str, step: str, after: str
 def _give_up(exchange: Exchange, event: str, source: str) -> str:
     reason = f"Swapline could not apply {event!r} after {MAX_ATTEMPTS} attempts; see the timeline"
     if exchange.state in exchange_rules.FINAL_STATES:
-        _note(exchange.id, "ignored", event, reason, source)
+        note_event(exchange.id, "ignored", event, reason, source)
         return f"ignored: {reason}"
-    return _attention(exchange, event, event, reason)
-
-
-# Built once, run with parameters: no statement to build and no cache key to compute per call.
-_TAKE = sql_update(ExchangeSignal.__table__) \
-    .where(ExchangeSignal.__table__.c.id == bindparam("b_id"),
-           ExchangeSignal.__table__.c.done_at.is_(None)) \
-    .values(attempts=ExchangeSignal.__table__.c.attempts + 1) \
-    .returning(*(ExchangeSignal.__table__.c[name] for name in ("attempts", "event", "source")))
-_DONE = sql_update(ExchangeSignal.__table__) \
-    .where(ExchangeSignal.__table__.c.id == bindparam("b_id"))
-
-
-def _take_signal(signal_id: int, *, session: Session) -> tuple[int, str, str] | None:
-    """Count an attempt at a recorded signal: the attempts so far with the signal's event and
-    source, or None when it was applied already (or is gone). One UPDATE … RETURNING, the row
-    unread."""
-    row = session.connection().execute(_TAKE, {"b_id": signal_id}).first()
-    return tuple(row) if row is not None else None
-
-
-def _done(signal_id: int, connection: Connection) -> None:
-    connection.execute(_DONE, {"b_id": signal_id, "done_at": utcnow()})
+    return attention(exchange, event, event, reason)
 
 
 def _signal_done(signal_id: int) -> None:
     with db.autocommit() as connection:  # one statement: its own transaction
-        _done(signal_id, connection)
+        mark_done(signal_id, connection=connection)
 
 
-def _resume(exchange: Exchange, why: str) -> None:
-    """Leave needs_attention for the state the exchange was in."""
-    state = exchange_rules.left_state(exchange.state, exchange.attention_step)
-    with db.session() as s:
-        row = s.get(Exchange, exchange.id)
-        row.state, row.attention_reason, row.attention_step = state, None, None
-        row.attention_transient = False
-        record(row.id, "transition", f"{NEEDS_ATTENTION} → {state}", why, session=s)
-    exchange.state, exchange.attention_step = state, None
-
-
-def _keep_release(exchange_id: int, source: str) -> None:
-    with db.session() as s:
-        row = s.get(Exchange, exchange_id)
-        row.release_reason = row.release_reason or source or "release"
-        record(exchange_id, "ignored", "release", "kept until the Ongoing order exists",
-               session=s, source=source)
 
 
 def _retries_left() -> bool:
@@ -331,60 +288,15 @@ def _retries_left() -> bool:
     return bool(job and job.retries_left)
 
 
-def _move(exchange_id: int, before: str, after: str, outcome: str, source: str, *,
-          follow_up: tuple[str, str] | None = None, signal_id: int | None = None) -> int | None:
-    """The step's end, in one transaction: its waiting lines and fields, the new state with its
-    transition line, the follow-up signal (its id; None when the same one already waits) and
-    the applied signal marked done. A crash before the commit leaves all of it to a re-run."""
-    at = utcnow()
-    lines, fields = pending(exchange_id)
-    lines.append({**line(exchange_id, "transition", f"{before} → {after}", outcome,
-                         source=source), "at": at})
-    with db.transaction() as connection:
-        write(exchange_id, lines, {**fields, "state": after,
-                                   **({"completed_at": at} if after == COMPLETED else {})},
-              connection=connection, at=at)
-        recorded = _record(exchange_id, *follow_up, connection=connection) if follow_up \
-            else None
-        if signal_id is not None:
-            _done(signal_id, connection)
-    return recorded
 
-
-def _note(exchange_id: int, kind: str, name: str, outcome: str, source: str = "") -> None:
-    """A line of the runner's own (ignored, will retry), with the step's waiting ones."""
-    lines, fields = pending(exchange_id)
-    with db.transaction() as connection:
-        write(exchange_id, [*lines, line(exchange_id, kind, name, outcome, source=source)],
-              fields, connection=connection)
-
-
-def _attention(exchange: Exchange, step: str, event: str, reason: str, *,
-               transient: bool = False) -> str:
-    """Park the exchange in needs_attention with a readable reason; Retry re-sends `event`.
-
-    `transient`: an outage outlasted the retries; reconciliation retries it by itself later."""
-    lines, fields = pending(exchange.id)  # what the step did before it failed
-    with db.session() as s:
-        if lines or fields:
-            write(exchange.id, lines, fields, connection=s.connection())
-        row = s.get(Exchange, exchange.id)
-        record(row.id, "transition", f"{row.state} → {NEEDS_ATTENTION}", reason, session=s,
-               step=step)
-        if row.state != NEEDS_ATTENTION:  # a failed cancel keeps the first failure's Retry
-            row.attention_step = exchange_rules.attention_step(row.state, event)
-        row.attention_reason, row.state, row.updated_at = reason, NEEDS_ATTENTION, utcnow()
-        row.attention_transient = transient
-    log.warning("exchange needs attention at %s: %s", step, reason)
-    alerts.queue_check(exchange.id, exchange.shop_domain)  # the merchant hears of it at once
-    return f"needs attention: {reason}"
 
 
 def _retry(exchange: Exchange, source: str, signal_id: int | None) -> Applied:
     """Back to the state it left, and the event that failed goes again."""
     if not exchange_rules.retriable(exchange.state, exchange.attention_step):
-        _note(exchange.id, "ignored", "retry", f"not applicable in state {exchange.state}", source)
+        note_event(exchange.id, "ignored", "retry",
+                   f"not applicable in state {exchange.state}", source)
         return Applied("nothing to retry")
     _, event = exchange_rules.failed(exchange.attention_step)
-    _resume(exchange, f"retry ({source or 'retry'})")
+    resume(exchange, f"retry ({source or 'retry'})")
     return _apply(exchange, event, source or "retry", may_raise=False, signal_id=signal_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, ForeignKey, Integer, String, bindparam, insert, literal
+from sqlalchemy import Column, ForeignKey, Integer, String, bindparam, insert, literal, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -70,3 +70,24 @@ def record_signal(exchange_id: int, event: str, source: str, *,
     return connection.execute(_RECORD, {"s_exchange_id": exchange_id, "s_event": event,
                                         "s_source": source[:255],
                                         "s_created_at": utcnow()}).scalar()
+
+
+# Built once, run with parameters: no statement to build and no cache key to compute per call.
+_TABLE = ExchangeSignal.__table__
+_TAKE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.done_at.is_(None)) \
+    .values(attempts=_TABLE.c.attempts + 1) \
+    .returning(_TABLE.c.attempts, _TABLE.c.event, _TABLE.c.source)
+_DONE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
+
+
+def take_signal(signal_id: int, *, connection: Connection) -> tuple[int, str, str] | None:
+    """Count an attempt at a recorded signal: the attempts so far with the signal's event and
+    source, or None when it was applied already (or is gone). One UPDATE … RETURNING, the row
+    unread."""
+    row = connection.execute(_TAKE, {"b_id": signal_id}).first()
+    return tuple(row) if row is not None else None
+
+
+def mark_done(signal_id: int, *, connection: Connection) -> None:
+    """The signal has been applied (or ignored, or parked its exchange in needs attention)."""
+    connection.execute(_DONE, {"b_id": signal_id, "done_at": utcnow()})

@@ -8,15 +8,8 @@ from sqlalchemy import event
 
 from jobs.exchange_rules import PARKED
 from models import db
-from models.exchange import (
-    Exchange,
-    note,
-    stage,
-    step_writes,
-    timeline,
-    together,
-    update,
-)
+from models.exchange import Exchange, timeline
+from models.exchange_writes import note, stage, step_writes, together, update
 from tests.conftest import SHOP
 
 
