@@ -53,7 +53,8 @@ from models.alert import (
 from models.alert import (
     NEEDS_ATTENTION as ATTENTION,
 )
-from models.exchange import Exchange, mark_once, record
+from models.exchange import Exchange, record
+from models.exchange_writes import mark_once
 from models.settings import ShopSettings, settings_of
 from models.types import utcnow
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import bindparam, update
+
 import logs
 from jobs import metrics
 from jobs.queue import enqueue, job_id
@@ -29,12 +31,10 @@ def delivery_job_id(delivery_id: int) -> str:
 @metrics.counts_job
 def process_delivery(delivery_id: int) -> str:
     """Run the handler of one recorded delivery, once; failures are recorded and re-raised."""
-    with db.session() as s:
-        delivery = s.get(WebhookDelivery, delivery_id)
-        if delivery is None or delivery.processed_at is not None:
-            return "already processed"
-        delivery.attempts += 1
-        source, topic, shop = delivery.source, delivery.topic, delivery.shop_domain
+    delivery = _take(delivery_id)
+    if delivery is None:
+        return "already processed"
+    source, topic, shop = delivery.source, delivery.topic, delivery.shop_domain
     handler = handlers().get((source, topic))
     with logs.context(shop=shop, delivery_id=delivery_id, topic=topic):
         try:
@@ -47,19 +47,33 @@ def process_delivery(delivery_id: int) -> str:
     return outcome
 
 
+# Each write below is one statement on an autocommit connection (one round trip, no BEGIN or
+# COMMIT around it, no ORM session built for it), built once and run with parameters.
+_TABLE = WebhookDelivery.__table__
+_TAKE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.processed_at.is_(None)) \
+    .values(attempts=_TABLE.c.attempts + 1) \
+    .returning(*(_TABLE.c[name] for name in ("id", "source", "topic", "shop_domain", "payload")))
+_SAVE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
+
+
+def _take(delivery_id: int) -> WebhookDelivery | None:
+    """Count an attempt at an unprocessed delivery and read what its handler needs (one UPDATE
+    … RETURNING); None when it was processed already (or is gone)."""
+    with db.autocommit() as connection:
+        row = connection.execute(_TAKE, {"b_id": delivery_id}).first()
+    return WebhookDelivery(**row._mapping) if row is not None else None
+
+
 def _mark_processed(delivery_id: int) -> None:
-    with db.session() as s:
-        delivery = s.get(WebhookDelivery, delivery_id)
-        if delivery is not None:  # shop/redact deletes its own delivery row too
-            delivery.processed_at = utcnow()
-            delivery.last_error = None
+    with db.autocommit() as connection:  # shop/redact deletes its own row: then no row matches
+        connection.execute(_SAVE, {"b_id": delivery_id, "processed_at": utcnow(),
+                                   "last_error": None})
 
 
 def _record_error(delivery_id: int, exc: Exception) -> None:
-    with db.session() as s:
-        delivery = s.get(WebhookDelivery, delivery_id)
-        if delivery is not None:
-            delivery.last_error = logs.scrub(f"{type(exc).__name__}: {exc}")[:2000]
+    with db.autocommit() as connection:
+        connection.execute(_SAVE, {"b_id": delivery_id,
+                                   "last_error": logs.scrub(f"{type(exc).__name__}: {exc}")[:2000]})
 
 
 def enqueue_delivery(delivery_id: int, shop: str, *, at_front: bool = False) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy import and_, false
 from sqlmodel import select
 
 from jobs import exchange_rules
@@ -12,9 +13,10 @@ from jobs.lifecycle import signal
 from jobs.ongoing_events import EXCHANGE_ORDER, ORIGINAL_ORDER, event_for
 from models import db
 from models.delivery import WebhookDelivery
-from models.exchange import Exchange, find_by_ongoing_order, find_by_return, mark_once, note
+from models.exchange import Exchange, find_by_ongoing_order, find_by_return
+from models.exchange_writes import line, note
 from models.settings import ShopSettings, settings_for
-from models.shop import get_shop
+from models.shop import Shop, get_shop
 from models.types import utcnow
 
 RETURN_EVENTS = ("return.closed", "shipment.event.in_transit")
@@ -26,16 +28,16 @@ def ongoing_order(delivery: WebhookDelivery) -> str:
     payload = json.loads(delivery.payload)
     status = (payload.get("orderStatus") or {}).get("number")
     order_id = payload.get("orderId")
-    with db.session() as s:  # one transaction: the shop, its settings, our exchange order
-        shop = get_shop(delivery.shop_domain, session=s)
-        if shop is None:
+    numbered = isinstance(status, int) and isinstance(order_id, int)
+    with db.session() as s:  # one transaction: the shop's settings and our exchange order
+        found = _settings_and_exchange(delivery.shop_domain, order_id if numbered else None,
+                                       session=s)
+        if found is None:
             return "shop gone"
-        settings = settings_for(shop, session=s)
+        settings, exchange = found
         if settings.first_ongoing_webhook_at is None:
             settings.first_ongoing_webhook_at = utcnow()
-        exchange = find_by_ongoing_order(delivery.shop_domain, order_id, session=s) \
-            if isinstance(status, int) and isinstance(order_id, int) else None
-    if not isinstance(status, int) or not isinstance(order_id, int):
+    if not numbered:
         return "no order id or status number"
     source = f"Ongoing webhook {payload.get('webhookEventId')}"
     if exchange is not None:
@@ -47,13 +49,35 @@ def ongoing_order(delivery: WebhookDelivery) -> str:
     return "not an exchange order"
 
 
+def _settings_and_exchange(domain: str, order_id: int | None, *,
+                           session) -> tuple[ShopSettings, Exchange | None] | None:
+    """The shop's settings and its exchange whose Ongoing order has `order_id`, in one read
+    (None: the shop is gone); a shop without a settings row yet gets one."""
+    ours = and_(Exchange.shop_domain == Shop.domain, Exchange.ongoing_order_id == order_id) \
+        if order_id is not None else false()
+    found = session.exec(select(ShopSettings, Exchange)
+                         .join(Shop, Shop.id == ShopSettings.shop_id)
+                         .outerjoin(Exchange, ours)
+                         .where(Shop.domain == domain)).first()
+    if found is not None:
+        return tuple(found)
+    shop = get_shop(domain, session=session)
+    if shop is None:
+        return None
+    exchange = find_by_ongoing_order(domain, order_id, session=session) \
+        if order_id is not None else None
+    return settings_for(shop, session=session), exchange
+
+
 def _exchange_order(exchange: Exchange, settings: ShopSettings, status: int, source: str) -> str:
-    """Our exchange order reached `status`: signal what it means, if the exchange awaits it."""
-    note(exchange.id, f"Ongoing order status {status}", source, kind="webhook")
-    event = event_for(settings, EXCHANGE_ORDER, status)
+    """Our exchange order reached `status`: signal what it means, if the exchange awaits it
+    (the webhook's line then goes with the signal, in one transaction)."""
+    name, event = f"Ongoing order status {status}", event_for(settings, EXCHANGE_ORDER, status)
     if event is None or not exchange_rules.awaited(exchange.state, event):
+        note(exchange.id, name, source, kind="webhook")
         return "status noted"
-    signal(exchange.id, event, shop=exchange.shop_domain, source=source, now=True)
+    signal(exchange.id, event, shop=exchange.shop_domain, source=source, now=True,
+           lines=[line(exchange.id, "webhook", name, source)])
     return f"{event} queued for exchange {exchange.id}"
 
 
@@ -65,9 +89,9 @@ def _release_for_original(domain: str, order_number: str, source: str) -> int:
                                               Exchange.order_name.in_(names),
                                               Exchange.state.in_(OPEN_STATES))).all()
     for exchange in found:
-        note(exchange.id, "Ongoing original order returned", source, kind="webhook")
-        mark_once(exchange.id, "returned_in_ongoing_at")
-        signal(exchange.id, RELEASE, shop=domain, source=source, now=True)
+        signal(exchange.id, RELEASE, shop=domain, source=source, now=True,
+               lines=[line(exchange.id, "webhook", "Ongoing original order returned", source)],
+               moment="returned_in_ongoing_at")
     return len(found)
 
 
@@ -84,12 +108,10 @@ def return_event(delivery: WebhookDelivery) -> str:
     exchange = _exchange_for_event(delivery.shop_domain, payload)
     if exchange is None:
         return "no exchange for this return"
-    note(exchange.id, f"return event {delivery.topic}", payload["id"], kind="webhook")
-    if delivery.topic == "return.closed":
-        mark_once(exchange.id, "return_closed_at")
     event = IN_TRANSIT if delivery.topic == "shipment.event.in_transit" else RELEASE
-    signal(exchange.id, event, shop=delivery.shop_domain, source=delivery.topic,
-           now=True)
+    signal(exchange.id, event, shop=delivery.shop_domain, source=delivery.topic, now=True,
+           lines=[line(exchange.id, "webhook", f"return event {delivery.topic}", payload["id"])],
+           moment="return_closed_at" if delivery.topic == "return.closed" else None)
     return f"{event} queued for exchange {exchange.id}"
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from clients import shopify_admin as shop_api
 from clients.shopify_errors import ShopifyAccessDenied, ShopifyUserError
 from models import db
-from models.exchange import Exchange, note, update
+from models.exchange import Exchange
+from models.exchange_writes import note, stage, update
 from models.money import money_text
 from models.shop import shop_grants
 
@@ -59,7 +60,7 @@ def collect(exchange: Exchange) -> str:
     amount, currency = shop_api.outstanding(payment)
     if amount <= 0:
         if not exchange.collection:
-            update(exchange.id, collection="none")
+            stage(exchange.id, collection="none")
         return "nothing left to collect"
     if exchange.collection == "invoice":  # fulfil sent it already: one per exchange
         return f"invoice sent: awaiting payment of {money_text(amount, currency)} {currency}"

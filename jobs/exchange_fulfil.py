@@ -6,7 +6,8 @@ from clients.ongoing_accounts import client_for_shop
 from jobs import carriers
 from jobs.exchange_collect import collect
 from jobs.exchange_rules import PARKED, NeedsAttention
-from models.exchange import Exchange, note, update
+from models.exchange import Exchange
+from models.exchange_writes import note, stage
 from models.money import money_text
 from models.settings import settings_of
 from models.types import utcnow
@@ -20,7 +21,7 @@ def fulfil(exchange: Exchange) -> str:
     if exchange.state == PARKED:
         note(exchange.id, "Sent before release", "the parcel left; fulfilling anyway",
               kind="warning")
-    update(exchange.id, sent_at=utcnow(), ongoing_status=order["orderInfo"]["orderStatus"]
+    stage(exchange.id, sent_at=utcnow(), ongoing_status=order["orderInfo"]["orderStatus"]
           ["number"], tracking_number=tracking["number"], tracking_url=tracking["url"],
           tracking_company=tracking["company"])
     domain = exchange.shop_domain
@@ -49,7 +50,7 @@ def _processed_line_items(exchange: Exchange) -> list[str]:
     ret = shop_api.read_return(domain, exchange.return_gid)
     if any(n["unprocessedQuantity"] > 0 for n in ret["exchangeLineItems"]["nodes"]):
         shop_api.process_exchange_items(domain, ret)
-        note(exchange.id, "Shopify returnProcess", "exchange items processed")
+        note(exchange.id, "Shopify returnProcess", "exchange items processed", now=True)
         ret = shop_api.read_return(domain, exchange.return_gid)
     return shop_api.exchange_line_item_ids(ret)
 
@@ -89,7 +90,8 @@ def _clear_holds(exchange: Exchange, fo: dict, line_items: list[str]) -> dict:
     returns = [h["id"] for h in fo["fulfillmentHolds"] if h["reason"] == "AWAITING_RETURN_ITEMS"]
     if ours or returns:
         fo = shop_api.release_holds(domain, fo, ours + returns)
-        note(exchange.id, "Shopify fulfillmentOrderReleaseHold", f"{len(ours + returns)} released")
+        note(exchange.id, "Shopify fulfillmentOrderReleaseHold", f"{len(ours + returns)} released",
+             now=True)
     if not _payment_holds(fo):
         return fo
     collect(exchange)
@@ -122,7 +124,8 @@ def _release_payment_holds(exchange: Exchange, fo: dict) -> dict:
     if amount > 0:
         note(exchange.id, "Shopify fulfillmentOrderReleaseHold",
              f"AWAITING_PAYMENT released unpaid ({money_text(amount, currency)} {currency} "
-             "outstanding): the parcel already left", kind="warning")
+             "outstanding): the parcel already left", kind="warning", now=True)
     else:
-        note(exchange.id, "Shopify fulfillmentOrderReleaseHold", "AWAITING_PAYMENT released: paid")
+        note(exchange.id, "Shopify fulfillmentOrderReleaseHold", "AWAITING_PAYMENT released: paid",
+             now=True)
     return fo

@@ -13,8 +13,9 @@ from clients.shopify_errors import ShopifyGraphQLError, ShopifyRefusal
 from jobs.exchange_rules import ACTIONS, RELEASE, RELEASE_IF_REQUESTED, NeedsAttention
 from models import db
 from models.alert import DOUBLE_SHIPMENT_PREFIX as DOUBLE_SHIPMENT  # the alert's condition
-from models.exchange import Exchange, find_by_ongoing_order, note
+from models.exchange import Exchange, exchange_order_ids
 from models.exchange_signal import ExchangeSignal
+from models.exchange_writes import note
 from models.settings import ShopSettings
 
 # The source the Exchanges page gives its Release now button (blueprints/exchanges.py `act`).
@@ -41,13 +42,12 @@ def released_by_merchant(exchange: Exchange) -> bool:
     """Whether the release being applied is the merchant's Release now: the signal this
     exchange's job is applying (taken, not done) came from that button, directly or kept
     until create finished."""
-    query = (select(ExchangeSignal)
+    query = (select(ExchangeSignal.event, ExchangeSignal.source)
              .where(ExchangeSignal.exchange_id == exchange.id,
                     ExchangeSignal.done_at.is_(None), ExchangeSignal.attempts > 0)
              .order_by(ExchangeSignal.id.desc()).limit(1))
-    with db.session() as s:
-        row = s.exec(query).first()
-        event, source = (row.event, row.source) if row else ("", "")
+    with db.autocommit() as connection:  # one read: one round trip
+        event, source = connection.execute(query).first() or ("", "")
     if event == RELEASE_IF_REQUESTED:
         source = exchange.release_reason or ""
     return event in (RELEASE, RELEASE_IF_REQUESTED) and source == RELEASE_NOW
@@ -66,11 +66,13 @@ def check_before_release(exchange: Exchange, client: OngoingClient,
                                            status_below=settings.order_status_sent)
     own = next((o for o in orders if _id(o) == exchange.ongoing_order_id), None) \
         or client.get_order(exchange.ongoing_order_id)
-    for order in orders:
-        items = sorted(set(exchange.skus) & _skus(order))
-        if _id(order) == exchange.ongoing_order_id or not items \
-                or not same_customer(own.get("consignee"), order.get("consignee")) \
-                or _another_exchange(exchange, _id(order)):
+    suspects = [(order, items) for order in orders
+                if _id(order) != exchange.ongoing_order_id
+                and (items := sorted(set(exchange.skus) & _skus(order)))
+                and same_customer(own.get("consignee"), order.get("consignee"))]
+    exchanges = _exchange_orders(exchange, [_id(order) for order, _ in suspects])
+    for order, items in suspects:
+        if _id(order) in exchanges:
             continue
         info = order["orderInfo"]
         raise NeedsAttention(
@@ -107,8 +109,11 @@ def _skus(order: dict) -> set[str]:
             for line in order.get("orderLines") or []}
 
 
-def _another_exchange(exchange: Exchange, order_id: int | None) -> bool:
-    """An order Swapline made for another exchange of this shop (a second exchange of the same
-    customer is not a double shipment)."""
+def _exchange_orders(exchange: Exchange, order_ids: list[int | None]) -> set[int]:
+    """Those of the orders Swapline made for this shop's exchanges (a second exchange of the
+    same customer is not a double shipment): one query, however many orders Ongoing returned."""
+    ids = [order_id for order_id in order_ids if order_id is not None]
+    if not ids:
+        return set()
     with db.session() as s:
-        return find_by_ongoing_order(exchange.shop_domain, order_id, session=s) is not None
+        return exchange_order_ids(exchange.shop_domain, ids, session=s)

@@ -18,7 +18,8 @@ from jobs.exchange_guard import check_before_release, tag_order
 from jobs.exchange_items import changed, current_items, describe, order_lines
 from jobs.exchange_rules import EXCHANGE_REMOVED, NeedsAttention, Then
 from jobs.exchange_shipping import Shipping, ship_like
-from models.exchange import Exchange, note, update
+from models.exchange import Exchange
+from models.exchange_writes import note, stage, together, update
 from models.settings import ShopSettings, settings_of
 from models.types import utcnow
 
@@ -49,12 +50,13 @@ def create(exchange: Exchange) -> str:
         body = _order_body(exchange, settings, to, ret["order"].get("email"), shipping)
         order_id = client.create_or_update_order(body)["orderId"]
         exchange.ongoing_order_id = order_id
-        note(exchange.id, "Ongoing PUT /orders", f"order {exchange.ongoing_order_number}",
-             saving={"ongoing_order_id": order_id}, ongoing_order_id=order_id)
-        note(exchange.id, "Shipping", shipping.source,
-             kind="warning" if shipping.warning else "call")
-        if to.source:
-            note(exchange.id, "Consignee", to.source, kind="warning")
+        with together(exchange.id):  # the order's id, and how it ships, in one write
+            note(exchange.id, "Ongoing PUT /orders", f"order {exchange.ongoing_order_number}",
+                 saving={"ongoing_order_id": order_id}, ongoing_order_id=order_id)
+            note(exchange.id, "Shipping", shipping.source,
+                 kind="warning" if shipping.warning else "call")
+            if to.source:
+                note(exchange.id, "Consignee", to.source, kind="warning")
     _ensure_status(exchange, client, settings.order_status_open)
     if announce:
         _create_return_order(exchange, client, settings, original)
@@ -74,9 +76,9 @@ def _processed(exchange: Exchange, ret: dict) -> dict:
         except ShopifyUserError as exc:  # e.g. the return was closed first: fulfil tries again
             note(exchange.id, "Shopify returnProcess", f"not yet: {exc}", kind="warning")
             return ret
-        note(exchange.id, "Shopify returnProcess", "exchange items processed")
+        note(exchange.id, "Shopify returnProcess", "exchange items processed", now=True)
         ret = shop_api.read_return(exchange.shop_domain, exchange.return_gid)
-    update(exchange.id, line_item_gids=shop_api.exchange_line_item_ids(ret))
+    stage(exchange.id, line_item_gids=shop_api.exchange_line_item_ids(ret))
     return ret
 
 
@@ -128,7 +130,7 @@ def _ensure_status(exchange: Exchange, client: OngoingClient, number: int) -> No
         note(exchange.id, "Ongoing PATCH orderStatus", f"{current} → {number}",
              saving={"ongoing_status": number})
     else:
-        update(exchange.id, ongoing_status=number)
+        stage(exchange.id, ongoing_status=number)
 
 
 def _original(exchange: Exchange, client: OngoingClient) -> dict | None:
@@ -163,8 +165,8 @@ def _create_return_order(exchange: Exchange, client: OngoingClient, settings,
         ["returnOrderStatus"]["number"]
     if status != settings.return_status_notified:
         client.set_return_order_status(response["returnOrderId"], settings.return_status_notified)
-    note(exchange.id, "Ongoing PUT /returnOrders", "announced",
-          return_order_id=response["returnOrderId"])
+    note(exchange.id, "Ongoing PUT /returnOrders", "announced", now=True,
+         return_order_id=response["returnOrderId"])
 
 
 def _hold(exchange: Exchange, ret: dict) -> None:

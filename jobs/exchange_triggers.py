@@ -13,7 +13,8 @@ from jobs.exchange_rules import CANCEL, CREATE, DETECTED, RELEASE, RETURN_UPDATE
 from jobs.lifecycle import signal
 from models import db
 from models.delivery import WebhookDelivery
-from models.exchange import Exchange, find_by_return, mark_once, note
+from models.exchange import Exchange
+from models.exchange_writes import line, note
 from models.settings import settings_of
 
 
@@ -31,10 +32,9 @@ def detect(delivery: WebhookDelivery) -> str:
     domain, gid = delivery.shop_domain, _return_gid(json.loads(delivery.payload))
     if gid is None:
         return "no return id in the payload"
-    with db.session() as s:
-        known = find_by_return(domain, gid, session=s)
+    known = _exchange_id(domain, gid)
     if known:
-        note(known.id, f"webhook {delivery.topic}", "already known", kind="webhook")
+        note(known, f"webhook {delivery.topic}", "already known", kind="webhook")
         return "exchange already known"
     ret = shop_api.read_return(domain, gid)
     if ret is None or ret["status"] != "OPEN" or not ret["exchangeLineItems"]["nodes"]:
@@ -42,8 +42,8 @@ def detect(delivery: WebhookDelivery) -> str:
     exchange = _new_exchange(domain, ret)
     if exchange is None:
         return "exchange already known"
-    note(exchange.id, f"webhook {delivery.topic}", "exchange detected", kind="webhook")
-    signal(exchange.id, CREATE, shop=domain, source=delivery.topic, now=True)
+    signal(exchange.id, CREATE, shop=domain, source=delivery.topic, now=True,
+           lines=[line(exchange.id, "webhook", f"webhook {delivery.topic}", "exchange detected")])
     return f"exchange {exchange.id} detected"
 
 
@@ -79,25 +79,33 @@ def _new_exchange(domain: str, ret: dict) -> Exchange | None:
         return None
 
 
-def _signal_return(delivery: WebhookDelivery, event: str) -> str:
-    gid = _return_gid(json.loads(delivery.payload))
-    with db.session() as s:
-        exchange = find_by_return(delivery.shop_domain, gid, session=s) if gid else None
-    if exchange is None:
+def _exchange_id(domain: str, gid: str | None) -> int | None:
+    """The id of the shop's exchange for a Shopify return (one indexed read of one column)."""
+    if gid is None:
+        return None
+    with db.autocommit() as connection:
+        return connection.execute(select(Exchange.id).where(
+            Exchange.shop_domain == domain, Exchange.return_gid == gid)).scalar()
+
+
+def _signal_return(delivery: WebhookDelivery, event: str, *, moment: str | None = None,
+                   exchange_id: int | None = None) -> str:
+    """Signal `event` to the return's exchange, with the webhook's timeline line (and `moment`
+    set once) in the signal's transaction."""
+    exchange_id = exchange_id or _exchange_id(delivery.shop_domain,
+                                              _return_gid(json.loads(delivery.payload)))
+    if exchange_id is None:
         return "no exchange for this return"
-    note(exchange.id, f"webhook {delivery.topic}", event, kind="webhook")
-    signal(exchange.id, event, shop=delivery.shop_domain, source=delivery.topic, now=True)
-    return f"{event} queued for exchange {exchange.id}"
+    signal(exchange_id, event, shop=delivery.shop_domain, source=delivery.topic, now=True,
+           lines=[line(exchange_id, "webhook", f"webhook {delivery.topic}", event)],
+           moment=moment)
+    return f"{event} queued for exchange {exchange_id}"
 
 
 def return_closed(delivery: WebhookDelivery) -> str:
-    """returns/close: a close signal releases with or without Instant Exchange."""
-    gid = _return_gid(json.loads(delivery.payload))
-    with db.session() as s:
-        exchange = find_by_return(delivery.shop_domain, gid, session=s) if gid else None
-    if exchange is not None:  # the "return not booked in" alert counts from here
-        mark_once(exchange.id, "return_closed_at")
-    return _signal_return(delivery, RELEASE)
+    """returns/close: a close signal releases with or without Instant Exchange; the "return not
+    booked in" alert counts from here."""
+    return _signal_return(delivery, RELEASE, moment="return_closed_at")
 
 
 def return_cancelled(delivery: WebhookDelivery) -> str:
@@ -108,19 +116,15 @@ def return_cancelled(delivery: WebhookDelivery) -> str:
 def return_updated(delivery: WebhookDelivery) -> str:
     """returns/update: a known exchange re-reads its return (exchange items may have been
     removed); an unknown return may be one to detect."""
-    gid = _return_gid(json.loads(delivery.payload))
-    with db.session() as s:
-        known = find_by_return(delivery.shop_domain, gid, session=s) if gid else None
+    known = _exchange_id(delivery.shop_domain, _return_gid(json.loads(delivery.payload)))
     if known is None:
         return detect(delivery)
-    return _signal_return(delivery, RETURN_UPDATED)
+    return _signal_return(delivery, RETURN_UPDATED, exchange_id=known)
 
 
 def return_reopened(delivery: WebhookDelivery) -> str:
     """returns/reopen: only noted; a released exchange stays released."""
-    gid = _return_gid(json.loads(delivery.payload))
-    with db.session() as s:
-        exchange = find_by_return(delivery.shop_domain, gid, session=s) if gid else None
-    if exchange:
-        note(exchange.id, "webhook returns/reopen", "noted", kind="webhook")
+    exchange_id = _exchange_id(delivery.shop_domain, _return_gid(json.loads(delivery.payload)))
+    if exchange_id:
+        note(exchange_id, "webhook returns/reopen", "noted", kind="webhook")
     return "noted"

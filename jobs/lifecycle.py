@@ -18,19 +18,25 @@ from typing import NamedTuple
 from redis.exceptions import LockError, RedisError
 from rq import Retry, get_current_job
 from rq.timeouts import JobTimeoutException
-from sqlalchemy import update as sql_update
-from sqlmodel import Session
 
 import logs
 from clients.shopify_errors import ShopifyRefusal
-from jobs import alerts, exchange_collect, exchange_fulfil, exchange_rules, exchange_steps, metrics
-from jobs.exchange_rules import COMPLETED, NEEDS_ATTENTION, NeedsAttention, Then
+from jobs import exchange_collect, exchange_fulfil, exchange_rules, exchange_steps, metrics
+from jobs.exchange_rules import NeedsAttention, Then
+from jobs.exchange_transitions import (
+    attention,
+    keep_release,
+    move,
+    note_event,
+    record_event,
+    resume,
+)
 from jobs.queue import DEFAULT_TIMEOUT, enqueue, job_id, jobs
 from models import db
-from models.exchange import Exchange, record
-from models.exchange_signal import MAX_ATTEMPTS, ExchangeSignal, waiting_signal
+from models.exchange import Exchange, read_exchange
+from models.exchange_signal import MAX_ATTEMPTS, mark_done, take_signal
+from models.exchange_writes import mark_once, step_writes, write
 from models.settings import settings_of
-from models.types import utcnow
 
 log = logging.getLogger(__name__)
 # step name (exchange_rules.TRANSITIONS) -> function(exchange) -> outcome text, or Then
@@ -46,7 +52,7 @@ STEP_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 
 
 def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "",
-           now: bool = False) -> bool:
+           now: bool = False, lines: list[dict] = (), moment: str | None = None) -> bool:
     """Queue `event` for an exchange (from a webhook, the poll, a button or a follow-up).
 
     The event is written to the database first, so a job Redis loses is queued again by the
@@ -55,8 +61,17 @@ def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "",
     warehouse repeating its Sent notice queues one job, not ten).
 
     `now` (a delivery's job): apply it in this job, with its follow-ups, when the exchange's
-    lock is free; a busy lock or a retriable failure leaves it to its own job, as without."""
-    signal_id = _record(exchange_id, event, source)
+    lock is free; a busy lock or a retriable failure leaves it to its own job, as without.
+
+    `lines` (timeline lines, models.exchange.line) and `moment` (a moment column set once,
+    mark_once) are written with the signal row, in its transaction: what the webhook said is
+    on the timeline exactly when its event is recorded."""
+    with db.transaction() as connection:
+        if lines:
+            write(exchange_id, list(lines), {}, connection=connection)
+        if moment:
+            mark_once(exchange_id, moment, connection=connection)
+        signal_id = record_event(exchange_id, event, source, connection=connection)
     if signal_id is None:
         return True
     if now and _apply_now(exchange_id, signal_id, shop):
@@ -68,17 +83,6 @@ def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "",
                     extra={"exchange_id": exchange_id})
         return False
     return True
-
-
-def _record(exchange_id: int, event: str, source: str) -> int | None:
-    """Write the signal row; None when the same event already waits, untouched."""
-    with db.session() as s:
-        if waiting_signal(exchange_id, event, session=s) is not None:
-            return None
-        row = ExchangeSignal(exchange_id=exchange_id, event=event, source=source[:255])
-        s.add(row)
-        s.flush()
-        return row.id
 
 
 def signal_job_id(signal_id: int, exchange_id: int, event: str) -> str:
@@ -118,8 +122,9 @@ def advance(exchange_id: int, event: str, source: str = "", signal_id: int | Non
     if not lock.acquire():
         raise TimeoutError(f"exchange {exchange_id} stayed locked; RQ retries this event")
     try:
-        applied = _take_and_apply(exchange_id, event, source, signal_id,
-                                  may_raise=_retries_left())
+        taken = _take(exchange_id, signal_id, event, source)
+        applied = taken if isinstance(taken, Applied) else \
+            _run(taken, signal_id, may_raise=_retries_left())
         _follow(exchange_id, applied.follow_up)
         return applied.outcome
     finally:
@@ -145,54 +150,75 @@ def _follow(exchange_id: int, signal_id: int | None, *, shop: str = "") -> None:
     follow-up is written (as a signal row) before the one that caused it is marked done, so a
     crash between them leaves it to the sweeper."""
     while signal_id is not None:
-        with db.session() as s:
-            row = s.get(ExchangeSignal, signal_id)
-            if row is None:  # the exchange was deleted meanwhile (shop/redact)
-                return
-            event, source = row.event, row.source
+        taken = _take(exchange_id, signal_id)
+        if isinstance(taken, Applied):  # applied already, or the exchange was deleted
+            return
         try:
-            signal_id = _take_and_apply(exchange_id, event, source, signal_id,
-                                        may_raise=True).follow_up
+            signal_id = _run(taken, signal_id, may_raise=True).follow_up
         except Exception as exc:
             if not getattr(exc, "retriable", False):
                 raise  # e.g. the job's own timeout: RQ's registry shows it; the row stays
-            enqueue_signal(signal_id, exchange_id, event, source, shop=shop,
+            enqueue_signal(signal_id, exchange_id, taken.event, taken.source, shop=shop,
                            delay=STEP_RETRY.intervals[0])
             return
 
 
 class Applied(NamedTuple):
-    """What applying one event did, and the follow-up signal it recorded (an id), if any."""
+    """What applying one event did, and the follow-up signal it recorded (an id), if any;
+    `done`: the signal was marked done with the step's own writes."""
 
     outcome: str
     follow_up: int | None = None
+    done: bool = False
 
 
-def _take_and_apply(exchange_id: int, event: str, source: str, signal_id: int | None, *,
-                    may_raise: bool) -> Applied:
-    with db.session() as s:  # the attempt is counted (committed) before the step runs
-        attempts = _take_signal(signal_id, session=s) if signal_id is not None else 1
-        if attempts is None:
-            return Applied("signal already applied")
-        exchange = s.get(Exchange, exchange_id)
-        if exchange is None:
-            return Applied("exchange gone")
-    with logs.context(shop=exchange.shop_domain, exchange_id=exchange_id):
-        if attempts > MAX_ATTEMPTS:  # every run died before it could finish: a person looks
+class Taken(NamedTuple):
+    """A signal taken for one attempt (its event and source), and the exchange, read once."""
+
+    exchange: Exchange
+    event: str
+    source: str
+    attempts: int
+
+
+def _take(exchange_id: int, signal_id: int | None, event: str = "",
+          source: str = "") -> Taken | Applied:
+    """Count an attempt at the signal (committed before the step runs), then read the exchange:
+    two statements, each its own transaction (one round trip each); an Applied when there is
+    nothing to apply."""
+    with db.autocommit() as connection:
+        attempts = 1
+        if signal_id is not None:
+            taken = take_signal(signal_id, connection=connection)
+            if taken is None:
+                return Applied("signal already applied")
+            attempts, event, source = taken
+        exchange = read_exchange(exchange_id, connection=connection)
+    if exchange is None:
+        return Applied("exchange gone")
+    return Taken(exchange, event, source, attempts)
+
+
+def _run(taken: Taken, signal_id: int | None, *, may_raise: bool) -> Applied:
+    """Apply a taken signal; mark it done unless the step's own writes did."""
+    exchange, event, source = taken.exchange, taken.event, taken.source
+    with logs.context(shop=exchange.shop_domain, exchange_id=exchange.id):
+        if taken.attempts > MAX_ATTEMPTS:  # every run died before it could finish: a person looks
             applied = Applied(_give_up(exchange, event, source))
         else:
-            applied = _apply(exchange, event, source, may_raise=may_raise)
-    if signal_id is not None:
+            applied = _apply(exchange, event, source, may_raise=may_raise, signal_id=signal_id)
+    if signal_id is not None and not applied.done:
         _signal_done(signal_id)
     return applied
 
 
-def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool) -> Applied:
+def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool,
+           signal_id: int | None = None) -> Applied:
     """`may_raise`: a retriable failure is raised for a later attempt (RQ's retry, or the
     signal's own job). Without it (the last attempt, or a Retry applying the failed event) the
     exchange is parked as transient instead, which reconciliation retries later."""
     if event == exchange_rules.RETRY:
-        return _retry(exchange, source)
+        return _retry(exchange, source, signal_id)
     # The shop's settings are read only for the one event they decide.
     instant = event == exchange_rules.IN_TRANSIT and \
         settings_of(exchange.shop_domain).instant_exchange
@@ -200,80 +226,61 @@ def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool) -> A
                                    instant_exchange=instant,
                                    release_reason=exchange.release_reason)
     if meant.kept:  # e.g. close before create finished
-        _keep_release(exchange.id, source)
+        keep_release(exchange.id, source)
         return Applied("release kept until the Ongoing order exists")
     if meant.ignored:
         if meant.noted:
-            _note(exchange.id, "ignored", event, meant.ignored, source)
+            note_event(exchange.id, "ignored", event, meant.ignored, source)
         return Applied(f"ignored: {meant.ignored}")
     event, source = meant.event, meant.source
     if exchange_rules.resumes_on(exchange.state, event):
-        _resume(exchange, f"{event}: the parcel left")  # a missed Sent must not strand it
+        resume(exchange, f"{event}: the parcel left")  # a missed Sent must not strand it
     found = exchange_rules.transition(exchange.state, event)
     if found is None:
-        _note(exchange.id, "ignored", event, f"not applicable in state {exchange.state}", source)
+        note_event(exchange.id, "ignored", event, f"not applicable in state {exchange.state}",
+                   source)
         return Applied(f"ignored in {exchange.state}")
-    step, after = found
+    with step_writes(exchange.id):  # the step's lines wait for its saves and its end
+        return _run_step(exchange, event, source, *found, may_raise=may_raise,
+                         signal_id=signal_id)
+
+
+def _run_step(exchange: Exchange, event: str, source: str, step: str, after: str, *,
+              may_raise: bool, signal_id: int | None) -> Applied:
+    """Run the step; on success move the state, record its follow-up and mark the signal done,
+    with the step's waiting lines, in one transaction."""
     try:
         outcome = STEPS[step](exchange)
     except (NeedsAttention, ShopifyRefusal) as exc:  # a Shopify refusal is written for a person
-        return Applied(_attention(exchange, step, event, str(exc)))
+        return Applied(attention(exchange, step, event, str(exc)))
     except Exception as exc:
         transient = getattr(exc, "retriable", False) or isinstance(exc, JobTimeoutException)
         if transient and may_raise:
-            _note(exchange.id, "error", step, logs.scrub(f"will retry: {exc}"), source)
+            note_event(exchange.id, "error", step, logs.scrub(f"will retry: {exc}"), source)
             raise
-        return Applied(_attention(exchange, step, event, logs.scrub(str(exc)),
+        return Applied(attention(exchange, step, event, logs.scrub(str(exc)),
                                   transient=transient))
     outcome, then = (outcome.outcome, outcome.event) if isinstance(outcome, Then) \
         else (outcome, None)
-    _move(exchange.id, exchange.state, after, f"{step}: {outcome}", source)
     follow_up = then or (exchange_rules.FOLLOW_UP.get(after) if after != exchange.state else None)
-    return Applied(outcome, _record(exchange.id, follow_up, f"after {step}") if follow_up
-                   else None)
+    recorded = move(exchange.id, exchange.state, after, f"{step}: {outcome}", source,
+                     follow_up=follow_up and (follow_up, f"after {step}"), signal_id=signal_id)
+    return Applied(outcome, recorded, done=signal_id is not None)
 
 
 def _give_up(exchange: Exchange, event: str, source: str) -> str:
     reason = f"Swapline could not apply {event!r} after {MAX_ATTEMPTS} attempts; see the timeline"
     if exchange.state in exchange_rules.FINAL_STATES:
-        _note(exchange.id, "ignored", event, reason, source)
+        note_event(exchange.id, "ignored", event, reason, source)
         return f"ignored: {reason}"
-    return _attention(exchange, event, event, reason)
-
-
-def _take_signal(signal_id: int, *, session: Session) -> int | None:
-    """Count an attempt at a recorded signal: the attempts so far, or None when it was applied
-    already (or is gone). One UPDATE … RETURNING, the row unread."""
-    return session.execute(sql_update(ExchangeSignal)
-                           .where(ExchangeSignal.id == signal_id,
-                                  ExchangeSignal.done_at.is_(None))
-                           .values(attempts=ExchangeSignal.attempts + 1)
-                           .returning(ExchangeSignal.attempts)).scalar_one_or_none()
+    return attention(exchange, event, event, reason)
 
 
 def _signal_done(signal_id: int) -> None:
-    with db.session() as s:
-        s.execute(sql_update(ExchangeSignal).where(ExchangeSignal.id == signal_id)
-                  .values(done_at=utcnow()))
+    with db.autocommit() as connection:  # one statement: its own transaction
+        mark_done(signal_id, connection=connection)
 
 
-def _resume(exchange: Exchange, why: str) -> None:
-    """Leave needs_attention for the state the exchange was in."""
-    state = exchange_rules.left_state(exchange.state, exchange.attention_step)
-    with db.session() as s:
-        row = s.get(Exchange, exchange.id)
-        row.state, row.attention_reason, row.attention_step = state, None, None
-        row.attention_transient = False
-        record(row.id, "transition", f"{NEEDS_ATTENTION} → {state}", why, session=s)
-    exchange.state, exchange.attention_step = state, None
-
-
-def _keep_release(exchange_id: int, source: str) -> None:
-    with db.session() as s:
-        row = s.get(Exchange, exchange_id)
-        row.release_reason = row.release_reason or source or "release"
-        record(exchange_id, "ignored", "release", "kept until the Ongoing order exists",
-               session=s, source=source)
 
 
 def _retries_left() -> bool:
@@ -281,43 +288,15 @@ def _retries_left() -> bool:
     return bool(job and job.retries_left)
 
 
-def _move(exchange_id: int, before: str, after: str, outcome: str, source: str) -> None:
-    at = utcnow()
-    with db.session() as s:
-        s.execute(sql_update(Exchange).where(Exchange.id == exchange_id).values(
-            state=after, updated_at=at, **({"completed_at": at} if after == COMPLETED else {})))
-        record(exchange_id, "transition", f"{before} → {after}", outcome, session=s,
-               source=source)
 
 
-def _note(exchange_id: int, kind: str, name: str, outcome: str, source: str = "") -> None:
-    with db.session() as s:
-        record(exchange_id, kind, name, outcome, session=s, source=source)
 
-
-def _attention(exchange: Exchange, step: str, event: str, reason: str, *,
-               transient: bool = False) -> str:
-    """Park the exchange in needs_attention with a readable reason; Retry re-sends `event`.
-
-    `transient`: an outage outlasted the retries; reconciliation retries it by itself later."""
-    with db.session() as s:
-        row = s.get(Exchange, exchange.id)
-        record(row.id, "transition", f"{row.state} → {NEEDS_ATTENTION}", reason, session=s,
-               step=step)
-        if row.state != NEEDS_ATTENTION:  # a failed cancel keeps the first failure's Retry
-            row.attention_step = exchange_rules.attention_step(row.state, event)
-        row.attention_reason, row.state, row.updated_at = reason, NEEDS_ATTENTION, utcnow()
-        row.attention_transient = transient
-    log.warning("exchange needs attention at %s: %s", step, reason)
-    alerts.queue_check(exchange.id, exchange.shop_domain)  # the merchant hears of it at once
-    return f"needs attention: {reason}"
-
-
-def _retry(exchange: Exchange, source: str) -> Applied:
+def _retry(exchange: Exchange, source: str, signal_id: int | None) -> Applied:
     """Back to the state it left, and the event that failed goes again."""
     if not exchange_rules.retriable(exchange.state, exchange.attention_step):
-        _note(exchange.id, "ignored", "retry", f"not applicable in state {exchange.state}", source)
+        note_event(exchange.id, "ignored", "retry",
+                   f"not applicable in state {exchange.state}", source)
         return Applied("nothing to retry")
     _, event = exchange_rules.failed(exchange.attention_step)
-    _resume(exchange, f"retry ({source or 'retry'})")
-    return _apply(exchange, event, source or "retry", may_raise=False)
+    resume(exchange, f"retry ({source or 'retry'})")
+    return _apply(exchange, event, source or "retry", may_raise=False, signal_id=signal_id)

@@ -17,7 +17,8 @@ from jobs.lifecycle import signal
 from jobs.ongoing_events import EXCHANGE_ORDER, RETURN_ORDER, event_for
 from jobs.queue import enqueue, job_id
 from models import db
-from models.exchange import Exchange, ExchangeEvent, mark_once, note
+from models.exchange import Exchange, ExchangeEvent
+from models.exchange_writes import mark_once, note
 from models.settings import settings_of
 from models.types import utcnow
 

@@ -74,6 +74,14 @@ def autocommit() -> Iterator[Connection]:
 
 
 @contextmanager
+def transaction() -> Iterator[Connection]:
+    """One transaction on a pooled connection, for Core statements: no ORM session to build
+    (the lifecycle's hot path). Commits on success, rolls back on any error."""
+    with engine().begin() as connection:
+        yield connection
+
+
+@contextmanager
 def session() -> Iterator[Session]:
     """A session that commits on success and rolls back on any error."""
     with Session(engine(), expire_on_commit=False) as s:

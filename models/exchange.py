@@ -14,10 +14,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     literal,
     or_,
 )
-from sqlalchemy import update as sql_update
+from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.types import UTCDateTime, utcnow
@@ -110,6 +111,16 @@ def timeline(exchange_id: int, *, session: Session) -> list[ExchangeEvent]:
     return list(session.exec(query))
 
 
+_READ = select(Exchange.__table__).where(Exchange.__table__.c.id == bindparam("b_id"))
+
+
+def read_exchange(exchange_id: int, *, connection: Connection) -> Exchange | None:
+    """One exchange, read with Core (a statement built once, no ORM session): a plain copy that
+    no session tracks, for a step to read and change in memory."""
+    row = connection.execute(_READ, {"b_id": exchange_id}).first()
+    return Exchange(**row._mapping) if row is not None else None
+
+
 def find_by_return(domain: str, return_gid: str, *, session: Session) -> Exchange | None:
     """The shop's exchange for a Shopify return."""
     query = select(Exchange).where(Exchange.shop_domain == domain,
@@ -122,6 +133,16 @@ def find_by_ongoing_order(domain: str, order_id: int, *, session: Session) -> Ex
     query = select(Exchange).where(Exchange.shop_domain == domain,
                                    Exchange.ongoing_order_id == order_id)
     return session.exec(query).first()
+
+
+def exchange_order_ids(domain: str, order_ids: list[int], *, session: Session) -> set[int]:
+    """Which of these Ongoing order ids are exchange orders of the shop: one query for all of
+    them (the connector check asks about every open order Ongoing returns)."""
+    if not order_ids:
+        return set()
+    query = select(Exchange.ongoing_order_id).where(Exchange.shop_domain == domain,
+                                                    Exchange.ongoing_order_id.in_(order_ids))
+    return set(session.exec(query))
 
 
 def concerns_ongoing_order(domain: str, order_id: int, order_number: str | None, *,
@@ -153,42 +174,3 @@ def runs_ongoing_order(domain, order_id, names, *, open_states: tuple[str, ...])
                                                                for n in names)), states))
     # EXISTS per branch, not one OR: SQLite would then search by shop alone.
     return or_(*(branch.exists() for branch in branches))
-
-
-def update(exchange_id: int, **fields) -> None:
-    """Save fields of an exchange at once (steps save each id as soon as they have it): one
-    UPDATE, the row is not read first. LookupError when the exchange is gone."""
-    from models import db
-    from models.types import utcnow
-
-    with db.session() as s:
-        done = s.execute(sql_update(Exchange).where(Exchange.id == exchange_id)
-                         .values(**{**fields, "updated_at": utcnow()}))
-        if done.rowcount != 1:
-            raise LookupError(f"exchange {exchange_id} is gone")
-
-
-def note(exchange_id: int, what: str, outcome: str = "ok", kind: str = "call", *,
-         saving: dict | None = None, **ids) -> None:
-    """One timeline line in its own transaction (an outside call, a warning, a webhook); the
-    exchange's updated_at moves with it (the list sorts by latest activity), the row unread.
-    `saving`: fields of the exchange saved in the same transaction (as update() does)."""
-    from models import db
-    from models.types import utcnow
-
-    with db.session() as s:
-        record(exchange_id, kind, what, outcome, session=s, **ids)
-        done = s.execute(sql_update(Exchange).where(Exchange.id == exchange_id)
-                         .values(**{**(saving or {}), "updated_at": utcnow()}))
-        if saving and done.rowcount != 1:
-            raise LookupError(f"exchange {exchange_id} is gone")
-
-
-def mark_once(exchange_id: int, column: str) -> None:
-    """Set a moment column (return_closed_at, returned_in_ongoing_at) now, unless already set."""
-    from models import db
-
-    field = getattr(Exchange, column)
-    with db.session() as s:
-        s.execute(sql_update(Exchange).where(Exchange.id == exchange_id, field.is_(None))
-                  .values({column: utcnow()}))

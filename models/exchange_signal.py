@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, ForeignKey, Integer
+from sqlalchemy import Column, ForeignKey, Integer, String, bindparam, insert, literal, update
+from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.types import UTCDateTime, utcnow
@@ -45,10 +46,48 @@ def pending(*, session: Session, older_than: timedelta, limit: int = 500,
     return list(session.exec(query))
 
 
-def waiting_signal(exchange_id: int, event: str, *, session: Session) -> int | None:
-    """The id of the same event queued for this exchange and not yet taken by a worker."""
-    query = (select(ExchangeSignal.id)
-             .where(ExchangeSignal.exchange_id == exchange_id, ExchangeSignal.event == event)
-             .where(ExchangeSignal.done_at.is_(None), ExchangeSignal.attempts == 0)
-             .limit(1))
-    return session.exec(query).first()
+def _record_statement():
+    """INSERT … SELECT … WHERE NOT EXISTS: the signal row, unless the same event already waits
+    for this exchange, not yet taken by a worker. Built once; only its parameters change."""
+    exchange_id, event = bindparam("s_exchange_id", type_=Integer), bindparam("s_event", String)
+    waiting = select(ExchangeSignal.id).where(
+        ExchangeSignal.exchange_id == exchange_id, ExchangeSignal.event == event,
+        ExchangeSignal.done_at.is_(None), ExchangeSignal.attempts == 0)
+    values = select(exchange_id, event, bindparam("s_source", type_=String),
+                    bindparam("s_created_at", type_=UTCDateTime),
+                    literal(0, Integer)).where(~waiting.exists())
+    columns = ["exchange_id", "event", "source", "created_at", "attempts"]
+    return insert(ExchangeSignal).from_select(columns, values).returning(ExchangeSignal.id)
+
+
+_RECORD = _record_statement()
+
+
+def record_signal(exchange_id: int, event: str, source: str, *,
+                  connection: Connection) -> int | None:
+    """Write a signal row unless the same event already waits for this exchange, untouched
+    (which then stands for this one too): the new id, or None. One statement."""
+    return connection.execute(_RECORD, {"s_exchange_id": exchange_id, "s_event": event,
+                                        "s_source": source[:255],
+                                        "s_created_at": utcnow()}).scalar()
+
+
+# Built once, run with parameters: no statement to build and no cache key to compute per call.
+_TABLE = ExchangeSignal.__table__
+_TAKE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.done_at.is_(None)) \
+    .values(attempts=_TABLE.c.attempts + 1) \
+    .returning(_TABLE.c.attempts, _TABLE.c.event, _TABLE.c.source)
+_DONE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
+
+
+def take_signal(signal_id: int, *, connection: Connection) -> tuple[int, str, str] | None:
+    """Count an attempt at a recorded signal: the attempts so far with the signal's event and
+    source, or None when it was applied already (or is gone). One UPDATE … RETURNING, the row
+    unread."""
+    row = connection.execute(_TAKE, {"b_id": signal_id}).first()
+    return tuple(row) if row is not None else None
+
+
+def mark_done(signal_id: int, *, connection: Connection) -> None:
+    """The signal has been applied (or ignored, or parked its exchange in needs attention)."""
+    connection.execute(_DONE, {"b_id": signal_id, "done_at": utcnow()})

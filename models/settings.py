@@ -242,9 +242,12 @@ def public_view(row: ShopSettings, app_url: str) -> dict:
 
 
 def settings_of(domain: str) -> ShopSettings:
-    """A shop's settings row (created on first use), detached from its session."""
+    """A shop's settings row (created on first use), detached from its session: one read, by
+    the shop's domain, once the row exists."""
     from models import db
     from models.shop import get_shop
 
     with db.session() as s:
-        return settings_for(get_shop(domain, session=s), session=s)
+        row = s.exec(select(ShopSettings).join(Shop, Shop.id == ShopSettings.shop_id)
+                     .where(Shop.domain == domain)).first()
+        return row if row is not None else settings_for(get_shop(domain, session=s), session=s)

@@ -141,11 +141,11 @@ def test_worker_killed_after_fulfilment_reruns_without_a_second_one(world, monke
     world.warehouse_moves(450, waybill="KILL1", webhook=False)
     import jobs.lifecycle as lifecycle
 
-    real_move = lifecycle._move
-    monkeypatch.setattr(lifecycle, "_move", lambda *a, **k: (_ for _ in ()).throw(SystemExit()))
+    real_move = lifecycle.move
+    monkeypatch.setattr(lifecycle, "move", lambda *a, **k: (_ for _ in ()).throw(SystemExit()))
     with pytest.raises(SystemExit):  # the process dies after Shopify said yes, before our commit
         advance(world.exchange().id, "sent", "Ongoing webhook")
-    monkeypatch.setattr(lifecycle, "_move", real_move)
+    monkeypatch.setattr(lifecycle, "move", real_move)
     assert world.exchange().state == "released"
     advance(world.exchange().id, "sent", "RQ re-run")
     world.run_jobs()

@@ -90,15 +90,16 @@ def test_a_crash_between_a_step_and_its_follow_up_resumes_by_the_sweeper(world, 
     world.close()
     world.run_jobs()
     world.warehouse_moves(450, waybill="CRASH1")
-    real = lifecycle._take_and_apply
+    real = lifecycle._take
 
-    def dies_before_collect(exchange_id, event, *args, **kwargs):
-        if event == "collect":
-            raise RuntimeError("the worker died")
-        return real(exchange_id, event, *args, **kwargs)
+    def dies_before_collect(exchange_id, signal_id, *args, **kwargs):
+        with db.session() as s:
+            if signal_id is not None and s.get(ExchangeSignal, signal_id).event == "collect":
+                raise RuntimeError("the worker died")
+        return real(exchange_id, signal_id, *args, **kwargs)
 
     with monkeypatch.context() as crash:  # the worker dies right after fulfil
-        crash.setattr(lifecycle, "_take_and_apply", dies_before_collect)
+        crash.setattr(lifecycle, "_take", dies_before_collect)
         world.run_jobs()
     assert world.exchange().state == "fulfilled"
     assert ("collect", False, 0) in signals()

@@ -1,0 +1,97 @@
+"""The writes that end an event's application: the step's transition (with its waiting
+timeline lines, its follow-up signal and the applied signal marked done, in one transaction),
+needs attention, leaving needs attention, and the runner's own timeline lines (ignored, will
+retry). jobs/lifecycle.py decides which; this module writes them."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.engine import Connection
+
+from jobs import alerts, exchange_rules
+from jobs.exchange_rules import COMPLETED, NEEDS_ATTENTION
+from models import db
+from models.exchange import Exchange, record
+from models.exchange_signal import mark_done, record_signal
+from models.exchange_writes import line, pending, write
+from models.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def record_event(exchange_id: int, event: str, source: str, *,
+                 connection: Connection | None = None) -> int | None:
+    """Write the signal row; None when the same event already waits, untouched. One INSERT …
+    SELECT … WHERE NOT EXISTS, in the caller's transaction when given one."""
+    if connection is None:
+        with db.transaction() as c:
+            return record_event(exchange_id, event, source, connection=c)
+    return record_signal(exchange_id, event, source, connection=connection)
+
+
+def move(exchange_id: int, before: str, after: str, outcome: str, source: str, *,
+         follow_up: tuple[str, str] | None = None, signal_id: int | None = None) -> int | None:
+    """The step's end, in one transaction: its waiting lines and fields, the new state with its
+    transition line, the follow-up signal (its id; None when the same one already waits) and
+    the applied signal marked done. A crash before the commit leaves all of it to a re-run."""
+    at = utcnow()
+    lines, fields = pending(exchange_id)
+    lines.append({**line(exchange_id, "transition", f"{before} → {after}", outcome,
+                         source=source), "at": at})
+    with db.transaction() as connection:
+        write(exchange_id, lines, {**fields, "state": after,
+                                   **({"completed_at": at} if after == COMPLETED else {})},
+              connection=connection, at=at)
+        recorded = record_event(exchange_id, *follow_up, connection=connection) if follow_up \
+            else None
+        if signal_id is not None:
+            mark_done(signal_id, connection=connection)
+    return recorded
+
+
+def note_event(exchange_id: int, kind: str, name: str, outcome: str, source: str = "") -> None:
+    """A line of the runner's own (ignored, will retry), with the step's waiting ones."""
+    lines, fields = pending(exchange_id)
+    with db.transaction() as connection:
+        write(exchange_id, [*lines, line(exchange_id, kind, name, outcome, source=source)],
+              fields, connection=connection)
+
+
+def attention(exchange: Exchange, step: str, event: str, reason: str, *,
+               transient: bool = False) -> str:
+    """Park the exchange in needs_attention with a readable reason; Retry re-sends `event`.
+
+    `transient`: an outage outlasted the retries; reconciliation retries it by itself later."""
+    lines, fields = pending(exchange.id)  # what the step did before it failed
+    with db.session() as s:
+        if lines or fields:
+            write(exchange.id, lines, fields, connection=s.connection())
+        row = s.get(Exchange, exchange.id)
+        record(row.id, "transition", f"{row.state} → {NEEDS_ATTENTION}", reason, session=s,
+               step=step)
+        if row.state != NEEDS_ATTENTION:  # a failed cancel keeps the first failure's Retry
+            row.attention_step = exchange_rules.attention_step(row.state, event)
+        row.attention_reason, row.state, row.updated_at = reason, NEEDS_ATTENTION, utcnow()
+        row.attention_transient = transient
+    log.warning("exchange needs attention at %s: %s", step, reason)
+    alerts.queue_check(exchange.id, exchange.shop_domain)  # the merchant hears of it at once
+    return f"needs attention: {reason}"
+
+
+def resume(exchange: Exchange, why: str) -> None:
+    """Leave needs_attention for the state the exchange was in."""
+    state = exchange_rules.left_state(exchange.state, exchange.attention_step)
+    with db.session() as s:
+        row = s.get(Exchange, exchange.id)
+        row.state, row.attention_reason, row.attention_step = state, None, None
+        row.attention_transient = False
+        record(row.id, "transition", f"{NEEDS_ATTENTION} → {state}", why, session=s)
+    exchange.state, exchange.attention_step = state, None
+
+
+def keep_release(exchange_id: int, source: str) -> None:
+    with db.session() as s:
+        row = s.get(Exchange, exchange_id)
+        row.release_reason = row.release_reason or source or "release"
+        record(exchange_id, "ignored", "release", "kept until the Ongoing order exists",
+               session=s, source=source)

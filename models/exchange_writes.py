@@ -1,0 +1,159 @@
+"""Writes to an exchange: its fields and its timeline lines, few transactions per step.
+
+Each write is one transaction: one UPDATE of the exchange (its fields, and updated_at: the
+list sorts by latest activity) and one multi-row INSERT of its timeline lines, each line with
+the moment it was noted. Outside a step (a webhook's line) a note is written at once. During a
+step (`step_writes`, the lifecycle's runner), a plain line waits for the step's next write or
+its end (the transition, needs attention or the error that retries it), in order.
+
+What waits, and so what a crash mid-step (the process killed) may lose: lines about a read, a
+check or a decision (stock ok, the connector check, a warning) and `stage`d fields read from
+outside (a status seen, the line items): the step's re-run reads and writes them again. What
+never waits: a saved field with its line (`saving`, `update`: ids of what Swapline made in
+Ongoing or Shopify, so a re-run finds them), and a line about an outside write the re-run
+will not repeat (`now=True`: returnProcess, a hold released), so the timeline never misses a
+call that changed Shopify or Ongoing. Lines about a write the re-run repeats (tagsAdd) wait.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from datetime import datetime
+
+from sqlalchemy import bindparam, insert
+from sqlalchemy import update as sql_update
+from sqlalchemy.engine import Connection
+
+from models import db
+from models.exchange import Exchange, ExchangeEvent
+from models.types import utcnow
+
+
+@dataclass
+class _Step:
+    exchange_id: int
+    lines: list[dict] = dataclass_field(default_factory=list)
+    fields: dict = dataclass_field(default_factory=dict)
+    held: bool = False  # inside together(): written at the block's end
+
+
+_STEP: ContextVar[_Step | None] = ContextVar("swapline_exchange_step", default=None)
+
+
+@contextmanager
+def step_writes(exchange_id: int) -> Iterator[None]:
+    """Lines noted for this exchange inside the block wait for its next write (see above)."""
+    token = _STEP.set(_Step(exchange_id))
+    try:
+        yield
+    finally:
+        _STEP.reset(token)
+
+
+def _step(exchange_id: int) -> _Step | None:
+    step = _STEP.get()
+    return step if step is not None and step.exchange_id == exchange_id else None
+
+
+def line(exchange_id: int, kind: str, name: str, outcome: str = "", **detail) -> dict:
+    """A timeline line's values, stamped now."""
+    return {"exchange_id": exchange_id, "at": utcnow(), "kind": kind, "name": name,
+            "outcome": outcome, "detail": json.dumps(detail, default=str) if detail else None}
+
+
+# Built once: the columns to set come from each call's parameters (SQLAlchemy caches one
+# compiled form per set of columns). A multi-VALUES insert() would be compiled on every call;
+# an executemany with RETURNING is sent as one multi-row INSERT ("insertmanyvalues").
+_SAVE = sql_update(Exchange.__table__).where(Exchange.__table__.c.id == bindparam("b_id"))
+_APPEND = insert(ExchangeEvent.__table__).returning(ExchangeEvent.__table__.c.id)
+
+
+def write(exchange_id: int, lines: list[dict], fields: dict, *, connection: Connection,
+          at: datetime | None = None) -> None:
+    """Save fields and append lines in the caller's transaction: two statements. LookupError
+    when fields were to be saved and the exchange is gone."""
+    done = connection.execute(_SAVE, {**fields, "updated_at": at or utcnow(), "b_id": exchange_id})
+    if fields and done.rowcount != 1:
+        raise LookupError(f"exchange {exchange_id} is gone")
+    if lines:
+        connection.execute(_APPEND, lines)
+
+
+def pending(exchange_id: int) -> tuple[list[dict], dict]:
+    """Take the lines and fields waiting in this exchange's step (the caller writes them)."""
+    step = _step(exchange_id)
+    if step is None:
+        return [], {}
+    taken = step.lines, step.fields
+    step.lines, step.fields = [], {}
+    return taken
+
+
+def _save(exchange_id: int, lines: list[dict], fields: dict, *, now: bool) -> None:
+    step = _step(exchange_id)
+    if step is not None:
+        step.lines.extend(lines)
+        step.fields.update(fields)
+        if not now or step.held:
+            return
+        lines, fields = pending(exchange_id)
+    if not (lines or fields):
+        return
+    with db.transaction() as connection:
+        write(exchange_id, lines, fields, connection=connection)
+
+
+def note(exchange_id: int, what: str, outcome: str = "ok", kind: str = "call", *,
+         saving: dict | None = None, now: bool = False, **ids) -> None:
+    """A timeline line (an outside call, a warning, a webhook). `saving`: fields of the exchange
+    saved with it, at once; `now`: written at once even during a step (see above)."""
+    _save(exchange_id, [line(exchange_id, kind, what, outcome, **ids)], saving or {},
+          now=now or saving is not None)
+
+
+def update(exchange_id: int, **fields) -> None:
+    """Save fields of an exchange at once, with any lines waiting (steps save each id as soon
+    as they have it): the row is not read first. LookupError when the exchange is gone."""
+    _save(exchange_id, [], fields, now=True)
+
+
+def stage(exchange_id: int, **fields) -> None:
+    """Fields read from outside, saved with the step's next write (at once outside a step)."""
+    _save(exchange_id, [], fields, now=False)
+
+
+@contextmanager
+def together(exchange_id: int) -> Iterator[None]:
+    """The lines and saves of the block in one transaction, at its end (a call's line and the
+    lines about how it was made, never one without the other)."""
+    with contextlib.ExitStack() as stack:
+        if _step(exchange_id) is None:
+            stack.enter_context(step_writes(exchange_id))
+        step = _step(exchange_id)
+        step.held = True
+        try:
+            yield
+        finally:  # after an error the lines wait for the step's error or needs attention
+            step.held = False
+        _save(exchange_id, [], {}, now=True)
+
+
+def mark_once(exchange_id: int, column: str, *, connection: Connection | None = None) -> None:
+    """Set a moment column (return_closed_at, returned_in_ongoing_at) now, unless already set;
+    in the caller's transaction when given one."""
+    if connection is None:
+        with db.transaction() as c:
+            return mark_once(exchange_id, column, connection=c)
+    connection.execute(_mark_statement(column), {"b_id": exchange_id, column: utcnow()})
+
+
+@functools.cache
+def _mark_statement(column: str):
+    table = Exchange.__table__
+    return sql_update(table).where(table.c.id == bindparam("b_id"), table.c[column].is_(None))
