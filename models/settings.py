@@ -6,6 +6,7 @@ import secrets
 from datetime import datetime
 from typing import NamedTuple
 
+from rq import get_current_job
 from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Text, bindparam, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import object_session
@@ -243,7 +244,31 @@ def public_view(row: ShopSettings, app_url: str) -> dict:
 
 def settings_of(domain: str) -> ShopSettings:
     """A shop's settings row (created on first use), detached from its session: one read, by
-    the shop's domain, once the row exists."""
+    the shop's domain, once the row exists. Inside an RQ job the row read is kept for the rest
+    of that job run (its steps ask for it up to three times); a merchant's save reaches the next
+    job. Outside a job (pages, CLI) every call reads."""
+    run = _job_run()
+    kept = _kept_settings.get(domain)
+    if run is not None and kept is not None and kept[0] == run:
+        return kept[1]
+    row = _read_settings(domain)
+    if run is not None:
+        _kept_settings.clear()  # one job run's rows only: a worker serves many shops
+        _kept_settings[domain] = (run, row)
+    return row
+
+
+_kept_settings: dict[str, tuple[tuple, ShopSettings]] = {}
+
+
+def _job_run() -> tuple | None:
+    """(job id, started at) of the RQ job running in this thread, None outside one: a retry of
+    the same job is a new run."""
+    job = get_current_job()
+    return (job.id, job.started_at) if job is not None else None
+
+
+def _read_settings(domain: str) -> ShopSettings:
     from models import db
     from models.shop import get_shop
 

@@ -33,8 +33,8 @@ from datetime import UTC, datetime
 
 import requests
 from flask import jsonify
-from werkzeug.serving import make_server
 
+from sandbox.http_server import IDLE_TIMEOUT, SandboxServer
 from sandbox.ongoing.api import create_sandbox_app
 from sandbox.ongoing.store import (
     SERVERS,
@@ -49,9 +49,11 @@ from sandbox.ongoing.store import (
 
 
 class SandboxOngoing:
-    """Runs the sandbox on a port in a background thread; holds accounts, calls and faults."""
+    """Runs the sandbox on a port (sandbox/http_server.py, connections kept alive, closed after
+    `idle_timeout` seconds idle); holds accounts, calls and faults."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0,
+                 idle_timeout: float = IDLE_TIMEOUT):
         self.lock = threading.RLock()
         self.accounts: list[Account] = []
         self.calls: list[tuple[str, str]] = []  # (method, path below /api/v1), for tests
@@ -59,18 +61,18 @@ class SandboxOngoing:
         self._delays: deque[float] = deque()
         self._outage: tuple[float, float, int] | None = None  # (until, hang seconds, every)
         self._outage_calls = 0
-        self.server = make_server(host, port, create_sandbox_app(self), threaded=True)
-        self.origin = f"http://{host}:{self.server.server_port}"
+        self.server = SandboxServer(create_sandbox_app(self), host=host, port=port,
+                                    idle_timeout=idle_timeout)
+        self.origin = self.server.origin
         self.url_template = f"{self.origin}/{{server}}/{{warehouse}}/api/v1"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def start(self) -> SandboxOngoing:
-        self._thread.start()
+        self.server.start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        """Stop serving; calls hanging in a delay or an outage end at once."""
+        self.server.stop()
 
     def add_account(self, warehouse: str, goods_owner_id: int, username: str, password: str, *,
                     api_access: bool = True, server: str = "api", **options) -> Account:
@@ -198,7 +200,7 @@ class SandboxOngoing:
             if outage is not None:
                 delay, failure = outage
         if delay:
-            time.sleep(delay)
+            self.server.wait(delay)
         if failure is None:
             return None
         status, retry_after = failure

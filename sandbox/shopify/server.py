@@ -44,8 +44,8 @@ import requests
 from flask import Flask, jsonify, redirect, render_template, request
 from graphql import OperationDefinitionNode, parse
 from graphql.error import GraphQLSyntaxError
-from werkzeug.serving import make_server
 
+from sandbox.http_server import IDLE_TIMEOUT, SandboxServer
 from sandbox.shopify import cost, customer_data
 from sandbox.shopify import scopes as shopify_scopes
 from sandbox.shopify.graphql_ops import OPERATIONS, GraphQLFault, execute, schema_errors
@@ -444,24 +444,24 @@ def create_sandbox_app(store: Store, app_url: str = "http://127.0.0.1:8000",
 
 
 class SandboxShopify:
-    """Runs the sandbox on a port in a background thread; `send_webhook` signs like Shopify."""
+    """Runs the sandbox on a port (sandbox/http_server.py, connections kept alive, closed after
+    `idle_timeout` seconds idle); `send_webhook` signs like Shopify."""
 
     def __init__(self, api_key: str, api_secret: str, *, host: str = "127.0.0.1", port: int = 0,
                  app_url: str = "http://127.0.0.1:8000", state_path: Path | None = None,
-                 mail=None):
+                 mail=None, idle_timeout: float = IDLE_TIMEOUT):
         self.store = Store(api_key, api_secret, state_path)
         self.app_url = app_url
-        self.server = make_server(host, port, create_sandbox_app(self.store, app_url, mail),
-                                  threaded=True)
-        self.origin = f"http://{host}:{self.server.server_port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server = SandboxServer(create_sandbox_app(self.store, app_url, mail), host=host,
+                                    port=port, idle_timeout=idle_timeout)
+        self.origin = self.server.origin
 
     def start(self) -> SandboxShopify:
-        self._thread.start()
+        self.server.start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
+        self.server.stop()
 
     def send_webhook(self, topic: str, shop: str, payload: dict, *,
                      webhook_id: str | None = None) -> requests.Response:
