@@ -151,16 +151,20 @@ def load(port: int, path: str, work: list, concurrency: int, deadline: float) ->
     as the last is answered (closed loop: the server's saturation); wall time and every
     latency."""
     run, lock = Phase(), threading.Lock()
-    threads = [threading.Thread(target=client, daemon=True,
-                                args=(port, path, work[i::concurrency], run, lock, deadline))
-               for i in range(concurrency)]
     started = time.perf_counter()
+    _run_all([threading.Thread(target=client, daemon=True,
+                               args=(port, path, work[i::concurrency], run, lock, deadline))
+              for i in range(concurrency)])
+    run.elapsed = time.perf_counter() - started
+    return run
+
+
+def _run_all(threads: list[threading.Thread]) -> None:
+    """Start the client threads, then wait for all of them."""
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    run.elapsed = time.perf_counter() - started
-    return run
 
 
 def paced(port: int, path: str, work: list, rate: float, concurrency: int,
@@ -182,11 +186,7 @@ def paced(port: int, path: str, work: list, rate: float, concurrency: int,
         conn.close()
         _merge(run, mine, lock)
 
-    threads = [threading.Thread(target=sender, daemon=True) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _run_all([threading.Thread(target=sender, daemon=True) for _ in range(concurrency)])
     run.elapsed = time.perf_counter() - start
     return run
 
