@@ -24,14 +24,13 @@ import time
 import redis
 from flask import Flask
 from redis.exceptions import LockError
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from jobs.deliveries import enqueue_delivery
 from jobs.queue import jobs
 from jobs.sweeper import sweep_if_redis_was_emptied
 from models import db
-from models.delivery import WebhookDelivery, mark_queued, unqueued
+from models.delivery import mark_queued, unqueued, unqueued_query
 
 BATCH = 500
 LOCK_NAME = "swapline:relay"
@@ -81,10 +80,7 @@ class Outbox:
     the server after a few runs). An empty poll then costs a round trip and little else."""
 
     def __init__(self, connection: Connection):
-        table = WebhookDelivery.__table__
-        query = (select(table.c.id, table.c.shop_domain).where(table.c.queued_at.is_(None))
-                 .order_by(table.c.id).limit(BATCH))
-        self.sql = str(query.compile(dialect=connection.dialect,
+        self.sql = str(unqueued_query(BATCH).compile(dialect=connection.dialect,
                                      compile_kwargs={"literal_binds": True}))
         self.cursor = connection.connection.dbapi_connection.cursor()
 

@@ -93,10 +93,14 @@ def _recorded():
 
 def unqueued(connection: Connection, *, limit: int) -> list[tuple[int, str]]:
     """(id, shop) of the first `limit` deliveries whose job was never queued, oldest first."""
+    return [tuple(row) for row in connection.execute(unqueued_query(limit))]
+
+
+def unqueued_query(limit: int):
+    """The statement of `unqueued` (the relay loop runs it compiled, on a plain cursor)."""
     table = WebhookDelivery.__table__
-    query = (select(table.c.id, table.c.shop_domain).where(table.c.queued_at.is_(None))
-             .order_by(table.c.id).limit(limit))
-    return [tuple(row) for row in connection.execute(query)]
+    return (select(table.c.id, table.c.shop_domain).where(table.c.queued_at.is_(None))
+            .order_by(table.c.id).limit(limit))
 
 
 def mark_queued(connection: Connection, ids: list[int]) -> None:
