@@ -96,15 +96,25 @@ def first(statement, params: dict) -> tuple | None:
             return connection.execute(statement, params).first()
     sql, constants = _compiled(statement, engine.dialect)
     connections = _connections(engine)
-    connection = connections.take(engine)
+    try:
+        # engine.raw_connection() raises psycopg's own error when it cannot connect (the
+        # engine wraps connect errors only in engine.connect()): wrapped here alike
+        connection = connections.take(engine)
+    except psycopg.Error as exc:
+        raise _wrapped(sql, params, exc) from exc
     try:
         row = connection.execute(sql, {**constants, **params}, prepare=True).fetchone()
     except psycopg.Error as exc:
-        raise DBAPIError.instance(sql, params, exc, psycopg.Error,
-                                  hide_parameters=True) from exc  # payloads stay out of logs
+        raise _wrapped(sql, params, exc) from exc
     finally:
         connections.give_back(connection)
     return row
+
+
+def _wrapped(sql: str, params: dict, exc: psycopg.Error) -> DBAPIError:
+    """psycopg's error as SQLAlchemy's (OperationalError: the app's 503), parameters hidden
+    (payloads stay out of logs)."""
+    return DBAPIError.instance(sql, params, exc, psycopg.Error, hide_parameters=True)
 
 
 @functools.lru_cache(maxsize=32)

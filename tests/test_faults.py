@@ -160,3 +160,24 @@ def test_an_automatic_retry_during_the_outage_parks_it_again_instead_of_losing_i
     reconcile_shop(world.domain)
     world.run_jobs()
     sent_once(world, "AGAIN1")
+
+
+def test_database_unreachable_for_an_ongoing_notice_answers_503_each_time(app, base_config,
+                                                                         link):
+    """The Ongoing route reads on intake's own connections (models/intake_db.py): a kept one
+    that breaks and a new one that cannot connect are both the 503 Ongoing retries on."""
+    proxy, through_link = link
+    client = create_app({**base_config, "DATABASE_URL": through_link}).test_client()
+
+    def post():
+        body = json.dumps({"orderId": 5, "orderNumber": "X-5", "webhookEventId": 1})
+        return client.post("/webhooks/ongoing/no-such-key", data=body,
+                           headers={"X-Auth-Token": "t", "Content-Type": "application/json"})
+
+    assert post().status_code == 404  # a connection is now kept
+    proxy.cut()
+    answers = [post() for _ in range(3)]  # the kept one breaks, then new ones are refused
+    assert [a.status_code for a in answers] == [503] * 3
+    assert all(a.headers["Retry-After"] == "5" for a in answers)
+    proxy.restore()
+    assert post().status_code == 404
