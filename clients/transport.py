@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import certifi
 import urllib3
@@ -65,9 +65,11 @@ class Transport:
         self.guard = threading.Lock()
 
     def _manager(self, proxy: str | None) -> urllib3.PoolManager:
-        options = {"maxsize": POOL_SIZE, "ca_certs": self.ca_certs, "retries": NO_RETRY}
-        return urllib3.proxy_from_url(proxy, **options) if proxy else \
-            urllib3.PoolManager(**options)
+        trust = "ca_cert_dir" if os.path.isdir(self.ca_certs) else "ca_certs"  # as requests
+        options = {"maxsize": POOL_SIZE, trust: self.ca_certs, "retries": NO_RETRY}
+        if not proxy:
+            return urllib3.PoolManager(**options)
+        return urllib3.proxy_from_url(proxy, proxy_headers=proxy_headers(proxy), **options)
 
     def route(self, url: str) -> urllib3.PoolManager:
         """The pool manager for this URL's origin: direct, or through its proxy."""
@@ -101,6 +103,16 @@ class Transport:
             self.routes.clear()
         for manager in managers.values():
             manager.clear()
+
+
+def proxy_headers(proxy: str) -> dict:
+    """Proxy-Authorization for a proxy URL with a user (http://user:pw@host:3128), as requests
+    sent it; urllib3 itself ignores a proxy URL's credentials."""
+    parts = urlsplit(proxy)
+    if parts.username is None:
+        return {}
+    return urllib3.make_headers(
+        proxy_basic_auth=f"{unquote(parts.username)}:{unquote(parts.password or '')}")
 
 
 def failure(exc: Exception) -> TransportError:

@@ -2,6 +2,7 @@
 the server closed, timeouts, proxies from the environment, no cookies, errors."""
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -119,6 +120,18 @@ def test_the_proxy_named_by_the_environment_is_used_and_no_proxy_is_honoured(ser
     monkeypatch.delenv("HTTP_PROXY")  # read once: the route of an origin is kept
     assert get(transport, "http://shop.example/admin/y").status == 200
     assert len(server.seen) == 2
+
+
+def test_a_proxy_user_in_the_url_is_sent_as_proxy_authorization(server, monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    proxy = server.url.replace("http://", "http://us%40er:p%3Ass@")  # quoted, as in a URL
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    assert get(Transport(), "http://shop.example/admin/x").status == 200
+    [(_, _, headers)] = server.seen
+    sent = {name.lower(): value for name, value in headers.items()}
+    assert sent["proxy-authorization"] == "Basic " + base64.b64encode(b"us@er:p:ss").decode()
 
 
 def test_without_env_proxies_the_environment_is_ignored(server, monkeypatch):
