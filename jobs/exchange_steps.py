@@ -269,5 +269,6 @@ def withdraw(exchange: Exchange) -> str:
     except OngoingValidationError as exc:
         raise NeedsAttention(f"The exchange items were removed in Shopify but Ongoing refused "
                              f"the cancellation: {exc.message}") from None
-    note(exchange.id, "Ongoing DELETE /orders", f"order {exchange.ongoing_order_number} cancelled")
+    note(exchange.id, "Ongoing DELETE /orders", f"order {exchange.ongoing_order_number} cancelled",
+         now=True)  # a change in Ongoing a re-run does not repeat: its line is written at once
     return "Ongoing exchange order cancelled; the return order stays"
