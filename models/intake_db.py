@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 import weakref
 
 import psycopg
@@ -23,6 +24,8 @@ from sqlalchemy.exc import DBAPIError
 
 from models import db
 
+IDLE_SECONDS = 300.0  # an idle connection older than this is closed, not used
+clock = time.monotonic  # tests move it
 IDLE_MAX = 8  # idle connections kept per process (a sync worker uses one, gthread one per thread)
 # Connections inherited over a fork: the parent's sessions. Never closed in the child (libpq
 # would end the parent's session on close), so kept referenced until the child exits.
@@ -31,33 +34,41 @@ _INHERITED: list = []
 
 class IdleConnections:
     """One engine's idle psycopg connections in this process: a stack, so a single-threaded
-    worker always reuses the same one. list.append and list.pop need no lock of their own."""
+    worker always reuses the same one. list.append and list.pop need no lock of their own.
+
+    A connection left idle longer than IDLE_SECONDS, or older than the engine's pool_recycle, is
+    closed instead of used (what the engine's pool does for its own): a NAT, a proxy or the
+    server may have dropped it meanwhile, and that first request would be a 503."""
 
     def __init__(self) -> None:
-        self.idle: list[psycopg.Connection] = []
+        self.idle: list[tuple[psycopg.Connection, float, float]] = []  # (conn, born, last used)
 
-    def take(self, engine: Engine) -> psycopg.Connection:
-        try:
-            return self.idle.pop()
-        except IndexError:
-            fairy = engine.raw_connection()  # the engine's connect args and autocommit
-            fairy.detach()  # ours from now on: the pool forgets it
-            return fairy.dbapi_connection
+    def take(self, engine: Engine) -> tuple[psycopg.Connection, float]:
+        """(a connection, when it was made)."""
+        now, recycle = clock(), engine.pool._recycle  # -1: never
+        while self.idle:
+            connection, born, used = self.idle.pop()
+            if now - used <= IDLE_SECONDS and (recycle < 0 or now - born <= recycle):
+                return connection, born
+            connection.close()
+        fairy = engine.raw_connection()  # the engine's connect args and autocommit
+        fairy.detach()  # ours from now on: the pool forgets it
+        return fairy.dbapi_connection, now
 
-    def give_back(self, connection: psycopg.Connection) -> None:
+    def give_back(self, connection: psycopg.Connection, born: float) -> None:
         if connection.closed or connection.broken or len(self.idle) >= IDLE_MAX:
             connection.close()
         else:
-            self.idle.append(connection)
+            self.idle.append((connection, born, clock()))
 
     def close_all(self) -> None:
         """Close the idle connections (the engine was disposed)."""
         while self.idle:
-            self.idle.pop().close()
+            self.idle.pop()[0].close()
 
     def forget(self) -> None:
         """After a fork: the parent's connections are not this process's to use or close."""
-        _INHERITED.extend(self.idle)
+        _INHERITED.extend(connection for connection, _, _ in self.idle)
         self.idle = []
 
 
@@ -99,7 +110,7 @@ def first(statement, params: dict) -> tuple | None:
     try:
         # engine.raw_connection() raises psycopg's own error when it cannot connect (the
         # engine wraps connect errors only in engine.connect()): wrapped here alike
-        connection = connections.take(engine)
+        connection, born = connections.take(engine)
     except psycopg.Error as exc:
         raise _wrapped(sql, params, exc) from exc
     try:
@@ -107,7 +118,7 @@ def first(statement, params: dict) -> tuple | None:
     except psycopg.Error as exc:
         raise _wrapped(sql, params, exc) from exc
     finally:
-        connections.give_back(connection)
+        connections.give_back(connection, born)
     return row
 
 

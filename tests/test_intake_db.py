@@ -53,3 +53,20 @@ def test_a_forked_child_neither_uses_nor_closes_its_parents_intake_connection(ap
     # Closing the parent's connection in the child would have ended the parent's session.
     assert post_webhook("returns/reopen", BODY, webhook_id="parent-2").status_code == 200
     assert recorded() == ["child", "parent-1", "parent-2"]
+
+
+def test_a_connection_idle_too_long_is_replaced_before_use_so_its_drop_costs_no_503(
+        app, post_webhook, monkeypatch):
+    """A NAT, a proxy or the server's idle timeout drops connections nobody used for a while:
+    one idle longer than IDLE_SECONDS is closed, not tried."""
+    from models import intake_db
+
+    assert post_webhook("returns/reopen", BODY, webhook_id="first").status_code == 200
+    with db.engine().connect() as connection:  # the quiet spell's drop
+        connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    db.engine().dispose()
+    later = intake_db.clock() + intake_db.IDLE_SECONDS + 1
+    monkeypatch.setattr(intake_db, "clock", lambda: later)
+    assert post_webhook("returns/reopen", BODY, webhook_id="second").status_code == 200
+    assert recorded() == ["first", "second"]
