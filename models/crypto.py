@@ -8,6 +8,8 @@ from sqlmodel import Session
 
 EXTENSION = "swapline.crypto"
 NEWEST = "swapline.crypto.newest"  # the first key alone: tells a current token from an old one
+READ = "swapline.crypto.read"  # token -> plain text of tokens of the newest key already read
+READ_MAX = 1024
 
 
 class SecretUnreadable(RuntimeError):
@@ -19,6 +21,7 @@ def init_app(app: Flask) -> None:
     keys = app.config["SETTINGS"].encryption_keys
     app.extensions[EXTENSION] = MultiFernet([Fernet(k) for k in keys])
     app.extensions[NEWEST] = Fernet(keys[0])
+    app.extensions[READ] = {}
 
 
 def encrypt(plain: str) -> str:
@@ -39,10 +42,22 @@ def decrypt_current(token: str) -> tuple[str, str | None]:
 
     Key rotation is lazy: the caller stores the second value (see `swap`) so the old key can go.
     """
+    read = current_app.extensions[READ]
+    plain = read.get(token)
+    if plain is not None:
+        return plain, None
     try:
-        return current_app.extensions[NEWEST].decrypt(token.encode()).decode(), None
+        plain = current_app.extensions[NEWEST].decrypt(token.encode()).decode()
     except InvalidToken:
         pass
+    else:
+        # Kept per process: every Ongoing notice opens its shop's webhook token, and a token
+        # (random IV, no expiry checked) always opens to the same text. The plain text is no
+        # more exposed than the keys that open it, which this process holds anyway.
+        if len(read) >= READ_MAX:
+            read.clear()
+        read[token] = plain
+        return plain, None
     try:
         # rotate() keeps the token's timestamp; it raises when no configured key made the token.
         rotated = current_app.extensions[EXTENSION].rotate(token.encode())

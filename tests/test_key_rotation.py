@@ -189,3 +189,18 @@ def test_the_ongoing_webhook_reads_a_token_under_an_old_key_and_re_encrypts_it(a
         assert wrong.status_code == 401
         _, settings_values = raw_rows().values()
     assert only(KEY_B, settings_values[1]) == SECRETS["webhook_token"]
+
+
+def test_a_token_of_the_newest_key_is_opened_once_per_process(app, monkeypatch):
+    """Every Ongoing notice opens its shop's webhook token: the second read is the first's."""
+    opened = []
+    decrypt = Fernet.decrypt
+    monkeypatch.setattr(Fernet, "decrypt", lambda self, token, *a: opened.append(token)
+                        or decrypt(self, token, *a))
+    with app.app_context():
+        token = crypto.encrypt("webhook-token")
+        assert crypto.decrypt_current(token) == ("webhook-token", None)
+        assert crypto.decrypt_current(token) == ("webhook-token", None)
+        other = crypto.encrypt("webhook-token")  # the same text saved again: another token
+        assert crypto.decrypt_current(other) == ("webhook-token", None)
+    assert len(opened) == 2
