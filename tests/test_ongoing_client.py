@@ -23,19 +23,10 @@ from clients.ongoing import (
     process_serializer,
 )
 from clients.transport import Transport
-from sandbox.ongoing import SandboxOngoing
 
 PASSWORD = "s3cret-Ongoing-pw"
 GOODS_OWNER = 17
 _warehouses = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def ongoing():
-    """The sandbox Ongoing on a free port, for this module (conftest's `sandbox` is Shopify's)."""
-    server = SandboxOngoing().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -10,17 +10,9 @@ import requests
 
 from clients import ongoing as ongoing_module
 from clients.ongoing import OngoingClient, OngoingCredentials, OngoingValidationError
-from sandbox.ongoing import SandboxOngoing
 
 AUTH = ("WSI-guard", "pw-guard-" + "x" * 12)
 WHO = {"customerNumber": "C1", "name": "Bo", "postCode": "11122"}
-
-
-@pytest.fixture(scope="module")
-def ongoing():
-    server = SandboxOngoing().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -9,16 +9,7 @@ import requests
 from flask import Flask, request
 from werkzeug.serving import make_server
 
-from sandbox.ongoing import SandboxOngoing
-
 AUTH = ("WSI-ongoing", "pw-ongoing")
-
-
-@pytest.fixture(scope="module")
-def ongoing():
-    server = SandboxOngoing().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
