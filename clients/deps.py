@@ -2,11 +2,14 @@
 by every process on every machine (the app passes its Redis, as rq's Worker takes its
 connection; the clients' init_app requires them) and a place to record call latencies. The
 defaults here keep a client constructed on its own working (scripts, unit tests): locks of this
-process only, and metrics that go nowhere. The app never uses them."""
+process only, and metrics that go nowhere. The app never uses them. Also: which RQ job run
+this thread is in, for the caches kept for one job run."""
 from __future__ import annotations
 
 import threading
 from typing import Protocol
+
+from rq import get_current_job
 
 
 class Lock(Protocol):
@@ -77,3 +80,10 @@ class NoMetrics:
 
 
 NO_METRICS = NoMetrics()
+
+
+def job_run() -> tuple | None:
+    """(job id, started at) of the RQ job running in this thread, None outside one: what a
+    per-job-run cache keys on (a retry of the same job is a new run)."""
+    job = get_current_job()
+    return (job.id, job.started_at) if job is not None else None

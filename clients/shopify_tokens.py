@@ -7,12 +7,11 @@ from datetime import datetime, timedelta
 
 import httpx
 from flask import current_app
-from rq import get_current_job
 from shopify_app import ShopifyApp
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from clients.deps import Locks
+from clients.deps import Locks, job_run
 from clients.shopify_errors import ShopifyAuthError, token_or_raise
 from clients.shopify_session import SessionToken
 from models import crypto, db
@@ -77,8 +76,7 @@ class TokenStore:
         expiry. `rejected` is a token Shopify just answered 401 to: refresh unless another
         worker already replaced it. Inside an RQ job the token read is kept for the job's
         later calls (until near expiry); a rejection reads the row again."""
-        job = get_current_job()
-        run = (job.id, job.started_at) if job is not None else None  # a retry is a new run
+        run = job_run()
         if rejected is None and run is not None:
             kept = self.in_job.get(domain)
             if kept is not None and kept[0] == run and not _near_expiry(kept[2]):

@@ -6,13 +6,13 @@ import secrets
 from datetime import datetime
 from typing import NamedTuple
 
-from rq import get_current_job
 from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Text, bindparam, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import object_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Field, Session, SQLModel, select
 
+from clients.deps import job_run
 from models import crypto, intake_db
 from models.exchange import order_names, runs_ongoing_order
 from models.shop import Shop
@@ -247,7 +247,7 @@ def settings_of(domain: str) -> ShopSettings:
     the shop's domain, once the row exists. Inside an RQ job the row read is kept for the rest
     of that job run (its steps ask for it up to three times); a merchant's save reaches the next
     job. Outside a job (pages, CLI) every call reads."""
-    run = _job_run()
+    run = job_run()
     kept = _kept_settings.get(domain)
     if run is not None and kept is not None and kept[0] == run:
         return kept[1]
@@ -259,13 +259,6 @@ def settings_of(domain: str) -> ShopSettings:
 
 
 _kept_settings: dict[str, tuple[tuple, ShopSettings]] = {}
-
-
-def _job_run() -> tuple | None:
-    """(job id, started at) of the RQ job running in this thread, None outside one: a retry of
-    the same job is a new run."""
-    job = get_current_job()
-    return (job.id, job.started_at) if job is not None else None
 
 
 def _read_settings(domain: str) -> ShopSettings:
