@@ -10,7 +10,6 @@ app), else this process's lock (the transport alone).
 from __future__ import annotations
 
 import argparse
-import logging
 import multiprocessing
 import time
 
@@ -27,7 +26,6 @@ KEY, SECRET = "bench-key", "bench-secret-" + "0" * 64
 
 
 def _sandboxes(pipe) -> None:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access line per call
     from sandbox.ongoing import SandboxOngoing
     from sandbox.shopify import SandboxShopify
 

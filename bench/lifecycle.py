@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import sys
 import tempfile
@@ -120,7 +119,6 @@ def main() -> int:
 
 def bench(args, started: float) -> bool:
     """Start everything, set up the shops, drive the three phases, report; clean up always."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the sandboxes' request lines
     logs: list[Path] = []
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="swapline-bench-")))

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import sys
 import tempfile
@@ -113,7 +112,6 @@ def main() -> int:
 
 def merchant_day(args, started: float) -> bool:
     """Start everything, set up the shops, probe, replay the day, drain, report; clean up."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logs: list[Path] = []
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="swapline-day-")))

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import sys
 import tempfile
@@ -109,7 +108,6 @@ def main() -> int:
 
 def soak(args, started: float) -> bool:
     """Start everything, set up the shops, flood, drain, report; clean up always."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logs: list[Path] = []
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="swapline-soak-")))
