@@ -21,6 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import machine
 from bench.cpu import AppCpu, CpuMeter
 from bench.lifecycle_calls import Recorder
 from bench.lifecycle_report import queue_report, report, store_counts, store_report
@@ -146,7 +147,8 @@ def bench(args, started: float) -> bool:
             timeline_report()
             queue_report(run)
             return False
-        cpu.report(CLASSES, args.exchanges)
+        spent = cpu.report(CLASSES, args.exchanges)
+        print(f"  {machine.line(spent['total'])}")
         time.sleep(PG_STATS_FLUSH_S)
         store_report(counted, store_counts(), args.exchanges)
         return report(args, run, rec, shops, cases, t, started)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from rq.registry import FailedJobRegistry
 from sqlalchemy import text
 
+from bench import machine
 from bench.load import Phase
 from bench.merchant_day_traffic import CLASSES, EXCHANGE_SENT, FOREIGN_RETURNED, FOREIGN_SENT
 from bench.report import end_state, percentile, print_checks, scalar, timeline_report
@@ -130,6 +131,7 @@ def print_cpu(args, replayer, probes, idle, day_cpu, seconds: float, cases) -> N
               f"(a remainder: noisy when foreign notices dominate): "
               f"{mine:.1f} s = {mine * 1000 / len(cases):.1f} ms per exchange, "
               f"{mine * 1000 / max(1, hooks):.1f} ms per exchange webhook ({hooks})")
+        print(f"  {machine.line(mine * 1000 / len(cases))}")
 
 
 def effect_latencies(cases) -> tuple[list[float], list[float]]:
