@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, select
 
+from models.rows import unattached
 from models.types import UTCDateTime, utcnow
 
 
@@ -116,9 +117,10 @@ _READ = select(Exchange.__table__).where(Exchange.__table__.c.id == bindparam("b
 
 def read_exchange(exchange_id: int, *, connection: Connection) -> Exchange | None:
     """One exchange, read with Core (a statement built once, no ORM session): a plain copy that
-    no session tracks, for a step to read and change in memory."""
+    no session tracks, for a step to read and change in memory (built as the ORM loads, not
+    by the costly constructor: models/rows.py)."""
     row = connection.execute(_READ, {"b_id": exchange_id}).first()
-    return Exchange(**row._mapping) if row is not None else None
+    return unattached(Exchange, row._mapping) if row is not None else None
 
 
 def find_by_return(domain: str, return_gid: str, *, session: Session) -> Exchange | None:
