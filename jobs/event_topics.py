@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import and_, false
+from sqlalchemy import Integer, and_, bindparam
 from sqlmodel import select
 
 from jobs import exchange_rules
@@ -15,9 +15,9 @@ from models import db
 from models.delivery import WebhookDelivery
 from models.exchange import Exchange, find_by_ongoing_order, find_by_return
 from models.exchange_writes import line, note
-from models.settings import ShopSettings, settings_for
+from models.rows import unattached
+from models.settings import ShopSettings, settings_for, tick_first_ongoing_webhook
 from models.shop import Shop, get_shop
-from models.types import utcnow
 
 RETURN_EVENTS = ("return.closed", "shipment.event.in_transit")
 
@@ -29,14 +29,13 @@ def ongoing_order(delivery: WebhookDelivery) -> str:
     status = (payload.get("orderStatus") or {}).get("number")
     order_id = payload.get("orderId")
     numbered = isinstance(status, int) and isinstance(order_id, int)
-    with db.session() as s:  # one transaction: the shop's settings and our exchange order
-        found = _settings_and_exchange(delivery.shop_domain, order_id if numbered else None,
-                                       session=s)
-        if found is None:
-            return "shop gone"
-        settings, exchange = found
-        if settings.first_ongoing_webhook_at is None:
-            settings.first_ongoing_webhook_at = utcnow()
+    found = _settings_and_exchange(delivery.shop_domain, order_id if numbered else None)
+    if found is None:
+        return "shop gone"
+    settings, exchange = found
+    if settings.first_ongoing_webhook_at is None:
+        with db.autocommit() as connection:
+            tick_first_ongoing_webhook(settings.id, connection=connection)
     if not numbered:
         return "no order id or status number"
     source = f"Ongoing webhook {payload.get('webhookEventId')}"
@@ -49,24 +48,38 @@ def ongoing_order(delivery: WebhookDelivery) -> str:
     return "not an exchange order"
 
 
-def _settings_and_exchange(domain: str, order_id: int | None, *,
-                           session) -> tuple[ShopSettings, Exchange | None] | None:
+_SETTINGS, _EXCHANGE, _SHOP = ShopSettings.__table__, Exchange.__table__, Shop.__table__
+# Built once: the shop's settings and, outer-joined, its exchange whose Ongoing order has the
+# id (a NULL id matches none); the exchange's columns labelled apart from the settings'.
+_NOTICE = (select(*_SETTINGS.c, *(c.label(f"exchange_{c.key}") for c in _EXCHANGE.c))
+           .select_from(_SETTINGS.join(_SHOP, _SHOP.c.id == _SETTINGS.c.shop_id)
+                        .outerjoin(_EXCHANGE, and_(_EXCHANGE.c.shop_domain == _SHOP.c.domain,
+                                                   _EXCHANGE.c.ongoing_order_id ==
+                                                   bindparam("order_id", type_=Integer))))
+           .where(_SHOP.c.domain == bindparam("domain")))
+
+
+def _settings_and_exchange(domain: str, order_id: int | None
+                           ) -> tuple[ShopSettings, Exchange | None] | None:
     """The shop's settings and its exchange whose Ongoing order has `order_id`, in one read
-    (None: the shop is gone); a shop without a settings row yet gets one."""
-    ours = and_(Exchange.shop_domain == Shop.domain, Exchange.ongoing_order_id == order_id) \
-        if order_id is not None else false()
-    found = session.exec(select(ShopSettings, Exchange)
-                         .join(Shop, Shop.id == ShopSettings.shop_id)
-                         .outerjoin(Exchange, ours)
-                         .where(Shop.domain == domain)).first()
-    if found is not None:
-        return tuple(found)
-    shop = get_shop(domain, session=session)
-    if shop is None:
-        return None
-    exchange = find_by_ongoing_order(domain, order_id, session=session) \
-        if order_id is not None else None
-    return settings_for(shop, session=session), exchange
+    (None: the shop is gone); a shop without a settings row yet gets one. Both detached, as a
+    closed session leaves what it loaded (models/rows.py builds them)."""
+    with db.autocommit() as connection:  # one statement: no BEGIN and COMMIT around it
+        row = connection.execute(_NOTICE, {"domain": domain, "order_id": order_id}).first()
+    if row is not None:
+        count = len(_SETTINGS.c)
+        settings = dict(zip(_SETTINGS.c.keys(), row[:count], strict=True))
+        exchange = dict(zip(_EXCHANGE.c.keys(), row[count:], strict=True))
+        return (unattached(ShopSettings, settings, persistent=True),
+                unattached(Exchange, exchange, persistent=True)
+                if exchange["id"] is not None else None)
+    with db.session() as s:
+        shop = get_shop(domain, session=s)
+        if shop is None:
+            return None
+        exchange = find_by_ongoing_order(domain, order_id, session=s) \
+            if order_id is not None else None
+        return settings_for(shop, session=s), exchange
 
 
 def _exchange_order(exchange: Exchange, settings: ShopSettings, status: int, source: str) -> str:
