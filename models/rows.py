@@ -34,3 +34,15 @@ def unattached(cls: type[M], values: Mapping, *, persistent: bool = False) -> M:
         state.key = manager.mapper.identity_key_from_primary_key(
             [values[column.key] for column in manager.mapper.primary_key])
     return instance
+
+
+def new_values(cls: type[M], **values) -> dict:
+    """Every column's value of a new row of `cls`, as its constructor would fill them: the
+    given ones, else each field's default (its factory called: a fresh list, the time now);
+    the primary key only when given (the database numbers the row). For a Core INSERT of a row
+    that then needs no model object built first."""
+    fields = cls.model_fields
+    return {column.key: values[column.key] if column.key in values else
+            fields[column.key].get_default(call_default_factory=True)
+            for column in cls.__table__.columns
+            if column.key in values or not column.primary_key}

@@ -11,10 +11,10 @@ from sqlalchemy.orm import object_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import select
 
-from jobs import event_topics
+from jobs import event_topics, exchange_triggers
 from models import db
 from models.exchange import Exchange, read_exchange
-from models.rows import unattached
+from models.rows import new_values, unattached
 from models.settings import ShopSettings, settings_of
 from tests.conftest import SHOP
 
@@ -141,3 +141,42 @@ def test_the_ongoing_webhooks_read_is_the_orm_loaded_pair(app, make_shop):
     assert event_topics._settings_and_exchange(SHOP, 78)[1] is None
     assert event_topics._settings_and_exchange(SHOP, None)[1] is None
     assert event_topics._settings_and_exchange("gone.myshopify.com", 77) is None
+
+
+def test_new_values_are_what_the_constructor_fills(app):
+    given = dict(shop_domain=SHOP, state="detected", return_gid="r", order_gid="o",
+                 order_name="#1", items=[{"sku": "A"}])
+    values, constructed = new_values(Exchange, **given), Exchange(**given)
+    assert "id" not in values and set(values) == set(Exchange.__table__.columns.keys()) - {"id"}
+    for name, value in values.items():
+        if name in ("created_at", "updated_at"):
+            assert abs(value - getattr(constructed, name)) < timedelta(seconds=5)
+            assert value.tzinfo is not None
+        else:
+            assert (value, type(value)) == (getattr(constructed, name),
+                                            type(getattr(constructed, name))), name
+    assert new_values(Exchange)["returned_items"] is not new_values(Exchange)["returned_items"]
+
+
+def _return(gid: str) -> dict:
+    return {"id": gid, "name": "#1001-R1", "order": {"id": "gid://shopify/Order/9",
+                                                     "name": "#1001"},
+            "exchangeLineItems": {"nodes": [{"id": "x1", "variantId": None, "lineItems": [],
+                                             "processedQuantity": 0,
+                                             "unprocessedQuantity": 1}]},
+            "returnLineItems": {"nodes": []}}
+
+
+def test_a_detected_exchange_is_inserted_once_and_numbered(app, make_shop, monkeypatch):
+    make_shop(order_number_prefix="SW")
+    monkeypatch.setattr(exchange_triggers.shop_api, "variants", lambda domain, ids: {})
+    made = exchange_triggers._new_exchange(SHOP, _return("gid://shopify/Return/1"))
+    assert exchange_triggers._new_exchange(SHOP, _return("gid://shopify/Return/1")) is None
+    second = exchange_triggers._new_exchange(SHOP, _return("gid://shopify/Return/2"))
+    with db.session() as s:
+        loaded = s.get(Exchange, made.id)
+        assert len(s.exec(select(Exchange)).all()) == 2
+    _same(made, loaded)
+    assert inspect(made).detached and object_session(made) is None
+    assert (made.ongoing_order_number, second.ongoing_order_number) == ("SW-1001-1", "SW-1001-2")
+    assert (made.state, made.workflow, made.items[0]["quantity"]) == ("detected", "processing", 1)
