@@ -13,7 +13,7 @@ from jobs.lifecycle import signal
 from jobs.ongoing_events import EXCHANGE_ORDER, ORIGINAL_ORDER, event_for
 from models import db
 from models.delivery import WebhookDelivery
-from models.exchange import Exchange, find_by_ongoing_order, find_by_return
+from models.exchange import Exchange, find_by_ongoing_order
 from models.exchange_writes import line, note
 from models.rows import unattached
 from models.settings import ShopSettings, settings_for, tick_first_ongoing_webhook
@@ -96,16 +96,22 @@ def _exchange_order(exchange: Exchange, settings: ShopSettings, status: int, sou
 
 def _release_for_original(domain: str, order_number: str, source: str) -> int:
     """The original order came back to the warehouse: release its open exchanges."""
-    names = {order_number, f"#{order_number.lstrip('#')}"}
-    with db.session() as s:
-        found = s.exec(select(Exchange).where(Exchange.shop_domain == domain,
-                                              Exchange.order_name.in_(names),
-                                              Exchange.state.in_(OPEN_STATES))).all()
-    for exchange in found:
-        signal(exchange.id, RELEASE, shop=domain, source=source, now=True,
-               lines=[line(exchange.id, "webhook", "Ongoing original order returned", source)],
+    names = [order_number, f"#{order_number.lstrip('#')}"]
+    with db.autocommit() as connection:  # one statement: no BEGIN and COMMIT around it
+        found = connection.execute(_OPEN_BY_NAME, {"domain": domain, "names": names}).scalars()
+        found = list(found)
+    for exchange_id in found:
+        signal(exchange_id, RELEASE, shop=domain, source=source, now=True,
+               lines=[line(exchange_id, "webhook", "Ongoing original order returned", source)],
                moment="returned_in_ongoing_at")
     return len(found)
+
+
+# Built once: the ids of the shop's open exchanges of an original order, by its names.
+_OPEN_BY_NAME = select(_EXCHANGE.c.id).where(
+    _EXCHANGE.c.shop_domain == bindparam("domain"),
+    _EXCHANGE.c.order_name.in_(bindparam("names", expanding=True)),
+    _EXCHANGE.c.state.in_(OPEN_STATES)).order_by(_EXCHANGE.c.id)
 
 
 def ongoing_other(delivery: WebhookDelivery) -> str:
@@ -118,24 +124,29 @@ def return_event(delivery: WebhookDelivery) -> str:
     if delivery.topic not in RETURN_EVENTS:
         return f"ignored: unknown event {delivery.topic!r}"
     payload = json.loads(delivery.payload)
-    exchange = _exchange_for_event(delivery.shop_domain, payload)
-    if exchange is None:
+    exchange_id = _exchange_for_event(delivery.shop_domain, payload)
+    if exchange_id is None:
         return "no exchange for this return"
     event = IN_TRANSIT if delivery.topic == "shipment.event.in_transit" else RELEASE
-    signal(exchange.id, event, shop=delivery.shop_domain, source=delivery.topic, now=True,
-           lines=[line(exchange.id, "webhook", f"return event {delivery.topic}", payload["id"])],
+    signal(exchange_id, event, shop=delivery.shop_domain, source=delivery.topic, now=True,
+           lines=[line(exchange_id, "webhook", f"return event {delivery.topic}", payload["id"])],
            moment="return_closed_at" if delivery.topic == "return.closed" else None)
-    return f"{event} queued for exchange {exchange.id}"
+    return f"{event} queued for exchange {exchange_id}"
 
 
-def _exchange_for_event(domain: str, payload: dict) -> Exchange | None:
-    with db.session() as s:
-        if payload.get("return_id"):
-            return find_by_return(domain, payload["return_id"], session=s)
-        query = select(Exchange).where(Exchange.shop_domain == domain,
-                                       Exchange.order_name == payload.get("order_name"),
-                                       Exchange.state.in_(OPEN_STATES))
-        return s.exec(query).first()
+def _exchange_for_event(domain: str, payload: dict) -> int | None:
+    """The id of the shop's exchange a return event is about: by its return, else an open one
+    of the order it names (one statement, no ORM)."""
+    if payload.get("return_id"):
+        query, values = _BY_RETURN, {"domain": domain, "gid": payload["return_id"]}
+    else:
+        query, values = _OPEN_BY_NAME, {"domain": domain, "names": [payload.get("order_name")]}
+    with db.autocommit() as connection:
+        return connection.execute(query, values).scalars().first()
+
+
+_BY_RETURN = select(_EXCHANGE.c.id).where(_EXCHANGE.c.shop_domain == bindparam("domain"),
+                                          _EXCHANGE.c.return_gid == bindparam("gid"))
 
 
 HANDLERS = {

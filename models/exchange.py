@@ -142,9 +142,14 @@ def exchange_order_ids(domain: str, order_ids: list[int], *, session: Session) -
     them (the connector check asks about every open order Ongoing returns)."""
     if not order_ids:
         return set()
-    query = select(Exchange.ongoing_order_id).where(Exchange.shop_domain == domain,
-                                                    Exchange.ongoing_order_id.in_(order_ids))
-    return set(session.exec(query))
+    found = session.connection().execute(_ORDER_IDS, {"domain": domain, "ids": order_ids})
+    return set(found.scalars())
+
+
+# Built once, run with Core on the session's connection: one column, no ORM result to build.
+_ORDER_IDS = select(Exchange.__table__.c.ongoing_order_id).where(
+    Exchange.__table__.c.shop_domain == bindparam("domain"),
+    Exchange.__table__.c.ongoing_order_id.in_(bindparam("ids", expanding=True)))
 
 
 def concerns_ongoing_order(domain: str, order_id: int, order_number: str | None, *,
