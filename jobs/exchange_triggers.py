@@ -92,8 +92,12 @@ def _exchange_id(domain: str, gid: str | None) -> int | None:
     if gid is None:
         return None
     with db.autocommit() as connection:
-        return connection.execute(select(Exchange.id).where(
-            Exchange.shop_domain == domain, Exchange.return_gid == gid)).scalar()
+        return connection.execute(_BY_RETURN, {"domain": domain, "gid": gid}).scalar()
+
+
+_BY_RETURN = select(Exchange.__table__.c.id).where(
+    Exchange.__table__.c.shop_domain == bindparam("domain"),
+    Exchange.__table__.c.return_gid == bindparam("gid"))
 
 
 def _signal_return(delivery: WebhookDelivery, event: str, *, moment: str | None = None,

@@ -11,8 +11,10 @@ model object; no session tracks it.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TypeVar
+import copy
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from sqlmodel import SQLModel
 
@@ -41,8 +43,27 @@ def new_values(cls: type[M], **values) -> dict:
     given ones, else each field's default (its factory called: a fresh list, the time now);
     the primary key only when given (the database numbers the row). For a Core INSERT of a row
     that then needs no model object built first."""
-    fields = cls.model_fields
-    return {column.key: values[column.key] if column.key in values else
-            fields[column.key].get_default(call_default_factory=True)
-            for column in cls.__table__.columns
-            if column.key in values or not column.primary_key}
+    return {key: factory() for key, factory in _defaults(cls)} | values
+
+
+@functools.cache
+def _defaults(cls: type[SQLModel]) -> tuple[tuple[str, Callable[[], Any]], ...]:
+    """(column, what makes its default) of each column with one but the primary key: the
+    field's factory, or its value (copied when mutable, as pydantic's get_default does); read
+    once per class (pydantic's get_default inspects the factory's signature on every call)."""
+    made = []
+    for column in cls.__table__.columns:
+        field = cls.model_fields[column.key]
+        if column.primary_key or field.is_required():
+            continue
+        if field.default_factory is not None:
+            made.append((column.key, field.default_factory))
+        elif isinstance(field.default, (type(None), bool, int, float, str)):
+            made.append((column.key, functools.partial(_same, field.default)))
+        else:
+            made.append((column.key, functools.partial(copy.deepcopy, field.default)))
+    return tuple(made)
+
+
+def _same(value: Any) -> Any:
+    return value

@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from jobs import event_topics, exchange_triggers
 from models import db
-from models.exchange import Exchange, read_exchange
+from models.exchange import Exchange, exchange_order_ids, read_exchange
 from models.rows import new_values, unattached
 from models.settings import ShopSettings, settings_of
 from tests.conftest import SHOP
@@ -180,3 +180,16 @@ def test_a_detected_exchange_is_inserted_once_and_numbered(app, make_shop, monke
     assert inspect(made).detached and object_session(made) is None
     assert (made.ongoing_order_number, second.ongoing_order_number) == ("SW-1001-1", "SW-1001-2")
     assert (made.state, made.workflow, made.items[0]["quantity"]) == ("detected", "processing", 1)
+
+
+def test_exchange_order_ids_finds_the_shops_among_many(app, make_shop):
+    make_shop()
+    make_shop("other-shop.myshopify.com")
+    _exchange()  # Ongoing order 77
+    _exchange(return_gid="gid://shopify/Return/2", ongoing_order_id=2**31 - 1)
+    _exchange(shop_domain="other-shop.myshopify.com", ongoing_order_id=5)
+    asked = [*range(1000, 1300), 77, 5, 2**31 - 1]
+    with db.session() as s:
+        assert exchange_order_ids(SHOP, asked, session=s) == {77, 2**31 - 1}
+        assert exchange_order_ids(SHOP, [77], session=s) == {77}
+        assert exchange_order_ids(SHOP, [], session=s) == set()
