@@ -98,8 +98,8 @@ def _release_for_original(domain: str, order_number: str, source: str) -> int:
     """The original order came back to the warehouse: release its open exchanges."""
     names = [order_number, f"#{order_number.lstrip('#')}"]
     with db.autocommit() as connection:  # one statement: no BEGIN and COMMIT around it
-        found = connection.execute(_OPEN_BY_NAME, {"domain": domain, "names": names}).scalars()
-        found = list(found)
+        found = list(connection.execute(_OPEN_BY_NAME, {"domain": domain, "names": names})
+                     .scalars())
     for exchange_id in found:
         signal(exchange_id, RELEASE, shop=domain, source=source, now=True,
                lines=[line(exchange_id, "webhook", "Ongoing original order returned", source)],
