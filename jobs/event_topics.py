@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import and_, false
+from sqlalchemy import Integer, and_, bindparam
 from sqlmodel import select
 
 from jobs import exchange_rules
@@ -13,11 +13,11 @@ from jobs.lifecycle import signal
 from jobs.ongoing_events import EXCHANGE_ORDER, ORIGINAL_ORDER, event_for
 from models import db
 from models.delivery import WebhookDelivery
-from models.exchange import Exchange, find_by_ongoing_order, find_by_return
+from models.exchange import Exchange, find_by_ongoing_order
 from models.exchange_writes import line, note
-from models.settings import ShopSettings, settings_for
+from models.rows import unattached
+from models.settings import ShopSettings, settings_for, tick_first_ongoing_webhook
 from models.shop import Shop, get_shop
-from models.types import utcnow
 
 RETURN_EVENTS = ("return.closed", "shipment.event.in_transit")
 
@@ -29,14 +29,13 @@ def ongoing_order(delivery: WebhookDelivery) -> str:
     status = (payload.get("orderStatus") or {}).get("number")
     order_id = payload.get("orderId")
     numbered = isinstance(status, int) and isinstance(order_id, int)
-    with db.session() as s:  # one transaction: the shop's settings and our exchange order
-        found = _settings_and_exchange(delivery.shop_domain, order_id if numbered else None,
-                                       session=s)
-        if found is None:
-            return "shop gone"
-        settings, exchange = found
-        if settings.first_ongoing_webhook_at is None:
-            settings.first_ongoing_webhook_at = utcnow()
+    found = _settings_and_exchange(delivery.shop_domain, order_id if numbered else None)
+    if found is None:
+        return "shop gone"
+    settings, exchange = found
+    if settings.first_ongoing_webhook_at is None:
+        with db.autocommit() as connection:
+            tick_first_ongoing_webhook(settings.id, connection=connection)
     if not numbered:
         return "no order id or status number"
     source = f"Ongoing webhook {payload.get('webhookEventId')}"
@@ -49,24 +48,38 @@ def ongoing_order(delivery: WebhookDelivery) -> str:
     return "not an exchange order"
 
 
-def _settings_and_exchange(domain: str, order_id: int | None, *,
-                           session) -> tuple[ShopSettings, Exchange | None] | None:
+_SETTINGS, _EXCHANGE, _SHOP = ShopSettings.__table__, Exchange.__table__, Shop.__table__
+# Built once: the shop's settings and, outer-joined, its exchange whose Ongoing order has the
+# id (a NULL id matches none); the exchange's columns labelled apart from the settings'.
+_NOTICE = (select(*_SETTINGS.c, *(c.label(f"exchange_{c.key}") for c in _EXCHANGE.c))
+           .select_from(_SETTINGS.join(_SHOP, _SHOP.c.id == _SETTINGS.c.shop_id)
+                        .outerjoin(_EXCHANGE, and_(_EXCHANGE.c.shop_domain == _SHOP.c.domain,
+                                                   _EXCHANGE.c.ongoing_order_id ==
+                                                   bindparam("order_id", type_=Integer))))
+           .where(_SHOP.c.domain == bindparam("domain")))
+
+
+def _settings_and_exchange(domain: str, order_id: int | None
+                           ) -> tuple[ShopSettings, Exchange | None] | None:
     """The shop's settings and its exchange whose Ongoing order has `order_id`, in one read
-    (None: the shop is gone); a shop without a settings row yet gets one."""
-    ours = and_(Exchange.shop_domain == Shop.domain, Exchange.ongoing_order_id == order_id) \
-        if order_id is not None else false()
-    found = session.exec(select(ShopSettings, Exchange)
-                         .join(Shop, Shop.id == ShopSettings.shop_id)
-                         .outerjoin(Exchange, ours)
-                         .where(Shop.domain == domain)).first()
-    if found is not None:
-        return tuple(found)
-    shop = get_shop(domain, session=session)
-    if shop is None:
-        return None
-    exchange = find_by_ongoing_order(domain, order_id, session=session) \
-        if order_id is not None else None
-    return settings_for(shop, session=session), exchange
+    (None: the shop is gone); a shop without a settings row yet gets one. Both detached, as a
+    closed session leaves what it loaded (models/rows.py builds them)."""
+    with db.autocommit() as connection:  # one statement: no BEGIN and COMMIT around it
+        row = connection.execute(_NOTICE, {"domain": domain, "order_id": order_id}).first()
+    if row is not None:
+        count = len(_SETTINGS.c)
+        settings = dict(zip(_SETTINGS.c.keys(), row[:count], strict=True))
+        exchange = dict(zip(_EXCHANGE.c.keys(), row[count:], strict=True))
+        return (unattached(ShopSettings, settings, persistent=True),
+                unattached(Exchange, exchange, persistent=True)
+                if exchange["id"] is not None else None)
+    with db.session() as s:
+        shop = get_shop(domain, session=s)
+        if shop is None:
+            return None
+        exchange = find_by_ongoing_order(domain, order_id, session=s) \
+            if order_id is not None else None
+        return settings_for(shop, session=s), exchange
 
 
 def _exchange_order(exchange: Exchange, settings: ShopSettings, status: int, source: str) -> str:
@@ -83,16 +96,22 @@ def _exchange_order(exchange: Exchange, settings: ShopSettings, status: int, sou
 
 def _release_for_original(domain: str, order_number: str, source: str) -> int:
     """The original order came back to the warehouse: release its open exchanges."""
-    names = {order_number, f"#{order_number.lstrip('#')}"}
-    with db.session() as s:
-        found = s.exec(select(Exchange).where(Exchange.shop_domain == domain,
-                                              Exchange.order_name.in_(names),
-                                              Exchange.state.in_(OPEN_STATES))).all()
-    for exchange in found:
-        signal(exchange.id, RELEASE, shop=domain, source=source, now=True,
-               lines=[line(exchange.id, "webhook", "Ongoing original order returned", source)],
+    names = [order_number, f"#{order_number.lstrip('#')}"]
+    with db.autocommit() as connection:  # one statement: no BEGIN and COMMIT around it
+        found = list(connection.execute(_OPEN_BY_NAME, {"domain": domain, "names": names})
+                     .scalars())
+    for exchange_id in found:
+        signal(exchange_id, RELEASE, shop=domain, source=source, now=True,
+               lines=[line(exchange_id, "webhook", "Ongoing original order returned", source)],
                moment="returned_in_ongoing_at")
     return len(found)
+
+
+# Built once: the ids of the shop's open exchanges of an original order, by its names.
+_OPEN_BY_NAME = select(_EXCHANGE.c.id).where(
+    _EXCHANGE.c.shop_domain == bindparam("domain"),
+    _EXCHANGE.c.order_name.in_(bindparam("names", expanding=True)),
+    _EXCHANGE.c.state.in_(OPEN_STATES)).order_by(_EXCHANGE.c.id)
 
 
 def ongoing_other(delivery: WebhookDelivery) -> str:
@@ -105,24 +124,29 @@ def return_event(delivery: WebhookDelivery) -> str:
     if delivery.topic not in RETURN_EVENTS:
         return f"ignored: unknown event {delivery.topic!r}"
     payload = json.loads(delivery.payload)
-    exchange = _exchange_for_event(delivery.shop_domain, payload)
-    if exchange is None:
+    exchange_id = _exchange_for_event(delivery.shop_domain, payload)
+    if exchange_id is None:
         return "no exchange for this return"
     event = IN_TRANSIT if delivery.topic == "shipment.event.in_transit" else RELEASE
-    signal(exchange.id, event, shop=delivery.shop_domain, source=delivery.topic, now=True,
-           lines=[line(exchange.id, "webhook", f"return event {delivery.topic}", payload["id"])],
+    signal(exchange_id, event, shop=delivery.shop_domain, source=delivery.topic, now=True,
+           lines=[line(exchange_id, "webhook", f"return event {delivery.topic}", payload["id"])],
            moment="return_closed_at" if delivery.topic == "return.closed" else None)
-    return f"{event} queued for exchange {exchange.id}"
+    return f"{event} queued for exchange {exchange_id}"
 
 
-def _exchange_for_event(domain: str, payload: dict) -> Exchange | None:
-    with db.session() as s:
-        if payload.get("return_id"):
-            return find_by_return(domain, payload["return_id"], session=s)
-        query = select(Exchange).where(Exchange.shop_domain == domain,
-                                       Exchange.order_name == payload.get("order_name"),
-                                       Exchange.state.in_(OPEN_STATES))
-        return s.exec(query).first()
+def _exchange_for_event(domain: str, payload: dict) -> int | None:
+    """The id of the shop's exchange a return event is about: by its return, else an open one
+    of the order it names (one statement, no ORM)."""
+    if payload.get("return_id"):
+        query, values = _BY_RETURN, {"domain": domain, "gid": payload["return_id"]}
+    else:
+        query, values = _OPEN_BY_NAME, {"domain": domain, "names": [payload.get("order_name")]}
+    with db.autocommit() as connection:
+        return connection.execute(query, values).scalars().first()
+
+
+_BY_RETURN = select(_EXCHANGE.c.id).where(_EXCHANGE.c.shop_domain == bindparam("domain"),
+                                          _EXCHANGE.c.return_gid == bindparam("gid"))
 
 
 HANDLERS = {

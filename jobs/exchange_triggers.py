@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy import bindparam, func, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -15,6 +16,7 @@ from models import db
 from models.delivery import WebhookDelivery
 from models.exchange import Exchange
 from models.exchange_writes import line, note
+from models.rows import new_values, unattached
 from models.settings import settings_of
 
 
@@ -63,20 +65,26 @@ def _new_exchange(domain: str, ret: dict) -> Exchange | None:
     workflow = "legacy" if any(n["lineItems"] for n in nodes) else "processing"
     order = ret["order"]
     prefix = settings_of(domain).order_number_prefix
+    values = new_values(Exchange, shop_domain=domain, state=DETECTED, return_gid=ret["id"],
+                        return_name=ret["name"], order_gid=order["id"], order_name=order["name"],
+                        items=items, returned_items=returned, workflow=workflow)
     try:
-        with db.session() as s:
-            count = len(s.exec(select(Exchange.id).where(Exchange.shop_domain == domain,
-                                                         Exchange.order_gid == order["id"])).all())
-            exchange = Exchange(shop_domain=domain, state=DETECTED, return_gid=ret["id"],
-                                return_name=ret["name"],
-                                order_gid=order["id"], order_name=order["name"], items=items,
-                                returned_items=returned, workflow=workflow,
-                                ongoing_order_number=f"{prefix}-{order['name'].lstrip('#')}-"
-                                                     f"{count + 1}")
-            s.add(exchange)
-        return exchange
+        with db.transaction() as connection:
+            count = connection.execute(_COUNT, {"domain": domain, "order_gid": order["id"]})
+            values["ongoing_order_number"] = \
+                f"{prefix}-{order['name'].lstrip('#')}-{count.scalar_one() + 1}"
+            values["id"] = connection.execute(_INSERT, values).scalar_one()
     except IntegrityError:  # the same return detected twice at once: the other one won
         return None
+    return unattached(Exchange, values, persistent=True)
+
+
+# Built once (Core, no ORM session and flush): the shop's exchanges of an order, counted for
+# the new one's Ongoing order number; the new exchange's row.
+_COUNT = select(func.count()).select_from(Exchange.__table__).where(
+    Exchange.__table__.c.shop_domain == bindparam("domain"),
+    Exchange.__table__.c.order_gid == bindparam("order_gid"))
+_INSERT = insert(Exchange.__table__).returning(Exchange.__table__.c.id)
 
 
 def _exchange_id(domain: str, gid: str | None) -> int | None:
@@ -84,8 +92,12 @@ def _exchange_id(domain: str, gid: str | None) -> int | None:
     if gid is None:
         return None
     with db.autocommit() as connection:
-        return connection.execute(select(Exchange.id).where(
-            Exchange.shop_domain == domain, Exchange.return_gid == gid)).scalar()
+        return connection.execute(_BY_RETURN, {"domain": domain, "gid": gid}).scalar()
+
+
+_BY_RETURN = select(Exchange.__table__.c.id).where(
+    Exchange.__table__.c.shop_domain == bindparam("domain"),
+    Exchange.__table__.c.return_gid == bindparam("gid"))
 
 
 def _signal_return(delivery: WebhookDelivery, event: str, *, moment: str | None = None,

@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    ARRAY,
     JSON,
     Column,
     ForeignKey,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    any_,
     bindparam,
     literal,
     or_,
@@ -21,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, select
 
+from models.rows import unattached
 from models.types import UTCDateTime, utcnow
 
 
@@ -116,9 +119,10 @@ _READ = select(Exchange.__table__).where(Exchange.__table__.c.id == bindparam("b
 
 def read_exchange(exchange_id: int, *, connection: Connection) -> Exchange | None:
     """One exchange, read with Core (a statement built once, no ORM session): a plain copy that
-    no session tracks, for a step to read and change in memory."""
+    no session tracks, for a step to read and change in memory (built as the ORM loads, not
+    by the costly constructor: models/rows.py)."""
     row = connection.execute(_READ, {"b_id": exchange_id}).first()
-    return Exchange(**row._mapping) if row is not None else None
+    return unattached(Exchange, row._mapping) if row is not None else None
 
 
 def find_by_return(domain: str, return_gid: str, *, session: Session) -> Exchange | None:
@@ -140,9 +144,21 @@ def exchange_order_ids(domain: str, order_ids: list[int], *, session: Session) -
     them (the connector check asks about every open order Ongoing returns)."""
     if not order_ids:
         return set()
-    query = select(Exchange.ongoing_order_id).where(Exchange.shop_domain == domain,
-                                                    Exchange.ongoing_order_id.in_(order_ids))
-    return set(session.exec(query))
+    connection = session.connection()
+    query = _ORDER_IDS_ANY if connection.dialect.name == "postgresql" else _ORDER_IDS_IN
+    return set(connection.execute(query, {"domain": domain, "ids": order_ids}).scalars())
+
+
+# Built once, run with Core on the session's connection: one column, no ORM result to build.
+# PostgreSQL takes the ids as one array parameter: the same short statement text whatever
+# their count (an expanding IN renders one parameter per id, a new text per count, which
+# psycopg parses again when it is long: the open orders can be hundreds).
+_ORDER_ID = Exchange.__table__.c.ongoing_order_id
+_ORDER_IDS_IN = select(_ORDER_ID).where(Exchange.__table__.c.shop_domain == bindparam("domain"),
+                                        _ORDER_ID.in_(bindparam("ids", expanding=True)))
+_ORDER_IDS_ANY = select(_ORDER_ID).where(Exchange.__table__.c.shop_domain == bindparam("domain"),
+                                         _ORDER_ID == any_(bindparam("ids",
+                                                                     type_=ARRAY(Integer))))
 
 
 def concerns_ongoing_order(domain: str, order_id: int, order_number: str | None, *,

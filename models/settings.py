@@ -15,6 +15,7 @@ from sqlmodel import Field, Session, SQLModel, select
 from clients.deps import job_run
 from models import crypto, intake_db
 from models.exchange import order_names, runs_ongoing_order
+from models.rows import unattached
 from models.shop import Shop
 from models.types import UTCDateTime, utcnow
 
@@ -261,10 +262,22 @@ def settings_of(domain: str) -> ShopSettings:
 _kept_settings: dict[str, tuple[tuple, ShopSettings]] = {}
 
 
+# Built once: the shop's settings row by the shop's domain (settings_of).
+_BY_DOMAIN = (select(ShopSettings.__table__)
+              .join(Shop.__table__, Shop.__table__.c.id == ShopSettings.__table__.c.shop_id)
+              .where(Shop.__table__.c.domain == bindparam("domain")))
+
+
 def _read_settings(domain: str) -> ShopSettings:
+    """One statement on its own (autocommit: no BEGIN and COMMIT around a read), the row built
+    as the ORM would load it (models/rows.py); a first use creates the row in a session."""
     from models import db
     from models.shop import get_shop
 
+    with db.autocommit() as connection:
+        row = connection.execute(_BY_DOMAIN, {"domain": domain}).first()
+    if row is not None:
+        return unattached(ShopSettings, row._mapping, persistent=True)
     with db.session() as s:
         row = s.exec(select(ShopSettings).join(Shop, Shop.id == ShopSettings.shop_id)
                      .where(Shop.domain == domain)).first()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, String, Text
+from sqlalchemy import Column, String, Text, bindparam
 from sqlmodel import Field, Session, SQLModel, select
 
 from models.types import UTCDateTime, utcnow
@@ -28,9 +28,13 @@ class Shop(SQLModel, table=True):
         return self.access_token_enc is not None and self.uninstalled_at is None
 
 
+# Built once (SQLAlchemy caches its compiled form; building it is most of a lookup's Python).
+_BY_DOMAIN = select(Shop).where(Shop.domain == bindparam("domain"))
+
+
 def get_shop(domain: str, *, session: Session) -> Shop | None:
     """The shop row for a myshopify domain, or None."""
-    return session.exec(select(Shop).where(Shop.domain == domain)).first()
+    return session.exec(_BY_DOMAIN, params={"domain": domain}).first()
 
 
 def grants(scopes: str, scope: str) -> bool:
