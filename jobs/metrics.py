@@ -2,8 +2,10 @@
 
 Each metric is one hash, `swapline:metrics:<name>`. A counter's fields are its label sets
 (`source="shopify",outcome="queued"`); a histogram's fields are `b:<le>:<labels>` (one counter per
-bucket, cumulated at scrape time), `sum::<labels>` (milliseconds, an integer) and
-`count::<labels>`. `render()` writes the Prometheus text exposition format (version 0.0.4).
+bucket, cumulated at scrape time) and `sum::<labels>` (milliseconds, an integer). Its count is the
++Inf bucket, the sum of its buckets: no field of its own (a `count::<labels>` field written by an
+older version is ignored; it always equalled that sum). `render()` writes the Prometheus text
+exposition format (version 0.0.4).
 
 Adding costs no Redis round trip: `count` and `observe` add to a buffer in this process, which a
 thread writes to Redis in one pipeline every FLUSH_SECONDS, at exit, and before this process
@@ -53,7 +55,7 @@ def observe(name: str, seconds: float, **labels: object) -> None:
     field = _labels(labels)
     le = next((b for b in BUCKETS if seconds <= b), math.inf)
     _add(name, "histogram", [(f"b:{_number(le)}:{field}", 1),
-                             (f"sum::{field}", round(seconds * 1000)), (f"count::{field}", 1)])
+                             (f"sum::{field}", round(seconds * 1000))])
 
 
 def counts_job(func: Callable) -> Callable:
@@ -177,7 +179,7 @@ def _histogram(name: str, fields: dict[str, int]) -> list[str]:
             lines.append(f"{name}_bucket{{{_join(labels, le)}}} {running}")
         braces = f"{{{labels}}}" if labels else ""
         lines.append(f"{name}_sum{braces} {_number(values.get('sum', 0) / 1000)}")
-        lines.append(f"{name}_count{braces} {values.get('count', 0)}")
+        lines.append(f"{name}_count{braces} {running}")
     return lines
 
 

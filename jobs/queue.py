@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ DEFAULT_TIMEOUT = 120  # seconds; every job talks to at most a few outside APIs
 SOCKET_TIMEOUT = 5  # seconds a Redis reply may take: a webhook is answered even while Redis hangs
 ENDED = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 DEFAULT_RETRY = Retry(max=5, interval=[10, 30, 120, 600, 1800])
+REGISTER_SECONDS = 60.0  # a Queue lists itself in RQ's set of queues at most this often
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 log = logging.getLogger(__name__)
 
@@ -70,8 +72,31 @@ class Jobs:
         # Kept: a Queue caches the server version, which would otherwise cost a round trip.
         connection = self.connection
         if self._queue is None or self._queue.connection is not connection:
-            self._queue = Queue(QUEUE_NAME, connection=connection, default_timeout=DEFAULT_TIMEOUT)
+            self._queue = SwaplineQueue(QUEUE_NAME, connection=connection,
+                                        default_timeout=DEFAULT_TIMEOUT)
         return self._queue
+
+
+class SwaplineQueue(Queue):
+    """RQ's Queue, listing itself in RQ's set of queues (`rq info`, Queue.all) at most every
+    REGISTER_SECONDS instead of on every enqueue, where it cost a transaction of its own (MULTI,
+    SADD, EXEC) besides the enqueue's one script call. A Redis that lost its data has the queue
+    listed again by the first enqueue after REGISTER_SECONDS; a delayed job lists it each time
+    (RQ's unique scheduling script does), as does every job with a dependency or a rate limit."""
+
+    registered_at = float("-inf")
+
+    def enqueue_job(self, job: Job, pipeline=None, at_front: bool = False,
+                    unique: bool = False) -> Job:
+        if (pipeline is not None or job._dependency_ids or job.has_rate_limit
+                or (unique and not job._id)
+                or time.monotonic() - self.registered_at >= REGISTER_SECONDS):
+            job = super().enqueue_job(job, pipeline=pipeline, at_front=at_front, unique=unique)
+            if pipeline is None:
+                self.registered_at = time.monotonic()
+            return job
+        job.origin = self.name
+        return self._enqueue_job(job, at_front=at_front, unique=unique)
 
 
 def redis_client(url: str, socket_timeout: float = SOCKET_TIMEOUT) -> redis.Redis:

@@ -1,18 +1,19 @@
 """The relay: moves recorded deliveries whose job was never queued (the outbox) to RQ.
 
-A webhook request only inserts its row (blueprints/intake.py); queueing happens here, in a
-thread of every worker process (jobs/worker.py). One relay at a time works, the holder of the
-relay lease (a LeasedLock in Redis, renewed while it lives); the others stand by and try for it
-every STANDBY_SECONDS, so a dead holder's place is taken within about LEASE_SECONDS +
-STANDBY_SECONDS. The holder polls every POLL_SECONDS (an indexed read of an almost empty partial
-index, ~33 a second from one process): a webhook's job is queued within about POLL_SECONDS of its
-200. Not PostgreSQL's LISTEN/NOTIFY: commits that NOTIFY take turns, which cost about 30% of the
-stored webhooks/s (bench.webhook_ingest, 325 against 468 req/s). Most polls find nothing, so a
-poll is one plain statement on a DB-API cursor held with the lease (Outbox), not a SQLAlchemy
-query with a pool checkout each time: an idle worker spent ~23 ms of CPU a second on them.
-Redis down: nothing moves and it tries again every RETRY_SECONDS; the row is the truth. Jobs
-queued and then lost (Redis restarted without its data) are the sweeper's: the relay that takes
-the lease after a wipe has it sweep at once.
+A webhook request only inserts its row (blueprints/intake.py); queueing happens here, in a thread
+of every worker process (jobs/worker.py). One relay at a time works, the holder of the relay lease
+(a LeasedLock in Redis, renewed while it lives); the others stand by and try for it every
+STANDBY_SECONDS, so a dead holder's place is taken within about LEASE_SECONDS + STANDBY_SECONDS.
+The holder polls every POLL_SECONDS (an indexed read of an almost empty partial index, 20 a second
+from one process): a webhook's job is queued within about POLL_SECONDS of its 200, inside the 100
+ms (p99) an idle queue has to start it; each poll and its wait cost ~0.3 ms of CPU, and at 30 ms
+they were ~10 of an idle worker's ~11 ms/s. Not PostgreSQL's LISTEN/NOTIFY: commits that NOTIFY
+take turns, which cost about 30% of the stored webhooks/s (bench.webhook_ingest, 325 against 468
+req/s). Most polls find nothing, so a poll is one plain statement on a DB-API cursor held with the
+lease (Outbox), not a SQLAlchemy query with a pool checkout each time: an idle worker spent ~23 ms
+of CPU a second on them. Redis down: nothing moves and it tries again every RETRY_SECONDS; the row
+is the truth. Jobs queued and then lost (Redis restarted without its data) are the sweeper's: the
+relay that takes the lease after a wipe has it sweep at once.
 """
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ BATCH = 500
 LOCK_NAME = "swapline:relay"
 HOLD_SECONDS = 300  # the lease is given up and taken again this often (LeasedLock's timeout)
 OWNED_CHECK_SECONDS = 5.0  # a Redis that lost its data lost the lease too: stand by then
-STANDBY_SECONDS = 1.0
-POLL_SECONDS = 0.03
+STANDBY_SECONDS = 2.0  # a standby's try: a SET and ~1 ms of CPU; a takeover waits 15 s anyway
+POLL_SECONDS = 0.05
 RETRY_SECONDS = 1.0
 log = logging.getLogger(__name__)
 

@@ -1,15 +1,19 @@
 """RQ's per-job bookkeeping in fewer Redis round trips: the base of SwaplineWorker (jobs/worker.py).
 
-RQ 3.0's SimpleWorker spent 20 round trips (56 commands) on each job besides the job's own work:
-a worker heartbeat of 3 separate commands before and after every dequeue and after every job, its
+RQ 3.0's SimpleWorker spent 20 round trips (56 commands) on each job besides the job's own work: a
+worker heartbeat of 3 separate commands before and after every dequeue and after every job, its
 state written again when unchanged, the start in two pipelines, the job's heartbeat written at its
 end, and a watched transaction (WATCH, a read of the job's dependents, MULTI/EXEC) to finish it.
 Here a job costs the dequeue (BLMOVE, then the job's HGETALL), one pipeline to start it and one to
-finish it, and a suspension check at most once a second. What it keeps: the worker's heartbeat at
-least every dequeue timeout (60 s; the lease renewer beats every 5 s while a job runs), its key's
-TTL, the job's lease (the started registry entry, jobs/leases.py), and RQ's own paths for failures
-and retries. Swapline's jobs never have dependents, repeats or rate limits (every job is unique,
-which RQ refuses to combine with dependencies); a job that has any goes through RQ's own path.
+finish it, and a suspension check at most once a second. The two pipelines are plain ones, not
+MULTI/EXEC transactions: each goes in one write and Redis runs it in order, nothing else reads a
+half-started job in a way that matters (a lease entry is only claimed once expired, 15 s on), and a
+transaction added two commands and a QUEUED reply to parse per command. What it keeps: the worker's
+heartbeat at least every dequeue timeout (60 s; the lease renewer beats every 5 s while a job
+runs), its key's TTL, the job's lease (the started registry entry, jobs/leases.py), and RQ's own
+paths for failures and retries. Swapline's jobs never have dependents, repeats or rate limits
+(every job is unique, which RQ refuses to combine with dependencies); a job that has any goes
+through RQ's own path.
 
 The jobs of one recorded row (a webhook delivery, an exchange's signal) keep no result: the row
 says what happened and whether it is done, and nothing reads their return value. They finish as
@@ -21,14 +25,20 @@ from __future__ import annotations
 import time
 
 from rq import SimpleWorker
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.queue import Queue
+from rq.scheduler import RQScheduler
 from rq.utils import now, utcformat
 from rq.worker import WorkerStatus
 
 BEAT_SECONDS = 10.0  # a worker heartbeat this recent is not sent again (its key lives 135 s)
 SUSPENSION_CHECK_SECONDS = 1.0  # `rq suspend` stops the worker within this, not at its next job
+# RQ's scheduler process wakes this often (RQ: every second) to beat (a pipeline and a script)
+# and move due delayed jobs to the queue: a delayed job (a step's retry, 5 s and more; an alert
+# digest) starts up to this late, and an idle scheduler costs this much less CPU and Redis.
+SCHEDULER_SECONDS = 3
 ROW_JOBS = frozenset({"jobs.deliveries.process_delivery", "jobs.lifecycle.advance"})
 
 
@@ -63,11 +73,32 @@ class LeanWorker(SimpleWorker):
             self.suspension_checked_at = time.monotonic()
             super().check_for_suspension(burst)
 
+    def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
+                         date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+                         log_format: str = DEFAULT_LOGGING_FORMAT) -> None:
+        """RQ's, with its scheduler waking every SCHEDULER_SECONDS instead of every second."""
+        self.scheduler = RQScheduler(
+            self.queues, connection=self.connection, interval=SCHEDULER_SECONDS,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format, log_format=log_format, serializer=self.serializer)
+        self.scheduler.acquire_locks()
+        if not self.scheduler.acquired_locks:
+            return
+        if not burst:
+            self.scheduler.start()
+            return
+        try:
+            self.scheduler.register_birth()
+            self.scheduler.enqueue_scheduled_jobs()
+        finally:
+            self.scheduler.release_locks()
+            self.scheduler.register_death()
+
     def prepare_execution(self, job: Job) -> Execution:
         """RQ's prepare_execution and prepare_job_execution in one pipeline: the execution and
         the job's lease, the worker busy, the job started, out of the intermediate queue."""
         queue = Queue(job.origin, connection=self.connection)
-        with self.connection.pipeline() as pipeline:
+        with self.connection.pipeline(transaction=False) as pipeline:
             execution = Execution.create(job, self.get_heartbeat_ttl(job), pipeline=pipeline,
                                          worker_name=self.name)
             self.executions[execution.id] = execution
@@ -103,7 +134,7 @@ class LeanWorker(SimpleWorker):
         """Finished, for RQ's result_ttl, with no Result and outside the finished registry; the
         execution and the lease gone, the worker idle."""
         ttl = job.get_result_ttl(self.default_result_ttl)
-        with self.connection.pipeline() as pipeline:
+        with self.connection.pipeline(transaction=False) as pipeline:
             self.increment_successful_job_count(pipeline=pipeline)
             self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
             pipeline.hset(job.key, mapping={"status": JobStatus.FINISHED,

@@ -190,3 +190,20 @@ def test_healthz_reports_worker_heartbeat(client):
     assert body.status_code == 200
     assert body.get_json() == {"status": "degraded", "database": "ok", "redis": "ok",
                                "worker": "stale"}
+
+
+def test_a_histograms_count_is_its_buckets_sum_and_has_no_field(app, scrape):
+    """Count = the +Inf bucket: one Redis field fewer per series and flush; a count field an
+    older version wrote (always equal to that sum) is ignored."""
+    key = metrics.PREFIX + "swapline_ongoing_call_seconds"
+    jobs().connection.hincrby(key, 'count::method="GET",status="4xx"', 7)  # an older version's
+    for seconds in (0.01, 3):
+        metrics.observe("swapline_ongoing_call_seconds", seconds, method="GET", status="4xx")
+    metrics.flush()
+    fields = {f.decode() for f in jobs().connection.hkeys(key)}
+    assert fields == {'b:0.05:method="GET",status="4xx"', 'b:5:method="GET",status="4xx"',
+                      'sum::method="GET",status="4xx"', 'count::method="GET",status="4xx"'}
+    samples = scrape()
+    assert samples['swapline_ongoing_call_seconds_count{method="GET",status="4xx"}'] == 2
+    assert samples['swapline_ongoing_call_seconds_bucket{method="GET",status="4xx",le="+Inf"}'] \
+        == 2
