@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import multiprocessing
 import os
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -209,3 +210,63 @@ def test_a_forked_process_makes_its_own_connection_and_leaves_the_parents(server
     assert get(transport, f"{server.url}/c").status == 200
     assert transport.last_connection()[0::2] == (port, 0)  # the parent's, still sound
     assert [number for number, _, _ in server.seen] == [1, 2, 1]
+
+
+class Socks5(threading.Thread):
+    """A SOCKS5 proxy without authentication (RFC 1928: CONNECT by IPv4 address or by name),
+    relaying one connection at a time; `asked` records the targets clients named."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port, self.asked = self.listener.getsockname()[1], []
+
+    def run(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client:
+            greeting = client.recv(2)
+            client.recv(greeting[1])  # the methods offered: we take "no authentication"
+            client.sendall(b"\x05\x00")
+            _, command, _, kind = client.recv(4)
+            host = socket.inet_ntoa(client.recv(4)) if kind == 1 else \
+                client.recv(client.recv(1)[0]).decode()
+            port = int.from_bytes(client.recv(2), "big")
+            self.asked.append((command, host, port))
+            with socket.create_connection((host, port)) as target:
+                client.sendall(b"\x05\x00\x00\x01" + bytes(6))
+                threading.Thread(target=_pipe, args=(target, client), daemon=True).start()
+                _pipe(client, target)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            sink.sendall(chunk)
+    except OSError:
+        pass
+
+
+def test_a_socks5_proxy_from_the_environment_carries_the_call(server, monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    proxy = Socks5()
+    proxy.start()
+    try:
+        monkeypatch.setenv("ALL_PROXY", f"socks5h://127.0.0.1:{proxy.port}")  # named there
+        url = server.url.replace("127.0.0.1", "localhost")
+        assert get(Transport(), f"{url}/a").data == b'{"ok": true}'
+        assert proxy.asked == [(1, "localhost", server.server_port)]
+        assert [line for _, line, _ in server.seen] == ["GET /a HTTP/1.1"]
+    finally:
+        proxy.close()
