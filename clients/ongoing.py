@@ -25,7 +25,7 @@ from urllib.parse import quote, urlencode
 import urllib3
 
 from clients.deps import NO_METRICS, Metrics
-from clients.transport import Transport, TransportError
+from clients.transport import Response, Transport, TransportError
 
 MAX_MESSAGE = 500  # characters of Ongoing's error text kept on an exception
 MAX_RETRY_AFTER = 30.0  # never wait longer than this on a 429, whatever Retry-After says
@@ -360,7 +360,7 @@ def _pairs(params: dict) -> list[tuple[str, object]]:
     return pairs
 
 
-def _http_error(response: urllib3.BaseHTTPResponse, method: str, path: str) -> OngoingError:
+def _http_error(response: Response, method: str, path: str) -> OngoingError:
     status = response.status
     where = {"status": status, "method": method, "path": path}
     message = _message(response)
@@ -375,7 +375,7 @@ def _http_error(response: urllib3.BaseHTTPResponse, method: str, path: str) -> O
     return OngoingValidationError(message, **where)
 
 
-def _message(response: urllib3.BaseHTTPResponse) -> str:
+def _message(response: Response) -> str:
     """Ongoing's own words: `message` or `Message` from JSON, else the text; no HTML, capped."""
     text = response.data.decode(_charset(response), errors="replace")
     try:
@@ -390,7 +390,7 @@ def _message(response: urllib3.BaseHTTPResponse) -> str:
     return text or f"HTTP {response.status} {response.reason or ''}".strip()
 
 
-def _charset(response: urllib3.BaseHTTPResponse) -> str:
+def _charset(response: Response) -> str:
     """The answer's charset (UTF-8 when it names none or one Python does not know)."""
     kind = response.headers.get("Content-Type", "")
     name = kind.partition("charset=")[2].split(";")[0].strip(' "') or "utf-8"
@@ -400,7 +400,7 @@ def _charset(response: urllib3.BaseHTTPResponse) -> str:
         return "utf-8"
 
 
-def _retry_after(response: urllib3.BaseHTTPResponse) -> float | None:
+def _retry_after(response: Response) -> float | None:
     try:
         return max(0.0, float(response.headers.get("Retry-After", "")))
     except ValueError:  # absent, or an HTTP date: fall back to our own backoff

@@ -20,7 +20,7 @@ import urllib3
 from shopify_app.types import GQLResult, Log, Res
 from shopify_app.utils import _get_user_agent
 
-from clients.transport import Transport, TransportError
+from clients.transport import Response, Transport, TransportError
 
 SHOP_HEADER = "X-Swapline-Shop"
 TIMEOUT = urllib3.Timeout(connect=3.0, read=10.0)
@@ -73,7 +73,7 @@ class AdminGraphQL:
         return self.origin + self.path, {**headers, SHOP_HEADER: host}
 
 
-def _result(shop: str, response: urllib3.BaseHTTPResponse) -> GQLResult:
+def _result(shop: str, response: Response) -> GQLResult:
     status = response.status
     if status == 429:
         return _failed("rate_limited", Res(status=429, body='{"error":"Too many requests"}',

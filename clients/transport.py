@@ -1,40 +1,53 @@
-"""The HTTP transport of the Shopify GraphQL and Ongoing REST calls: urllib3's connection pools,
-kept alive between calls, with what the environment says about proxies and CA files read once.
+"""The HTTP transport of the Shopify GraphQL and Ongoing REST calls: libcurl (pycurl), one easy
+handle per thread that keeps its connections alive between calls, with what the environment
+says about proxies and CA files read once.
 
-Why not requests/httpx per call: a call through requests cost ~520 µs of CPU, through httpx and
-shopify_app's admin_graphql_request ~680 µs, straight through urllib3 ~270 µs
-(bench/client_calls.py). requests with trust_env also read os.environ for proxies on every call.
+Why libcurl: an outside call is most of an exchange's CPU after the database. Per call, measured
+against the sandboxes (bench/client_calls.py): requests ~520 µs, httpx with shopify_app ~680 µs,
+urllib3 ~270-380 µs (http.client parses each answer's headers with the email package), libcurl
+~120 µs. The answer is read whole into memory (our APIs answer small JSON documents).
 
 Proxies follow requests' rules (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY, lower or upper
-case), decided once per origin per process: a change of environment needs a restart, like every
-other setting. CA certificates: REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE or SSL_CERT_FILE, else
-certifi's bundle (as requests and httpx did). No cookies are kept: urllib3 has no cookie jar.
+case; socks5:// too), decided once per origin per process, and given to libcurl explicitly, so
+libcurl's own reading of the environment never applies: a change of environment needs a
+restart, like every other setting. A proxy URL's user and password are sent as
+Proxy-Authorization (Basic). CA certificates: REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE or
+SSL_CERT_FILE (a file or a hashed directory), else certifi's bundle. No cookies are kept.
+
+Timeouts: `connect` bounds the connection (and TLS), `read` the whole attempt (urllib3's bounded
+each wait for more bytes of the answer; libcurl has no such timeout): an attempt never outlasts
+`read`, which the goods-owner lock relies on (clients/ongoing_accounts.py). libcurl retries a
+request once on a fresh connection when a kept-alive one turns out dead before any byte of an
+answer came (the server's idle timeout), as urllib3 replaced a connection it found dropped.
+
+Each thread has its own handle (a handle is not to be shared by threads at once); a process
+forked with handles keeps the parent's untouched (closing them would close the parent's TLS
+sessions) and makes its own.
 """
 from __future__ import annotations
 
 import os
 import threading
-from urllib.parse import unquote, urlsplit
+from io import BytesIO
+from urllib.parse import urlsplit
 
 import certifi
+import pycurl
 import urllib3
 from requests.utils import get_environ_proxies, select_proxy
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    LocationValueError,
-    MaxRetryError,
-    NewConnectionError,
-    ProxyError,
-    ReadTimeoutError,
-    SSLError,
-)
+from urllib3 import HTTPHeaderDict
 
-# No retry of our own here (the clients' policies decide); redirects only when asked, at most 30
-# (requests' limit), Authorization dropped on a redirect to another host (urllib3's default).
-NO_RETRY = urllib3.Retry(total=None, connect=0, read=False, status=0, other=0, redirect=30,
-                         raise_on_redirect=False)
-POOL_SIZE = 10  # connections kept per origin: one per thread that calls it at once
+MAX_REDIRECTS = 30  # requests' limit; Authorization is never sent on to another host (libcurl)
+# libcurl's own additions that our calls must not carry: "Expect: 100-continue" before a large
+# body (a round trip, or a second's wait on a server that ignores it) and a form Content-Type.
+NO_DEFAULTS = ("Expect:",)
+_NEVER_CONNECTED = {pycurl.E_COULDNT_RESOLVE_HOST, pycurl.E_COULDNT_CONNECT}
+_NOT_A_REQUEST = {pycurl.E_UNSUPPORTED_PROTOCOL, pycurl.E_URL_MALFORMAT}
+_PROXY = {pycurl.E_COULDNT_RESOLVE_PROXY, getattr(pycurl, "E_PROXY", 97)}
+_TLS = {pycurl.E_SSL_CONNECT_ERROR, pycurl.E_PEER_FAILED_VERIFICATION,
+        pycurl.E_SSL_CERTPROBLEM, pycurl.E_SSL_CIPHER, pycurl.E_SSL_CACERT_BADFILE,
+        pycurl.E_SSL_ISSUER_ERROR, pycurl.E_SSL_CRL_BADFILE}
+_FORKED: list[pycurl.Curl] = []  # handles inherited over a fork: kept, never closed
 
 
 class TransportError(Exception):
@@ -46,6 +59,28 @@ class TransportError(Exception):
         self.what, self.never_sent, self.network = what, never_sent, network
 
 
+class Response:
+    """An answer, read whole: what the clients read of one (as urllib3's response had it). Its
+    headers are parsed when first asked for (a success's seldom are)."""
+
+    def __init__(self, status: int, lines: list[bytes], data: bytes):
+        self.status, self.data, self._lines = status, data, lines
+        self._parsed: tuple[str, HTTPHeaderDict] | None = None
+
+    @property
+    def reason(self) -> str:
+        return self._parse()[0]
+
+    @property
+    def headers(self) -> HTTPHeaderDict:
+        return self._parse()[1]
+
+    def _parse(self) -> tuple[str, HTTPHeaderDict]:
+        if self._parsed is None:
+            self._parsed = _headers(self._lines)
+        return self._parsed
+
+
 def ca_file(env=os.environ) -> str:
     """The CA bundle to verify TLS with (read once, when a Transport is made)."""
     return env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE") or \
@@ -53,81 +88,127 @@ def ca_file(env=os.environ) -> str:
 
 
 class Transport:
-    """Kept-alive connections to every origin the app calls, shared by threads.
+    """Kept-alive connections to every origin the app calls, a handle per thread.
 
     `env_proxies=False` sends every call straight to its host (the sandbox origin)."""
 
     def __init__(self, *, env_proxies: bool = True):
         self.env_proxies = env_proxies
         self.ca_certs = ca_file()
-        self.direct = self._manager(None)
-        self.routes: dict[tuple[str, str], urllib3.PoolManager] = {}  # (scheme, host) → manager
-        self.guard = threading.Lock()
+        self.trust = pycurl.CAPATH if os.path.isdir(self.ca_certs) else pycurl.CAINFO
+        self.routes: dict[tuple[str, str], str] = {}  # (scheme, host) → proxy URL, "" direct
+        self.local = threading.local()
 
-    def _manager(self, proxy: str | None) -> urllib3.PoolManager:
-        trust = "ca_cert_dir" if os.path.isdir(self.ca_certs) else "ca_certs"  # as requests
-        options = {"maxsize": POOL_SIZE, trust: self.ca_certs, "retries": NO_RETRY}
-        if not proxy:
-            return urllib3.PoolManager(**options)
-        return urllib3.proxy_from_url(proxy, proxy_headers=proxy_headers(proxy), **options)
-
-    def route(self, url: str) -> urllib3.PoolManager:
-        """The pool manager for this URL's origin: direct, or through its proxy."""
+    def route(self, url: str) -> str:
+        """The proxy for this URL's origin ("" for none), decided once per origin."""
         parts = urlsplit(url)
         key = (parts.scheme, parts.netloc)
-        manager = self.routes.get(key)
-        if manager is None:
-            proxy = select_proxy(url, get_environ_proxies(url)) if self.env_proxies else None
-            with self.guard:
-                manager = self.routes.get(key) or \
-                    (self._manager(proxy) if proxy else self.direct)
-                self.routes[key] = manager
-        return manager
+        proxy = self.routes.get(key)
+        if proxy is None:
+            proxy = (select_proxy(url, get_environ_proxies(url)) or "") \
+                if self.env_proxies else ""
+            self.routes[key] = proxy  # a race writes the same answer twice
+        return proxy
+
+    def _handle(self) -> pycurl.Curl:
+        """This thread's handle (made anew in a forked process)."""
+        pid, curl = getattr(self.local, "handle", (None, None))
+        if pid != os.getpid():
+            if curl is not None:
+                _FORKED.append(curl)
+            curl = pycurl.Curl()
+            self.local.handle = (os.getpid(), curl)
+        return curl
+
+    def last_connection(self) -> tuple[int, int, int]:
+        """(local port, socket, connections opened) of this thread's last call: which kept
+        connection it used, or whether it opened one (for tests and diagnostics)."""
+        curl = self._handle()
+        return (curl.getinfo(pycurl.LOCAL_PORT), curl.getinfo(pycurl.ACTIVESOCKET),
+                curl.getinfo(pycurl.NUM_CONNECTS))
 
     def request(self, method: str, url: str, *, headers: dict, body: bytes | None = None,
-                timeout: urllib3.Timeout, redirect: bool = False) -> urllib3.BaseHTTPResponse:
+                timeout: urllib3.Timeout, redirect: bool = False) -> Response:
         """One exchange, its whole answer read; TransportError when no answer came."""
         if not url.startswith(("https://", "http://")):
             raise TransportError("could not send the request (not an http or https URL)",
                                  network=False)
+        curl = self._handle()
+        curl.reset()  # options only: the kept connections and the DNS cache stay
+        sink, lines = BytesIO(), []
+        self._prepare(curl, method, url, headers, body, timeout, redirect)
+        curl.setopt(pycurl.WRITEDATA, sink)
+        curl.setopt(pycurl.HEADERFUNCTION, lines.append)
         try:
-            return self.route(url).urlopen(method, url, body=body, headers=headers,
-                                           timeout=timeout, redirect=redirect)
-        except (HTTPError, OSError) as exc:
-            raise failure(exc) from None
+            curl.perform()
+        except pycurl.error as exc:
+            raise failure(exc.args[0], curl) from None
+        return Response(curl.getinfo(pycurl.RESPONSE_CODE), lines, sink.getvalue())
 
-    def clear(self) -> None:
-        """Close every kept connection."""
-        with self.guard:
-            managers = {id(m): m for m in (self.direct, *self.routes.values())}
-            self.routes.clear()
-        for manager in managers.values():
-            manager.clear()
+    def _prepare(self, curl: pycurl.Curl, method: str, url: str, headers: dict,
+                 body: bytes | None, timeout: urllib3.Timeout, redirect: bool) -> None:
+        curl.setopt(pycurl.URL, url)
+        curl.setopt(pycurl.PROXY, self.route(url))
+        curl.setopt(self.trust, self.ca_certs)
+        curl.setopt(pycurl.NOSIGNAL, 1)  # threads: no SIGALRM for timeouts
+        connect, read = _seconds(timeout.connect_timeout), _seconds(timeout.read_timeout)
+        if connect is not None:
+            curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(connect * 1000))
+        if read is not None:
+            curl.setopt(pycurl.TIMEOUT_MS, int(read * 1000))
+        if redirect:
+            curl.setopt(pycurl.FOLLOWLOCATION, 1)
+            curl.setopt(pycurl.MAXREDIRS, MAX_REDIRECTS)
+        sent = [f"{name}: {value}" for name, value in headers.items()]
+        if method == "GET" and body is None:
+            curl.setopt(pycurl.HTTPGET, 1)
+        elif method == "HEAD":
+            curl.setopt(pycurl.NOBODY, 1)
+        else:
+            if method != "POST":
+                curl.setopt(pycurl.CUSTOMREQUEST, method)
+            if body is not None:
+                curl.setopt(pycurl.POSTFIELDS, body)
+                if not any(name.lower() == "content-type" for name in headers):
+                    sent.append("Content-Type:")
+            elif method == "POST":
+                curl.setopt(pycurl.POSTFIELDS, b"")
+        curl.setopt(pycurl.HTTPHEADER, sent + list(NO_DEFAULTS))
 
 
-def proxy_headers(proxy: str) -> dict:
-    """Proxy-Authorization for a proxy URL with a user (http://user:pw@host:3128), as requests
-    sent it; urllib3 itself ignores a proxy URL's credentials."""
-    parts = urlsplit(proxy)
-    if parts.username is None:
-        return {}
-    return urllib3.make_headers(
-        proxy_basic_auth=f"{unquote(parts.username)}:{unquote(parts.password or '')}")
+def _seconds(value) -> float | None:
+    return value if isinstance(value, (int, float)) else None
 
 
-def failure(exc: Exception) -> TransportError:
-    """The TransportError of a urllib3 exception, in the words requests' errors gave."""
-    reason = exc.reason if isinstance(exc, MaxRetryError) else exc
-    if isinstance(reason, LocationValueError):
-        return TransportError(f"could not send the request ({type(reason).__name__})",
-                              network=False)
-    if isinstance(reason, NewConnectionError):  # before ConnectTimeoutError: a subclass of it
+def _headers(lines: list[bytes]) -> tuple[str, HTTPHeaderDict]:
+    """(reason, headers) of the last answer among libcurl's header lines (a redirect's or a 100
+    Continue's come first; each begins with its status line)."""
+    reason, found = "", HTTPHeaderDict()
+    for raw in lines:
+        text = raw.decode("iso-8859-1").rstrip("\r\n")
+        if text.startswith("HTTP/"):
+            parts = text.split(" ", 2)
+            reason, found = (parts[2] if len(parts) > 2 else ""), HTTPHeaderDict()
+        elif ":" in text:
+            name, value = text.split(":", 1)
+            found.add(name.strip(), value.strip())
+    return reason, found
+
+
+def failure(code: int, curl: pycurl.Curl) -> TransportError:
+    """The TransportError of a libcurl error, in the words the app's logs have always used.
+    Whether the request may have arrived: not when nothing was sent on the connection (libcurl
+    had not come to the moment before sending: PRETRANSFER) and no redirect was followed."""
+    unsent = curl.getinfo(pycurl.PRETRANSFER_TIME) == 0 and \
+        curl.getinfo(pycurl.REDIRECT_COUNT) == 0
+    if code in _NOT_A_REQUEST:
+        return TransportError("could not send the request (not a valid URL)", network=False)
+    if code in _NEVER_CONNECTED:
         return TransportError("could not connect (host unknown or refusing connections)",
                               never_sent=True)
-    if isinstance(reason, ConnectTimeoutError):
-        return TransportError("timed out connecting", never_sent=True)
-    if isinstance(reason, ReadTimeoutError):
+    if code == pycurl.E_OPERATION_TIMEDOUT:
+        if unsent:
+            return TransportError("timed out connecting", never_sent=True)
         return TransportError("timed out waiting for the answer")
-    name = "ProxyError" if isinstance(reason, ProxyError) else \
-        "SSLError" if isinstance(reason, SSLError) else "ConnectionError"
-    return TransportError(f"connection failed ({name})")
+    name = "ProxyError" if code in _PROXY else "SSLError" if code in _TLS else "ConnectionError"
+    return TransportError(f"connection failed ({name})", never_sent=unsent)

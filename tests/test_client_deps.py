@@ -110,11 +110,13 @@ def test_the_apps_ongoing_clients_share_one_kept_alive_connection(
               "goods_owner_id": account.goods_owner_id, "ongoing_username": account.username,
               "password": account.password}
     http = app.extensions[EXTENSION].http
+    opened = []
     for _ in range(2):  # two clients, as two steps build them
         client = client_for(values)
         assert client.http is http
         client.list_warehouses()
+        opened.append(http.last_connection())
         client.list_order_statuses()
-    pools = http.direct.pools
-    assert len(pools) == 1
-    assert pools[next(iter(pools.keys()))].num_connections == 1  # four calls, one connection
+        opened.append(http.last_connection())
+    ports = {port for port, _, _ in opened}
+    assert len(ports) == 1 and [n for _, _, n in opened[1:]] == [0, 0, 0]  # one connection

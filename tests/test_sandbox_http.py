@@ -4,6 +4,7 @@ the server closed is replaced by the client, and stop() is prompt and leaves not
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -128,16 +129,16 @@ def test_the_client_replaces_a_connection_the_server_closed_when_idle():
     try:
         transport = Transport(env_proxies=False)
         client = ongoing_client(ongoing, transport)
-        pool = transport.route(ongoing.origin).connection_from_url(ongoing.origin)
         client.list_warehouses()
-        port = kept_port(pool)
+        port, fd, _ = transport.last_connection()
         client.list_warehouses()
-        assert port is not None and kept_port(pool) == port  # kept alive between calls
+        assert transport.last_connection()[0::2] == (port, 0)  # kept alive between calls
         time.sleep(0.8)  # idle past the server's timeout
-        kept = pool.pool.queue[-1].sock
-        assert kept.recv(1, socket.MSG_PEEK) == b""  # the server closed its end
+        with socket.socket(fileno=os.dup(fd)) as kept:
+            assert kept.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""  # closed there
         client.list_warehouses()  # no retry allowed: a new connection, no error
-        assert kept_port(pool) not in (None, port)
+        new_port, _, opened = transport.last_connection()
+        assert opened == 1 and new_port != port
         assert ongoing.count("GET", "/warehouses") == 3  # each call arrived once
     finally:
         ongoing.stop()

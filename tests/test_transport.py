@@ -3,6 +3,9 @@ the server closed, timeouts, proxies from the environment, no cookies, errors.""
 from __future__ import annotations
 
 import base64
+import multiprocessing
+import os
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import urllib3
 
-from clients.transport import Transport, TransportError
+from clients.transport import Response, Transport, TransportError
 
 TIMEOUT = urllib3.Timeout(connect=1.0, read=0.3)
 
@@ -41,6 +44,24 @@ class Recorder(BaseHTTPRequestHandler):
         if self.path.endswith("/close"):
             self.close_connection = True  # a server's idle timeout, no Connection: close sent
 
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        """Records the body too; /moved redirects to the path after it, on `Location`'s host."""
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.seen.append((self.number, self.requestline, dict(self.headers)))
+        self.server.bodies.append(body)
+        if "/moved" in self.path:
+            self.send_response(307)
+            self.send_header("Location", self.server.redirect_to + self.path.split("/moved")[1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(201)
+        self.send_header("Retry-After", "7")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_PUT = do_PATCH = do_POST  # noqa: N815 - http.server's naming
+
     def log_message(self, *args) -> None:
         pass
 
@@ -49,7 +70,7 @@ class Recorder(BaseHTTPRequestHandler):
 def server():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     httpd.daemon_threads = True
-    httpd.connections, httpd.seen = 0, []
+    httpd.connections, httpd.seen, httpd.bodies = 0, [], []
     threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
     httpd.url = f"http://127.0.0.1:{httpd.server_port}"
     yield httpd
@@ -57,7 +78,7 @@ def server():
     httpd.server_close()
 
 
-def get(transport: Transport, url: str) -> urllib3.BaseHTTPResponse:
+def get(transport: Transport, url: str) -> Response:
     return transport.request("GET", url, headers={"Accept": "application/json"}, timeout=TIMEOUT)
 
 
@@ -139,3 +160,113 @@ def test_without_env_proxies_the_environment_is_ignored(server, monkeypatch):
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     assert get(Transport(env_proxies=False), f"{server.url}/a").status == 200
+
+
+def send(transport: Transport, method: str, url: str, body: bytes, **headers):
+    return transport.request(method, url, headers={"Accept": "application/json", **headers},
+                             body=body, timeout=TIMEOUT, redirect=True)
+
+
+def test_a_body_goes_with_our_headers_alone(server):
+    transport = Transport(env_proxies=False)
+    big = b"x" * 5000  # libcurl would ask "Expect: 100-continue" before a body this large
+    for method in ("POST", "PUT", "PATCH"):
+        answer = send(transport, method, f"{server.url}/a", big, **{"Content-Type": "text/plain"})
+        assert answer.status == 201 and answer.headers["retry-after"] == "7"
+    answer = send(transport, "POST", f"{server.url}/a", b"{}")
+    assert [line.split()[0] for _, line, _ in server.seen] == ["POST", "PUT", "PATCH", "POST"]
+    assert server.bodies == [big, big, big, b"{}"]
+    for _, _, headers in server.seen:
+        assert "Expect" not in headers and headers.get("Content-Type") in (None, "text/plain")
+    assert "Content-Type" not in server.seen[-1][2]  # no form type made up for a bare body
+
+
+def test_a_redirect_is_followed_and_authorization_stays_with_its_host(server):
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    other.connections, other.seen, other.bodies = 0, [], []
+    threading.Thread(target=other.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        server.redirect_to = f"http://localhost:{other.server_port}"
+        answer = send(Transport(env_proxies=False), "POST", f"{server.url}/moved/b", b"{}",
+                      Authorization="Basic c2VjcmV0")
+        assert answer.status == 201
+        [(_, line, headers)] = other.seen
+        assert line == "POST /b HTTP/1.1" and "Authorization" not in headers
+        assert other.bodies == [b"{}"]
+    finally:
+        other.shutdown()
+        other.server_close()
+
+
+def test_a_forked_process_makes_its_own_connection_and_leaves_the_parents(server):
+    transport = Transport(env_proxies=False)
+    assert get(transport, f"{server.url}/a").status == 200
+    port = transport.last_connection()[0]
+    child = multiprocessing.get_context("fork").Process(
+        target=lambda: os._exit(0 if get(transport, f"{server.url}/b").status == 200 else 1))
+    child.start()
+    child.join(10)
+    assert child.exitcode == 0
+    assert get(transport, f"{server.url}/c").status == 200
+    assert transport.last_connection()[0::2] == (port, 0)  # the parent's, still sound
+    assert [number for number, _, _ in server.seen] == [1, 2, 1]
+
+
+class Socks5(threading.Thread):
+    """A SOCKS5 proxy without authentication (RFC 1928: CONNECT by IPv4 address or by name),
+    relaying one connection at a time; `asked` records the targets clients named."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port, self.asked = self.listener.getsockname()[1], []
+
+    def run(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client:
+            greeting = client.recv(2)
+            client.recv(greeting[1])  # the methods offered: we take "no authentication"
+            client.sendall(b"\x05\x00")
+            _, command, _, kind = client.recv(4)
+            host = socket.inet_ntoa(client.recv(4)) if kind == 1 else \
+                client.recv(client.recv(1)[0]).decode()
+            port = int.from_bytes(client.recv(2), "big")
+            self.asked.append((command, host, port))
+            with socket.create_connection((host, port)) as target:
+                client.sendall(b"\x05\x00\x00\x01" + bytes(6))
+                threading.Thread(target=_pipe, args=(target, client), daemon=True).start()
+                _pipe(client, target)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            sink.sendall(chunk)
+    except OSError:
+        pass
+
+
+def test_a_socks5_proxy_from_the_environment_carries_the_call(server, monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    proxy = Socks5()
+    proxy.start()
+    try:
+        monkeypatch.setenv("ALL_PROXY", f"socks5h://127.0.0.1:{proxy.port}")  # named there
+        url = server.url.replace("127.0.0.1", "localhost")
+        assert get(Transport(), f"{url}/a").data == b'{"ok": true}'
+        assert proxy.asked == [(1, "localhost", server.server_port)]
+        assert [line for _, line, _ in server.seen] == ["GET /a HTTP/1.1"]
+    finally:
+        proxy.close()
