@@ -13,6 +13,7 @@ from sqlalchemy import Column, ForeignKey, Integer, String, bindparam, insert, l
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, select
 
+from models.plain_sql import execute
 from models.types import UTCDateTime, utcnow
 
 MAX_ATTEMPTS = 10
@@ -67,7 +68,7 @@ def record_signal(exchange_id: int, event: str, source: str, *,
                   connection: Connection) -> int | None:
     """Write a signal row unless the same event already waits for this exchange, untouched
     (which then stands for this one too): the new id, or None. One statement."""
-    return connection.execute(_RECORD, {"s_exchange_id": exchange_id, "s_event": event,
+    return execute(connection, _RECORD, {"s_exchange_id": exchange_id, "s_event": event,
                                         "s_source": source[:255],
                                         "s_created_at": utcnow()}).scalar()
 
@@ -84,10 +85,10 @@ def take_signal(signal_id: int, *, connection: Connection) -> tuple[int, str, st
     """Count an attempt at a recorded signal: the attempts so far with the signal's event and
     source, or None when it was applied already (or is gone). One UPDATE … RETURNING, the row
     unread."""
-    row = connection.execute(_TAKE, {"b_id": signal_id}).first()
+    row = execute(connection, _TAKE, {"b_id": signal_id}).first()
     return tuple(row) if row is not None else None
 
 
 def mark_done(signal_id: int, *, connection: Connection) -> None:
     """The signal has been applied (or ignored, or parked its exchange in needs attention)."""
-    connection.execute(_DONE, {"b_id": signal_id, "done_at": utcnow()})
+    execute(connection, _DONE, {"b_id": signal_id, "done_at": utcnow()}, columns=True)

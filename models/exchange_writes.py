@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 
 from models import db
 from models.exchange import Exchange, ExchangeEvent
+from models.plain_sql import execute
 from models.types import utcnow
 
 
@@ -67,18 +68,20 @@ def line(exchange_id: int, kind: str, name: str, outcome: str = "", **detail) ->
             "outcome": outcome, "detail": json.dumps(detail, default=str) if detail else None}
 
 
-# Built once: the columns to set come from each call's parameters (SQLAlchemy caches one
-# compiled form per set of columns). A multi-VALUES insert() would be compiled on every call;
-# an executemany with RETURNING is sent as one multi-row INSERT ("insertmanyvalues").
-_SAVE = sql_update(Exchange.__table__).where(Exchange.__table__.c.id == bindparam("b_id"))
-_APPEND = insert(ExchangeEvent.__table__).returning(ExchangeEvent.__table__.c.id)
+# Built once: the columns to set come from each call's parameters (compiled once per set of
+# columns). A multi-VALUES insert() would be compiled on every call; an executemany with
+# RETURNING is sent as one multi-row INSERT ("insertmanyvalues").
+_TABLE, _EVENTS = Exchange.__table__, ExchangeEvent.__table__
+_SAVE = sql_update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
+_APPEND = insert(_EVENTS).returning(_EVENTS.c.id)
 
 
 def write(exchange_id: int, lines: list[dict], fields: dict, *, connection: Connection,
           at: datetime | None = None) -> None:
     """Save fields and append lines in the caller's transaction: two statements. LookupError
     when fields were to be saved and the exchange is gone."""
-    done = connection.execute(_SAVE, {**fields, "updated_at": at or utcnow(), "b_id": exchange_id})
+    values = {**fields, "updated_at": at or utcnow(), "b_id": exchange_id}
+    done = execute(connection, _SAVE, values, columns=True)
     if fields and done.rowcount != 1:
         raise LookupError(f"exchange {exchange_id} is gone")
     if lines:
@@ -150,7 +153,8 @@ def mark_once(exchange_id: int, column: str, *, connection: Connection | None = 
     if connection is None:
         with db.transaction() as c:
             return mark_once(exchange_id, column, connection=c)
-    connection.execute(_mark_statement(column), {"b_id": exchange_id, column: utcnow()})
+    execute(connection, _mark_statement(column), {"b_id": exchange_id, column: utcnow()},
+            columns=True)
 
 
 @functools.cache
