@@ -11,6 +11,7 @@ from jobs import metrics
 from jobs.queue import enqueue, job_id
 from models import db
 from models.delivery import WebhookDelivery
+from models.plain_sql import execute
 from models.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,12 @@ def process_delivery(delivery_id: int) -> str:
 
 
 # Each write below is one statement on an autocommit connection (one round trip, no BEGIN or
-# COMMIT around it, no ORM session built for it), built once and run with parameters.
+# COMMIT around it, no ORM session built for it), built once and run with parameters,
+# prepared on psycopg (models/plain_sql.py).
 _TABLE = WebhookDelivery.__table__
+_TAKEN = ("id", "source", "topic", "shop_domain", "payload")
 _TAKE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.processed_at.is_(None)) \
-    .values(attempts=_TABLE.c.attempts + 1) \
-    .returning(*(_TABLE.c[name] for name in ("id", "source", "topic", "shop_domain", "payload")))
+    .values(attempts=_TABLE.c.attempts + 1).returning(*(_TABLE.c[name] for name in _TAKEN))
 _SAVE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
 
 
@@ -60,20 +62,21 @@ def _take(delivery_id: int) -> WebhookDelivery | None:
     """Count an attempt at an unprocessed delivery and read what its handler needs (one UPDATE
     … RETURNING); None when it was processed already (or is gone)."""
     with db.autocommit() as connection:
-        row = connection.execute(_TAKE, {"b_id": delivery_id}).first()
-    return WebhookDelivery(**row._mapping) if row is not None else None
+        row = execute(connection, _TAKE, {"b_id": delivery_id}).first()
+    return WebhookDelivery(**dict(zip(_TAKEN, row, strict=True))) if row is not None else None
 
 
 def _mark_processed(delivery_id: int) -> None:
     with db.autocommit() as connection:  # shop/redact deletes its own row: then no row matches
-        connection.execute(_SAVE, {"b_id": delivery_id, "processed_at": utcnow(),
-                                   "last_error": None})
+        execute(connection, _SAVE, {"b_id": delivery_id, "processed_at": utcnow(),
+                                    "last_error": None}, columns=True)
 
 
 def _record_error(delivery_id: int, exc: Exception) -> None:
     with db.autocommit() as connection:
-        connection.execute(_SAVE, {"b_id": delivery_id,
-                                   "last_error": logs.scrub(f"{type(exc).__name__}: {exc}")[:2000]})
+        execute(connection, _SAVE, {"b_id": delivery_id, "last_error":
+                                    logs.scrub(f"{type(exc).__name__}: {exc}")[:2000]},
+                columns=True)
 
 
 def enqueue_delivery(delivery_id: int, shop: str, *, at_front: bool = False) -> bool:

@@ -20,20 +20,23 @@ log = logging.getLogger(__name__)
 
 
 def record_event(exchange_id: int, event: str, source: str, *,
-                 connection: Connection | None = None) -> int | None:
+                 connection: Connection | None = None, taken: bool = False) -> int | None:
     """Write the signal row; None when the same event already waits, untouched. One INSERT …
-    SELECT … WHERE NOT EXISTS, in the caller's transaction when given one."""
+    SELECT … WHERE NOT EXISTS, in the caller's transaction when given one. `taken`: with its
+    first attempt counted (the caller holds the exchange's lock and applies it next)."""
     if connection is None:
         with db.transaction() as c:
-            return record_event(exchange_id, event, source, connection=c)
-    return record_signal(exchange_id, event, source, connection=connection)
+            return record_event(exchange_id, event, source, connection=c, taken=taken)
+    return record_signal(exchange_id, event, source, connection=connection, taken=taken)
 
 
 def move(exchange_id: int, before: str, after: str, outcome: str, source: str, *,
          follow_up: tuple[str, str] | None = None, signal_id: int | None = None) -> int | None:
     """The step's end, in one transaction: its waiting lines and fields, the new state with its
     transition line, the follow-up signal (its id; None when the same one already waits) and
-    the applied signal marked done. A crash before the commit leaves all of it to a re-run."""
+    the applied signal marked done. A crash before the commit leaves all of it to a re-run.
+    The follow-up is recorded taken (its first attempt counted): the runner, holding the
+    exchange's lock, applies it next; a crash before it is done leaves it to the sweeper."""
     at = utcnow()
     lines, fields = pending(exchange_id)
     lines.append({**line(exchange_id, "transition", f"{before} → {after}", outcome,
@@ -42,8 +45,8 @@ def move(exchange_id: int, before: str, after: str, outcome: str, source: str, *
         write(exchange_id, lines, {**fields, "state": after,
                                    **({"completed_at": at} if after == COMPLETED else {})},
               connection=connection, at=at)
-        recorded = record_event(exchange_id, *follow_up, connection=connection) if follow_up \
-            else None
+        recorded = record_event(exchange_id, *follow_up, connection=connection, taken=True) \
+            if follow_up else None
         if signal_id is not None:
             mark_done(signal_id, connection=connection)
     return recorded

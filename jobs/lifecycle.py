@@ -61,21 +61,30 @@ def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "",
     warehouse repeating its Sent notice queues one job, not ten).
 
     `now` (a delivery's job): apply it in this job, with its follow-ups, when the exchange's
-    lock is free; a busy lock or a retriable failure leaves it to its own job, as without.
+    lock is free (taken before the row is written, which then counts this job's attempt); a
+    busy lock or a retriable failure leaves it to its own job, as without.
 
     `lines` (timeline lines, models.exchange.line) and `moment` (a moment column set once,
     mark_once) are written with the signal row, in its transaction: what the webhook said is
     on the timeline exactly when its event is recorded."""
-    with db.transaction() as connection:
-        if lines:
-            write(exchange_id, list(lines), {}, connection=connection)
-        if moment:
-            mark_once(exchange_id, moment, connection=connection)
-        signal_id = record_event(exchange_id, event, source, connection=connection)
-    if signal_id is None:
-        return True
-    if now and _apply_now(exchange_id, signal_id, shop):
-        return True
+    lock = _lock_now(exchange_id) if now else None
+    held = lock is not None
+    try:
+        with db.transaction() as connection:
+            if lines:
+                write(exchange_id, list(lines), {}, connection=connection)
+            if moment:
+                mark_once(exchange_id, moment, connection=connection)
+            signal_id = record_event(exchange_id, event, source, connection=connection,
+                                     taken=held)
+        if signal_id is None:
+            return True
+        if held:  # applied in this job; a retriable failure leaves it to its own job
+            _follow(exchange_id, FollowUp(signal_id, event, source[:255]), shop=shop)
+            return True
+    finally:
+        if held:
+            _unlock(lock, exchange_id)
     try:
         enqueue_signal(signal_id, exchange_id, event, source, shop=shop)
     except RedisError as exc:
@@ -101,6 +110,12 @@ def _lock(exchange_id: int):
     """The exchange's lock, on a short lease renewed while held (jobs/leases.py)."""
     return jobs().lock(f"swapline:exchange:{exchange_id}", timeout=LOCK_SECONDS,
                        blocking_timeout=LOCK_SECONDS)
+
+
+def _lock_now(exchange_id: int):
+    """The exchange's lock if it is free now, held; None when busy (its own job waits)."""
+    lock = _lock(exchange_id)
+    return lock if lock.acquire(blocking=False) else None
 
 
 def _unlock(lock, exchange_id: int) -> None:
@@ -131,44 +146,41 @@ def advance(exchange_id: int, event: str, source: str = "", signal_id: int | Non
         _unlock(lock, exchange_id)
 
 
-def _apply_now(exchange_id: int, signal_id: int, shop: str) -> bool:
-    """Apply a recorded signal in this job if the exchange's lock is free (else False: its own
-    job waits for the lock). A retriable failure is left to its own job, scheduled like RQ's
-    first retry; the row stays pending, so nothing is lost if that job is lost too."""
-    lock = _lock(exchange_id)
-    if not lock.acquire(blocking=False):
-        return False
-    try:
-        _follow(exchange_id, signal_id, shop=shop)
-    finally:
-        _unlock(lock, exchange_id)
-    return True
-
-
-def _follow(exchange_id: int, signal_id: int | None, *, shop: str = "") -> None:
-    """Apply recorded signals one after another under the lock the caller holds: each one's
-    follow-up is written (as a signal row) before the one that caused it is marked done, so a
-    crash between them leaves it to the sweeper."""
-    while signal_id is not None:
-        taken = _take(exchange_id, signal_id)
-        if isinstance(taken, Applied):  # applied already, or the exchange was deleted
+def _follow(exchange_id: int, follow_up: FollowUp | None, *, shop: str = "") -> None:
+    """Apply signals this job recorded taken one after another, under the lock the caller
+    holds since: each one's follow-up is written (as a signal row) before the one that caused
+    it is marked done, so a crash between them leaves it to the sweeper. A retriable failure
+    is left to the signal's own job, scheduled like RQ's first retry; the row stays pending,
+    so nothing is lost if that job is lost too."""
+    while follow_up is not None:
+        signal_id, event, source = follow_up
+        taken = _take(exchange_id, signal_id, event, source, taken=True)
+        if isinstance(taken, Applied):  # the exchange was deleted
             return
         try:
-            signal_id = _run(taken, signal_id, may_raise=True).follow_up
+            follow_up = _run(taken, signal_id, may_raise=True).follow_up
         except Exception as exc:
             if not getattr(exc, "retriable", False):
                 raise  # e.g. the job's own timeout: RQ's registry shows it; the row stays
-            enqueue_signal(signal_id, exchange_id, taken.event, taken.source, shop=shop,
+            enqueue_signal(signal_id, exchange_id, event, source, shop=shop,
                            delay=STEP_RETRY.intervals[0])
             return
 
 
+class FollowUp(NamedTuple):
+    """A signal this job recorded taken (its first attempt counted) and applies next."""
+
+    signal_id: int
+    event: str
+    source: str
+
+
 class Applied(NamedTuple):
-    """What applying one event did, and the follow-up signal it recorded (an id), if any;
-    `done`: the signal was marked done with the step's own writes."""
+    """What applying one event did, and the follow-up signal it recorded, if any; `done`: the
+    signal was marked done with the step's own writes."""
 
     outcome: str
-    follow_up: int | None = None
+    follow_up: FollowUp | None = None
     done: bool = False
 
 
@@ -181,18 +193,18 @@ class Taken(NamedTuple):
     attempts: int
 
 
-def _take(exchange_id: int, signal_id: int | None, event: str = "",
-          source: str = "") -> Taken | Applied:
-    """Count an attempt at the signal (committed before the step runs), then read the exchange:
-    two statements, each its own transaction (one round trip each); an Applied when there is
-    nothing to apply."""
+def _take(exchange_id: int, signal_id: int | None, event: str = "", source: str = "", *,
+          taken: bool = False) -> Taken | Applied:
+    """Count an attempt at the signal (committed before the step runs; `taken`: counted when
+    it was recorded), then read the exchange: each statement its own transaction (one round
+    trip each); an Applied when there is nothing to apply."""
     with db.autocommit() as connection:
         attempts = 1
-        if signal_id is not None:
-            taken = take_signal(signal_id, connection=connection)
-            if taken is None:
+        if signal_id is not None and not taken:
+            counted = take_signal(signal_id, connection=connection)
+            if counted is None:
                 return Applied("signal already applied")
-            attempts, event, source = taken
+            attempts, event, source = counted
         exchange = read_exchange(exchange_id, connection=connection)
     if exchange is None:
         return Applied("exchange gone")
@@ -263,9 +275,23 @@ def _run_step(exchange: Exchange, event: str, source: str, step: str, after: str
     outcome, then = (outcome.outcome, outcome.event) if isinstance(outcome, Then) \
         else (outcome, None)
     follow_up = then or (exchange_rules.FOLLOW_UP.get(after) if after != exchange.state else None)
+    then = follow_up and _meant(exchange, after, follow_up) and (follow_up, f"after {step}")
     recorded = move(exchange.id, exchange.state, after, f"{step}: {outcome}", source,
-                     follow_up=follow_up and (follow_up, f"after {step}"), signal_id=signal_id)
-    return Applied(outcome, recorded, done=signal_id is not None)
+                    follow_up=then, signal_id=signal_id)
+    return Applied(outcome, recorded and FollowUp(recorded, *then), done=signal_id is not None)
+
+
+def _meant(exchange: Exchange, after: str, follow_up: str) -> bool:
+    """Whether a follow-up means anything once the step has moved the exchange to `after`: one
+    the rules would ignore without a line (create's release_if_requested with no release asked
+    for meanwhile) is not recorded. What it depends on changes only under the exchange's lock,
+    which this job holds from the exchange's read to the follow-up's apply."""
+    if follow_up == exchange_rules.IN_TRANSIT:  # depends on the shop's settings: recorded
+        return True
+    meant = exchange_rules.meaning(after, exchange.attention_step, follow_up, "",
+                                   instant_exchange=False,
+                                   release_reason=exchange.release_reason)
+    return not meant.ignored or meant.noted
 
 
 def _give_up(exchange: Exchange, event: str, source: str) -> str:

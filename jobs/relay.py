@@ -32,6 +32,7 @@ from jobs.queue import jobs
 from jobs.sweeper import sweep_if_redis_was_emptied
 from models import db
 from models.delivery import mark_queued, unqueued, unqueued_query
+from models.plain_sql import plain
 
 BATCH = 500
 LOCK_NAME = "swapline:relay"
@@ -81,8 +82,7 @@ class Outbox:
     the server after a few runs). An empty poll then costs a round trip and little else."""
 
     def __init__(self, connection: Connection):
-        self.sql = str(unqueued_query(BATCH).compile(dialect=connection.dialect,
-                                     compile_kwargs={"literal_binds": True}))
+        self.sql = plain(unqueued_query(BATCH), connection.dialect, literal=True).sql
         self.cursor = connection.connection.dbapi_connection.cursor()
 
     def unqueued(self) -> list[tuple[int, str]]:

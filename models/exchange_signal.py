@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, ForeignKey, Integer, String, bindparam, insert, literal, update
+from sqlalchemy import Column, ForeignKey, Integer, String, bindparam, insert, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, select
 
+from models.plain_sql import execute
 from models.types import UTCDateTime, utcnow
 
 MAX_ATTEMPTS = 10
@@ -55,7 +56,7 @@ def _record_statement():
         ExchangeSignal.done_at.is_(None), ExchangeSignal.attempts == 0)
     values = select(exchange_id, event, bindparam("s_source", type_=String),
                     bindparam("s_created_at", type_=UTCDateTime),
-                    literal(0, Integer)).where(~waiting.exists())
+                    bindparam("s_attempts", type_=Integer)).where(~waiting.exists())
     columns = ["exchange_id", "event", "source", "created_at", "attempts"]
     return insert(ExchangeSignal).from_select(columns, values).returning(ExchangeSignal.id)
 
@@ -63,13 +64,15 @@ def _record_statement():
 _RECORD = _record_statement()
 
 
-def record_signal(exchange_id: int, event: str, source: str, *,
-                  connection: Connection) -> int | None:
+def record_signal(exchange_id: int, event: str, source: str, *, connection: Connection,
+                  taken: bool = False) -> int | None:
     """Write a signal row unless the same event already waits for this exchange, untouched
-    (which then stands for this one too): the new id, or None. One statement."""
-    return connection.execute(_RECORD, {"s_exchange_id": exchange_id, "s_event": event,
-                                        "s_source": source[:255],
-                                        "s_created_at": utcnow()}).scalar()
+    (which then stands for this one too): the new id, or None. One statement. `taken`: the
+    caller holds the exchange's lock and applies it next, so its first attempt is counted
+    here (as take_signal would), in the same statement."""
+    return execute(connection, _RECORD, {"s_exchange_id": exchange_id, "s_event": event,
+                                        "s_source": source[:255], "s_created_at": utcnow(),
+                                        "s_attempts": 1 if taken else 0}).scalar()
 
 
 # Built once, run with parameters: no statement to build and no cache key to compute per call.
@@ -84,10 +87,10 @@ def take_signal(signal_id: int, *, connection: Connection) -> tuple[int, str, st
     """Count an attempt at a recorded signal: the attempts so far with the signal's event and
     source, or None when it was applied already (or is gone). One UPDATE … RETURNING, the row
     unread."""
-    row = connection.execute(_TAKE, {"b_id": signal_id}).first()
+    row = execute(connection, _TAKE, {"b_id": signal_id}).first()
     return tuple(row) if row is not None else None
 
 
 def mark_done(signal_id: int, *, connection: Connection) -> None:
     """The signal has been applied (or ignored, or parked its exchange in needs attention)."""
-    connection.execute(_DONE, {"b_id": signal_id, "done_at": utcnow()})
+    execute(connection, _DONE, {"b_id": signal_id, "done_at": utcnow()}, columns=True)

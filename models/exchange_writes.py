@@ -2,9 +2,10 @@
 
 Each write is one transaction: one UPDATE of the exchange (its fields, and updated_at: the
 list sorts by latest activity) and one multi-row INSERT of its timeline lines, each line with
-the moment it was noted. Outside a step (a webhook's line) a note is written at once. During a
-step (`step_writes`, the lifecycle's runner), a plain line waits for the step's next write or
-its end (the transition, needs attention or the error that retries it), in order.
+the moment it was noted; on PostgreSQL both are one statement (a data-modifying CTE).
+Outside a step (a webhook's line) a note is written at once. During a step (`step_writes`, the
+lifecycle's runner), a plain line waits for the step's next write or its end (the transition,
+needs attention or the error that retries it), in order.
 
 What waits, and so what a crash mid-step (the process killed) may lose: lines about a read, a
 check or a decision (stock ok, the connector check, a warning) and `stage`d fields read from
@@ -26,12 +27,13 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam, insert, select, union_all
 from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Connection
 
 from models import db
 from models.exchange import Exchange, ExchangeEvent
+from models.plain_sql import execute
 from models.types import utcnow
 
 
@@ -67,22 +69,51 @@ def line(exchange_id: int, kind: str, name: str, outcome: str = "", **detail) ->
             "outcome": outcome, "detail": json.dumps(detail, default=str) if detail else None}
 
 
-# Built once: the columns to set come from each call's parameters (SQLAlchemy caches one
-# compiled form per set of columns). A multi-VALUES insert() would be compiled on every call;
-# an executemany with RETURNING is sent as one multi-row INSERT ("insertmanyvalues").
-_SAVE = sql_update(Exchange.__table__).where(Exchange.__table__.c.id == bindparam("b_id"))
-_APPEND = insert(ExchangeEvent.__table__).returning(ExchangeEvent.__table__.c.id)
+# Built once: the columns to set come from each call's parameters (compiled once per set of
+# columns). A multi-VALUES insert() would be compiled on every call; an executemany with
+# RETURNING is sent as one multi-row INSERT ("insertmanyvalues").
+_TABLE, _EVENTS = Exchange.__table__, ExchangeEvent.__table__
+_SAVE = sql_update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
+_APPEND = insert(_EVENTS).returning(_EVENTS.c.id)
+_LINE = ("at", "kind", "name", "outcome", "detail")
+MAX_TOGETHER = 8  # more lines in one write (rare): the two statements
 
 
 def write(exchange_id: int, lines: list[dict], fields: dict, *, connection: Connection,
           at: datetime | None = None) -> None:
-    """Save fields and append lines in the caller's transaction: two statements. LookupError
-    when fields were to be saved and the exchange is gone."""
-    done = connection.execute(_SAVE, {**fields, "updated_at": at or utcnow(), "b_id": exchange_id})
+    """Save fields and append lines in the caller's transaction: one statement on PostgreSQL
+    (the UPDATE in a CTE the INSERT reads), two elsewhere. LookupError when the exchange is
+    gone and fields were to be saved (or, on PostgreSQL, lines appended: the INSERT appends
+    only to the row the UPDATE found, where SQLite's fails on the foreign key)."""
+    values = {**fields, "updated_at": at or utcnow(), "b_id": exchange_id}
+    if lines and len(lines) <= MAX_TOGETHER and connection.dialect.name == "postgresql" \
+            and all(each["exchange_id"] == exchange_id for each in lines):
+        for number, each in enumerate(lines):
+            values.update({f"{name}_{number}": each[name] for name in _LINE})
+        done = execute(connection, _together(tuple(sorted(fields)), len(lines)), values)
+        if not done.all():
+            raise LookupError(f"exchange {exchange_id} is gone")
+        return
+    done = execute(connection, _SAVE, values, columns=True)
     if fields and done.rowcount != 1:
         raise LookupError(f"exchange {exchange_id} is gone")
     if lines:
         connection.execute(_APPEND, lines)
+
+
+@functools.lru_cache(maxsize=128)
+def _together(fields: tuple[str, ...], count: int):
+    """WITH saved AS (UPDATE exchange … RETURNING id) INSERT INTO exchange_event … SELECT …
+    FROM saved (one SELECT per line, UNION ALL): built once per set of fields and count of
+    lines. The lines are appended only when the exchange row was there to update."""
+    saved = sql_update(_TABLE).where(_TABLE.c.id == bindparam("b_id")).values(
+        {name: bindparam(name, type_=_TABLE.c[name].type) for name in (*fields, "updated_at")}
+    ).returning(_TABLE.c.id).cte("saved")
+    rows = [select(saved.c.id, *(bindparam(f"{name}_{number}", type_=_EVENTS.c[name].type)
+                                 for name in _LINE)) for number in range(count)]
+    return insert(_EVENTS).from_select(["exchange_id", *_LINE],
+                                       union_all(*rows) if count > 1 else rows[0]) \
+        .add_cte(saved).returning(_EVENTS.c.id)
 
 
 def pending(exchange_id: int) -> tuple[list[dict], dict]:
@@ -150,7 +181,8 @@ def mark_once(exchange_id: int, column: str, *, connection: Connection | None = 
     if connection is None:
         with db.transaction() as c:
             return mark_once(exchange_id, column, connection=c)
-    connection.execute(_mark_statement(column), {"b_id": exchange_id, column: utcnow()})
+    execute(connection, _mark_statement(column), {"b_id": exchange_id, column: utcnow()},
+            columns=True)
 
 
 @functools.cache

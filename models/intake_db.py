@@ -5,13 +5,12 @@ The engine's autocommit pool costs a webhook about 0.1 ms of CPU around its one 
 statement itself. Here each process keeps its own idle psycopg connections (autocommit, made by
 the engine, so with its connect arguments), takes one for the statement, runs it prepared and
 gives it back. Each statement commits by itself, so a 200 sent after `first` returns is still a
-committed row. The statements stay SQLAlchemy Core, compiled once per engine dialect: one
-definition for both paths. SQLite (tests on machines without PostgreSQL) takes the engine's
-autocommit connection as before.
+committed row. The statements stay SQLAlchemy Core, compiled once per engine dialect by
+models/plain_sql.py (with their types' bind processors): one definition for both paths.
+SQLite (tests on machines without PostgreSQL) takes the engine's autocommit connection as before.
 """
 from __future__ import annotations
 
-import functools
 import os
 import time
 import weakref
@@ -23,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from models import db
+from models.plain_sql import plain
 
 IDLE_SECONDS = 300.0  # an idle connection older than this is closed, not used
 clock = time.monotonic  # tests move it
@@ -105,7 +105,8 @@ def first(statement, params: dict) -> tuple | None:
     if engine.dialect.name != "postgresql":
         with engine.connect() as connection:
             return connection.execute(statement, params).first()
-    sql, constants = _compiled(statement, engine.dialect)
+    compiled = plain(statement, engine.dialect)
+    sql = compiled.sql
     connections = _connections(engine)
     try:
         # engine.raw_connection() raises psycopg's own error when it cannot connect (the
@@ -114,7 +115,7 @@ def first(statement, params: dict) -> tuple | None:
     except psycopg.Error as exc:
         raise _wrapped(sql, params, exc) from exc
     try:
-        row = connection.execute(sql, {**constants, **params}, prepare=True).fetchone()
+        row = connection.execute(sql, compiled.params(params), prepare=True).fetchone()
     except psycopg.Error as exc:
         raise _wrapped(sql, params, exc) from exc
     finally:
@@ -127,10 +128,3 @@ def _wrapped(sql: str, params: dict, exc: psycopg.Error) -> DBAPIError:
     (payloads stay out of logs)."""
     return DBAPIError.instance(sql, params, exc, psycopg.Error, hide_parameters=True)
 
-
-@functools.lru_cache(maxsize=32)
-def _compiled(statement, dialect) -> tuple[str, dict]:
-    """(SQL in psycopg's %(name)s style, the statement's own bound values) of a Core statement
-    built once (its callers cache it), compiled once per dialect."""
-    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    return compiled.string, {k: v for k, v in compiled.params.items() if v is not None}

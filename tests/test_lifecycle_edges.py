@@ -63,7 +63,7 @@ def test_close_before_create_finished_releases_after_create(world, app, monkeypa
     with db.session() as s:
         [delivery] = s.exec(select(WebhookDelivery)).all()
     with monkeypatch.context() as busy:  # the exchange's lock busy: create waits for its job
-        busy.setattr(lifecycle, "_apply_now", lambda *args, **kwargs: False)
+        busy.setattr(lifecycle, "_lock_now", lambda *args, **kwargs: None)
         process_delivery(delivery.id)  # the Exchange exists; its create job has not run yet
     assert world.exchange().state == "detected"
     advance(world.exchange().id, "release", "returns/close")  # the close overtakes create

@@ -102,7 +102,7 @@ def released_before_processing(world, monkeypatch, quantity: int = 2):
     with db.session() as s:
         [delivery] = s.exec(select(WebhookDelivery)).all()
     with monkeypatch.context() as busy:  # the exchange's lock busy: create waits for its job
-        busy.setattr(lifecycle, "_apply_now", lambda *args, **kwargs: False)
+        busy.setattr(lifecycle, "_lock_now", lambda *args, **kwargs: None)
         process_delivery(delivery.id)
     world.close()
     world.run_jobs()

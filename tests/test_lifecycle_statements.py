@@ -11,7 +11,12 @@ from sqlalchemy import event
 
 from models import db
 
-CEILINGS = {"approve": 35, "close": 22, "sent": 35}  # statements (measured, with some room)
+# statements (measured, with some room). On PostgreSQL a step's save and its lines are one
+# statement (models/exchange_writes.py); a signal applied in the job that records it is
+# recorded taken, and a follow-up the rules would ignore silently is not recorded
+# (jobs/lifecycle.py). Measured 19, 14, 22 (SQLite: 26, 18, 30).
+CEILINGS = {"postgresql": {"approve": 22, "close": 16, "sent": 25},
+            "sqlite": {"approve": 30, "close": 21, "sent": 33}}
 
 
 @pytest.fixture
@@ -44,7 +49,7 @@ def _phase(counted: Counter, run) -> tuple[int, Counter]:
     return sum(n for word, n in counted.items() if word != "transactions"), Counter(counted)
 
 
-def test_one_exchange_costs_few_statements(world, counted):
+def test_one_exchange_costs_few_statements(app, world, counted):
     world.setup()
     phases = {
         "approve": _phase(counted, lambda: (world.approve(), world.run_jobs())),
@@ -55,4 +60,5 @@ def test_one_exchange_costs_few_statements(world, counted):
     assert world.exchange().state == "completed", world.exchange().attention_reason
     for name, (total, seen) in phases.items():
         print(f"\n{name}: {total} statements: {dict(seen)}")  # noqa: T201
-    assert {name: total for name, (total, _) in phases.items() if total > CEILINGS[name]} == {}
+    ceilings = CEILINGS[app.extensions[db.EXTENSION].dialect.name]
+    assert {name: total for name, (total, _) in phases.items() if total > ceilings[name]} == {}

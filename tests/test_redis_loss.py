@@ -102,7 +102,7 @@ def test_a_crash_between_a_step_and_its_follow_up_resumes_by_the_sweeper(world, 
         crash.setattr(lifecycle, "_take", dies_before_collect)
         world.run_jobs()
     assert world.exchange().state == "fulfilled"
-    assert ("collect", False, 0) in signals()
+    assert ("collect", False, 1) in signals()  # recorded with its first attempt counted
     assert sweep(grace_seconds=0) == {"deliveries": 0, "signals": 1}
     world.run_jobs()
     assert world.exchange().state == "completed"

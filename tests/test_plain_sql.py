@@ -1,0 +1,101 @@
+"""models/plain_sql.py: one compile of Core to plain SQL; hot statements run prepared on psycopg
+with SQLAlchemy's bind processors, errors and statement listeners; the same results through
+SQLAlchemy on SQLite. And the step writes that became one statement on PostgreSQL."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from sqlalchemy import bindparam, event, update
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlmodel import select
+
+from jobs.exchange_rules import PARKED
+from models import db
+from models.delivery import unqueued_query
+from models.exchange import Exchange, ExchangeEvent
+from models.exchange_writes import line, write
+from models.plain_sql import execute, plain
+from tests.conftest import SHOP
+
+_TABLE = Exchange.__table__
+_SAVE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
+
+
+@pytest.fixture
+def exchange_id(make_shop) -> int:
+    make_shop(SHOP)
+    with db.session() as s:
+        row = Exchange(shop_domain=SHOP, state=PARKED, return_gid="gid://shopify/Return/1",
+                       order_gid="gid://shopify/Order/1", order_name="#1001")
+        s.add(row)
+    return row.id
+
+
+def test_json_and_datetimes_go_through_their_bind_processors(exchange_id):
+    with db.transaction() as connection:
+        done = execute(connection, _SAVE, {"b_id": exchange_id, "line_item_gids": ["a", "b"]},
+                       columns=True)
+        assert done.rowcount == 1
+    with db.session() as s:
+        assert s.get(Exchange, exchange_id).line_item_gids == ["a", "b"]
+    with pytest.raises((ValueError, StatementError)), db.transaction() as connection:
+        execute(connection, _SAVE, {"b_id": exchange_id, "updated_at": datetime(2026, 1, 1)},
+                columns=True)  # naive: UTCDateTime refuses it on both paths
+
+
+def test_returning_and_constants(exchange_id):
+    statement = update(_TABLE).where(_TABLE.c.id == bindparam("b_id")) \
+        .values(order_name=_TABLE.c.order_name + "-x").returning(_TABLE.c.order_name)
+    with db.transaction() as connection:
+        assert execute(connection, statement, {"b_id": exchange_id}).scalar() == "#1001-x"
+        assert execute(connection, statement, {"b_id": -1}).first() is None
+
+
+def test_errors_are_sqlalchemys_and_listeners_see_the_statement(app, exchange_id):
+    seen: list[str] = []
+    engine = app.extensions[db.EXTENSION]
+    listener = lambda _c, _cur, text, *_: seen.append(text.split()[0])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        with pytest.raises(IntegrityError), db.transaction() as connection:
+            execute(connection, _SAVE, {"b_id": exchange_id, "shop_domain": None}, columns=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert seen == ["UPDATE"]
+
+
+def test_the_relay_poll_compiles_with_literal_values(app):
+    dialect = app.extensions[db.EXTENSION].dialect
+    sql = plain(unqueued_query(7), dialect, literal=True).sql
+    assert "7" in sql and "%(" not in sql and "?" not in sql
+
+
+def test_a_write_is_one_statement_on_postgresql_and_keeps_its_lines_in_order(app, exchange_id):
+    seen: list[str] = []
+    engine = app.extensions[db.EXTENSION]
+    listener = lambda _c, _cur, text, *_: seen.append(text.split()[0])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        with db.transaction() as connection:
+            write(exchange_id, [line(exchange_id, "call", f"n{i}") for i in range(3)],
+                  {"ongoing_status": 200, "line_item_gids": ["g"]}, connection=connection)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert len(seen) == (1 if engine.dialect.name == "postgresql" else 2)
+    with db.session() as s:
+        row = s.get(Exchange, exchange_id)
+        names = s.exec(select(ExchangeEvent.name).where(ExchangeEvent.exchange_id == exchange_id)
+                       .order_by(ExchangeEvent.id)).all()
+    assert (row.ongoing_status, row.line_item_gids, list(names)) == (200, ["g"],
+                                                                     ["n0", "n1", "n2"])
+
+
+def test_lines_for_a_gone_exchange_fail_loudly(exchange_id):
+    with db.session() as s:
+        s.delete(s.get(Exchange, exchange_id))
+    with pytest.raises((LookupError, IntegrityError)), db.transaction() as connection:
+        write(exchange_id, [line(exchange_id, "call", "late")], {}, connection=connection)
+    with pytest.raises(LookupError), db.transaction() as connection:
+        write(exchange_id, [line(exchange_id, "call", "late")], {"ongoing_status": 1},
+              connection=connection)
