@@ -275,23 +275,10 @@ def _run_step(exchange: Exchange, event: str, source: str, step: str, after: str
     outcome, then = (outcome.outcome, outcome.event) if isinstance(outcome, Then) \
         else (outcome, None)
     follow_up = then or (exchange_rules.FOLLOW_UP.get(after) if after != exchange.state else None)
-    then = follow_up and _meant(exchange, after, follow_up) and (follow_up, f"after {step}")
+    then = follow_up and (follow_up, f"after {step}")
     recorded = move(exchange.id, exchange.state, after, f"{step}: {outcome}", source,
                     follow_up=then, signal_id=signal_id)
     return Applied(outcome, recorded and FollowUp(recorded, *then), done=signal_id is not None)
-
-
-def _meant(exchange: Exchange, after: str, follow_up: str) -> bool:
-    """Whether a follow-up means anything once the step has moved the exchange to `after`: one
-    the rules would ignore without a line (create's release_if_requested with no release asked
-    for meanwhile) is not recorded. What it depends on changes only under the exchange's lock,
-    which this job holds from the exchange's read to the follow-up's apply."""
-    if follow_up == exchange_rules.IN_TRANSIT:  # depends on the shop's settings: recorded
-        return True
-    meant = exchange_rules.meaning(after, exchange.attention_step, follow_up, "",
-                                   instant_exchange=False,
-                                   release_reason=exchange.release_reason)
-    return not meant.ignored or meant.noted
 
 
 def _give_up(exchange: Exchange, event: str, source: str) -> str:
