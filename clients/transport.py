@@ -16,9 +16,11 @@ SSL_CERT_FILE (a file or a hashed directory), else certifi's bundle. No cookies 
 
 Timeouts: `connect` bounds the connection (and TLS), `read` the whole attempt (urllib3's bounded
 each wait for more bytes of the answer; libcurl has no such timeout): an attempt never outlasts
-`read`, which the goods-owner lock relies on (clients/ongoing_accounts.py). libcurl retries a
-request once on a fresh connection when a kept-alive one turns out dead before any byte of an
-answer came (the server's idle timeout), as urllib3 replaced a connection it found dropped.
+`read`, which the goods-owner lock relies on (clients/ongoing_accounts.py). A kept-alive
+connection the server has closed is replaced before use. A request with a body is never sent
+twice by the transport (see `_send_once`); libcurl may send a bodiless one (a GET) again on a
+fresh connection when the kept one ended with no answer at all. Answers compressed as the
+caller's Accept-Encoding allowed are decoded. HTTP/1.1 only, as the sandboxes speak it.
 
 Each thread has its own handle (a handle is not to be shared by threads at once); a process
 forked with handles keeps the parent's untouched (closing them would close the parent's TLS
@@ -137,6 +139,8 @@ class Transport:
         curl.reset()  # options only: the kept connections and the DNS cache stay
         sink, lines = BytesIO(), []
         self._prepare(curl, method, url, headers, body, timeout, redirect)
+        if body is not None:
+            _send_once(curl, body, lines)
         curl.setopt(pycurl.WRITEDATA, sink)
         curl.setopt(pycurl.HEADERFUNCTION, lines.append)
         try:
@@ -151,6 +155,8 @@ class Transport:
         curl.setopt(pycurl.PROXY, self.route(url))
         curl.setopt(self.trust, self.ca_certs)
         curl.setopt(pycurl.NOSIGNAL, 1)  # threads: no SIGALRM for timeouts
+        # HTTP/1.1 as the sandboxes speak it (and urllib3 did): what the tests prove is what runs
+        curl.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
         connect, read = _seconds(timeout.connect_timeout), _seconds(timeout.read_timeout)
         if connect is not None:
             curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(connect * 1000))
@@ -159,7 +165,12 @@ class Transport:
         if redirect:
             curl.setopt(pycurl.FOLLOWLOCATION, 1)
             curl.setopt(pycurl.MAXREDIRS, MAX_REDIRECTS)
-        sent = [f"{name}: {value}" for name, value in headers.items()]
+        sent = []
+        for name, value in headers.items():
+            if name.lower() == "accept-encoding":  # libcurl decodes only what it asked for
+                curl.setopt(pycurl.ACCEPT_ENCODING, value)
+            else:
+                sent.append(f"{name}: {value}")
         if method == "GET" and body is None:
             curl.setopt(pycurl.HTTPGET, 1)
         elif method == "HEAD":
@@ -167,13 +178,29 @@ class Transport:
         else:
             if method != "POST":
                 curl.setopt(pycurl.CUSTOMREQUEST, method)
-            if body is not None:
-                curl.setopt(pycurl.POSTFIELDS, body)
-                if not any(name.lower() == "content-type" for name in headers):
-                    sent.append("Content-Type:")
-            elif method == "POST":
-                curl.setopt(pycurl.POSTFIELDS, b"")
+            curl.setopt(pycurl.POST, 1)
+            curl.setopt(pycurl.POSTFIELDSIZE, len(body or b""))
+            if body is not None and \
+                    not any(name.lower() == "content-type" for name in headers):
+                sent.append("Content-Type:")
         curl.setopt(pycurl.HTTPHEADER, sent + list(NO_DEFAULTS))
+
+
+def _send_once(curl: pycurl.Curl, body: bytes, lines: list[bytes]) -> None:
+    """Give libcurl the body to read, rewindable only after an answer came (a 307/308 sends it
+    on to the new place). libcurl would otherwise send it again by itself when a kept-alive
+    connection ends with no answer, although the server may have acted on it (a load balancer
+    dropping a slow call): that ends as SEND_FAIL_REWIND, an error that may have arrived."""
+    reader = BytesIO(body)
+
+    def seek(offset: int, origin: int) -> int:
+        if not lines:
+            return pycurl.SEEKFUNC_CANTSEEK
+        reader.seek(offset, origin)
+        return pycurl.SEEKFUNC_OK
+
+    curl.setopt(pycurl.READFUNCTION, reader.read)
+    curl.setopt(pycurl.SEEKFUNCTION, seek)
 
 
 def _seconds(value) -> float | None:
@@ -197,18 +224,19 @@ def _headers(lines: list[bytes]) -> tuple[str, HTTPHeaderDict]:
 
 def failure(code: int, curl: pycurl.Curl) -> TransportError:
     """The TransportError of a libcurl error, in the words the app's logs have always used.
-    Whether the request may have arrived: not when nothing was sent on the connection (libcurl
-    had not come to the moment before sending: PRETRANSFER) and no redirect was followed."""
-    unsent = curl.getinfo(pycurl.PRETRANSFER_TIME) == 0 and \
-        curl.getinfo(pycurl.REDIRECT_COUNT) == 0
+    Whether the request may have arrived: not when no byte of any request (a redirect's
+    included) was sent."""
+    unsent = curl.getinfo(pycurl.REQUEST_SIZE) == 0  # bytes of requests sent, redirects' too
     if code in _NOT_A_REQUEST:
         return TransportError("could not send the request (not a valid URL)", network=False)
     if code in _NEVER_CONNECTED:
         return TransportError("could not connect (host unknown or refusing connections)",
-                              never_sent=True)
+                              never_sent=unsent)
     if code == pycurl.E_OPERATION_TIMEDOUT:
         if unsent:
             return TransportError("timed out connecting", never_sent=True)
         return TransportError("timed out waiting for the answer")
+    if code == pycurl.E_SEND_FAIL_REWIND:  # the body went, the connection ended unanswered
+        return TransportError("connection failed (ConnectionError)")
     name = "ProxyError" if code in _PROXY else "SSLError" if code in _TLS else "ConnectionError"
     return TransportError(f"connection failed ({name})", never_sent=unsent)

@@ -3,6 +3,7 @@ the server closed, timeouts, proxies from the environment, no cookies, errors.""
 from __future__ import annotations
 
 import base64
+import gzip
 import multiprocessing
 import os
 import socket
@@ -36,6 +37,9 @@ class Recorder(BaseHTTPRequestHandler):
             time.sleep(0.6)
         body = b'{"ok": true}'
         self.send_response(200)
+        if self.path.endswith("/gzip") and "gzip" in self.headers.get("Accept-Encoding", ""):
+            body = gzip.compress(body)
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Set-Cookie", "session=abc; Path=/")
@@ -49,6 +53,9 @@ class Recorder(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.seen.append((self.number, self.requestline, dict(self.headers)))
         self.server.bodies.append(body)
+        if self.path.endswith("/vanish"):  # acted on, then the connection ends unanswered
+            self.close_connection = True
+            return
         if "/moved" in self.path:
             self.send_response(307)
             self.send_header("Location", self.server.redirect_to + self.path.split("/moved")[1])
@@ -270,3 +277,21 @@ def test_a_socks5_proxy_from_the_environment_carries_the_call(server, monkeypatc
         assert [line for _, line, _ in server.seen] == ["GET /a HTTP/1.1"]
     finally:
         proxy.close()
+
+
+def test_a_compressed_answer_is_decoded_as_asked(server):
+    transport = Transport(env_proxies=False)
+    answer = transport.request("GET", f"{server.url}/gzip", timeout=TIMEOUT,
+                               headers={"Accept-Encoding": "gzip, deflate"})
+    assert answer.data == b'{"ok": true}' and answer.headers["Content-Encoding"] == "gzip"
+    assert server.seen[0][2]["Accept-Encoding"] == "gzip, deflate"
+
+
+def test_a_body_that_may_have_arrived_is_never_sent_again(server):
+    transport = Transport(env_proxies=False)
+    assert send(transport, "POST", f"{server.url}/a", b"{}").status == 201  # a kept connection
+    with pytest.raises(TransportError) as caught:
+        send(transport, "POST", f"{server.url}/vanish", b'{"m": 1}')
+    assert caught.value.network and not caught.value.never_sent
+    assert server.bodies == [b"{}", b'{"m": 1}']  # once: libcurl would have sent it again
+    assert send(transport, "POST", f"{server.url}/a", b"{}").status == 201  # and goes on
