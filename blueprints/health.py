@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Blueprint, Response, jsonify
 from rq import Worker
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from jobs import metrics
 from jobs.queue import jobs
@@ -60,8 +61,17 @@ def metrics_view():
 
 
 def _database() -> None:
-    with db.engine().connect() as connection:
-        connection.execute(text("SELECT 1"))
+    """SELECT 1 on a pooled connection. A connection the database dropped while idle (an outage
+    now over) fails once and SQLAlchemy discards the pool's others with it: asked again at once,
+    so the check says how the database is now, not how it was."""
+    for attempt in (1, 2):
+        try:
+            with db.engine().connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
 
 
 def _worker() -> str:

@@ -8,12 +8,15 @@ Here a job costs the dequeue (BLMOVE, then the job's HGETALL), one pipeline to s
 finish it, and a suspension check at most once a second. The two pipelines are plain ones, not
 MULTI/EXEC transactions: each goes in one write and Redis runs it in order, nothing else reads a
 half-started job in a way that matters (a lease entry is only claimed once expired, 15 s on), and a
-transaction added two commands and a QUEUED reply to parse per command. What it keeps: the worker's
-heartbeat at least every dequeue timeout (60 s; the lease renewer beats every 5 s while a job
-runs), its key's TTL, the job's lease (the started registry entry, jobs/leases.py), and RQ's own
-paths for failures and retries. Swapline's jobs never have dependents, repeats or rate limits
-(every job is unique, which RQ refuses to combine with dependencies); a job that has any goes
-through RQ's own path.
+transaction added two commands and a QUEUED reply to parse per command. The price: when the
+connection drops mid-pipeline, redis-py sends the whole pipeline again, so a part Redis already ran
+runs twice; all of it is idempotent but the worker's success count and working time, which may
+then count one job twice (statistics only; the job's own row says what happened). What it keeps:
+the worker's heartbeat at least every dequeue timeout (60 s; the lease renewer beats every 5 s
+while a job runs), its key's TTL, the job's lease (the started registry entry, jobs/leases.py),
+and RQ's own paths for failures and retries. Swapline's jobs never have dependents, repeats or
+rate limits (every job is unique, which RQ refuses to combine with dependencies); a job that has
+any goes through RQ's own path.
 
 The jobs of one recorded row (a webhook delivery, an exchange's signal) keep no result: the row
 says what happened and whether it is done, and nothing reads their return value. They finish as

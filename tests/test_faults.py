@@ -103,6 +103,16 @@ def test_database_unreachable_for_the_web_answers_503_and_stores_nothing(app, ba
     assert sorted(rows) == ["before", "during"] and len(queued()) == 2
 
 
+def test_the_health_check_after_an_outage_says_how_the_database_is_now(base_config, link):
+    proxy, through_link = link
+    client = create_app({**base_config, "DATABASE_URL": through_link}).test_client()
+    assert client.get("/healthz").status_code == 200  # a connection now idle in the pool
+    proxy.cut()
+    proxy.restore()  # the outage is over; the pooled connection died with it
+    answer = client.get("/healthz")
+    assert answer.status_code == 200 and answer.get_json()["database"] == "ok"
+
+
 def test_an_outage_longer_than_the_retries_resumes_by_itself_once_it_clears(world, monkeypatch,
                                                                             htmx):
     from datetime import timedelta
