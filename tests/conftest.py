@@ -244,6 +244,20 @@ def make_shop(app):
 
 
 @pytest.fixture
+def parked_exchange(make_shop) -> int:
+    """The id of a parked exchange of SHOP, made directly in the database (no lifecycle run)."""
+    from jobs.exchange_rules import PARKED
+    from models.exchange import Exchange
+
+    make_shop(SHOP)
+    with db.session() as s:
+        row = Exchange(shop_domain=SHOP, state=PARKED, return_gid="gid://shopify/Return/1",
+                       order_gid="gid://shopify/Order/1", order_name="#1001")
+        s.add(row)
+    return row.id
+
+
+@pytest.fixture
 def world(app, client, sandbox, ongoing, ongoing_account, run_jobs):
     """A shop wired to both sandboxes (see tests/lifecycle_world.py)."""
     from tests.lifecycle_world import World

@@ -119,6 +119,24 @@ class World:
         self.return_webhook("returns/approve", **kwargs)
         return self
 
+    def approve_while_locked(self, monkeypatch, quantity: int = 1) -> World:
+        """The approve webhook processed while the exchange's lock is busy: the exchange is
+        detected and its create waits for its own job (not run here); `quantity` exchanged."""
+        from jobs import lifecycle
+        from jobs.deliveries import process_delivery
+        from models.delivery import WebhookDelivery
+
+        self.ret = self.store.create_return(self.domain, self.order["id"],
+                                            returned=[(RETURNED_SKU, 1)],
+                                            exchange=[(EXCHANGE_SKU, quantity)])
+        self.return_webhook("returns/approve")
+        with db.session() as s:
+            [delivery] = s.exec(select(WebhookDelivery)).all()
+        with monkeypatch.context() as busy:
+            busy.setattr(lifecycle, "_lock_now", lambda *args, **kwargs: None)
+            process_delivery(delivery.id)
+        return self
+
     def ret_for(self, order: dict, lines: int = 1) -> dict:
         """A further approved return with an exchange, on another order of the shop."""
         return self.store.create_return(self.domain, order["id"],

@@ -52,19 +52,7 @@ def test_sent_before_release_still_fulfils_with_a_warning(world):
 
 def test_close_before_create_finished_releases_after_create(world, app, monkeypatch):
     world.setup(instant=False)
-    world.ret = world.store.create_return(world.domain, world.order["id"],
-                                          returned=[("SHIRT-M", 1)], exchange=[("SHIRT-L", 1)])
-    from jobs import lifecycle
-    from jobs.deliveries import process_delivery
-    from models import db
-    from models.delivery import WebhookDelivery
-
-    world.return_webhook("returns/approve")
-    with db.session() as s:
-        [delivery] = s.exec(select(WebhookDelivery)).all()
-    with monkeypatch.context() as busy:  # the exchange's lock busy: create waits for its job
-        busy.setattr(lifecycle, "_lock_now", lambda *args, **kwargs: None)
-        process_delivery(delivery.id)  # the Exchange exists; its create job has not run yet
+    world.approve_while_locked(monkeypatch)  # the Exchange exists; its create has not run yet
     assert world.exchange().state == "detected"
     advance(world.exchange().id, "release", "returns/close")  # the close overtakes create
     assert world.exchange().state == "detected"

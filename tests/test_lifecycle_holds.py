@@ -87,23 +87,8 @@ def test_zero_priced_exchange_without_fulfillment_order_waits_for_admin_then_ret
 def released_before_processing(world, monkeypatch, quantity: int = 2):
     """An exchange whose return was closed before create could process it: the Ongoing order is
     released and the exchange items are still unprocessed, so the merchant may remove them."""
-    from sqlmodel import select
-
-    from jobs import lifecycle
-    from jobs.deliveries import process_delivery
-    from models import db
-    from models.delivery import WebhookDelivery
-
     world.setup(instant=False)
-    world.ret = world.store.create_return(world.domain, world.order["id"],
-                                          returned=[(RETURNED_SKU, 1)],
-                                          exchange=[(EXCHANGE_SKU, quantity)])
-    world.return_webhook("returns/approve")
-    with db.session() as s:
-        [delivery] = s.exec(select(WebhookDelivery)).all()
-    with monkeypatch.context() as busy:  # the exchange's lock busy: create waits for its job
-        busy.setattr(lifecycle, "_lock_now", lambda *args, **kwargs: None)
-        process_delivery(delivery.id)
+    world.approve_while_locked(monkeypatch, quantity=quantity)
     world.close()
     world.run_jobs()
     assert world.exchange().state == "released", world.exchange().attention_reason

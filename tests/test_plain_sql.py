@@ -10,26 +10,19 @@ from sqlalchemy import bindparam, event, update
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import select
 
-from jobs.exchange_rules import PARKED
 from models import db
 from models.delivery import unqueued_query
 from models.exchange import Exchange, ExchangeEvent
 from models.exchange_writes import line, write
 from models.plain_sql import execute, plain
-from tests.conftest import SHOP
 
 _TABLE = Exchange.__table__
 _SAVE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
 
 
 @pytest.fixture
-def exchange_id(make_shop) -> int:
-    make_shop(SHOP)
-    with db.session() as s:
-        row = Exchange(shop_domain=SHOP, state=PARKED, return_gid="gid://shopify/Return/1",
-                       order_gid="gid://shopify/Order/1", order_name="#1001")
-        s.add(row)
-    return row.id
+def exchange_id(parked_exchange) -> int:
+    return parked_exchange
 
 
 def test_json_and_datetimes_go_through_their_bind_processors(exchange_id):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from jobs import lifecycle
 from models import db
 from models.exchange_signal import ExchangeSignal
 
@@ -28,18 +27,8 @@ def test_signals_applied_at_once_count_one_attempt_each(world):
 
 
 def test_a_busy_lock_leaves_the_signal_untouched_for_its_own_job(world, monkeypatch):
-    from jobs.deliveries import process_delivery
-    from models.delivery import WebhookDelivery
-
     world.setup()
-    world.ret = world.store.create_return(world.domain, world.order["id"],
-                                          returned=[("SHIRT-M", 1)], exchange=[("SHIRT-L", 1)])
-    world.return_webhook("returns/approve")
-    with db.session() as s:
-        [delivery] = s.exec(select(WebhookDelivery)).all()
-    with monkeypatch.context() as busy:  # the exchange's lock busy: create waits for its job
-        busy.setattr(lifecycle, "_lock_now", lambda *args, **kwargs: None)
-        process_delivery(delivery.id)
+    world.approve_while_locked(monkeypatch)  # the lock busy: create waits for its job
     assert signals() == [("create", False, 0)]
     world.run_jobs()
     assert world.exchange().state == "parked"

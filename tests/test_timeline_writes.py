@@ -6,21 +6,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
-from jobs.exchange_rules import PARKED
 from models import db
 from models.exchange import Exchange, timeline
 from models.exchange_writes import note, stage, step_writes, together, update
-from tests.conftest import SHOP
 
 
 @pytest.fixture
-def exchange_id(make_shop) -> int:
-    make_shop(SHOP)
-    with db.session() as s:
-        row = Exchange(shop_domain=SHOP, state=PARKED, return_gid="gid://shopify/Return/1",
-                       order_gid="gid://shopify/Order/1", order_name="#1001")
-        s.add(row)
-    return row.id
+def exchange_id(parked_exchange) -> int:
+    return parked_exchange
 
 
 @pytest.fixture
