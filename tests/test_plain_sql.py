@@ -3,6 +3,8 @@ with SQLAlchemy's bind processors, errors and statement listeners; the same resu
 SQLAlchemy on SQLite. And the step writes that became one statement on PostgreSQL."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
@@ -45,16 +47,23 @@ def test_returning_and_constants(exchange_id):
         assert execute(connection, statement, {"b_id": -1}).first() is None
 
 
-def test_errors_are_sqlalchemys_and_listeners_see_the_statement(app, exchange_id):
+@contextmanager
+def statements(app) -> Iterator[list[str]]:
+    """The first word of each statement the main engine's listeners see in the block."""
     seen: list[str] = []
     engine = app.extensions[db.EXTENSION]
     listener = lambda _c, _cur, text, *_: seen.append(text.split()[0])  # noqa: E731
     event.listen(engine, "before_cursor_execute", listener)
     try:
-        with pytest.raises(IntegrityError), db.transaction() as connection:
-            execute(connection, _SAVE, {"b_id": exchange_id, "shop_domain": None}, columns=True)
+        yield seen
     finally:
         event.remove(engine, "before_cursor_execute", listener)
+
+
+def test_errors_are_sqlalchemys_and_listeners_see_the_statement(app, exchange_id):
+    with statements(app) as seen, pytest.raises(IntegrityError), \
+            db.transaction() as connection:
+        execute(connection, _SAVE, {"b_id": exchange_id, "shop_domain": None}, columns=True)
     assert seen == ["UPDATE"]
 
 
@@ -65,17 +74,10 @@ def test_the_relay_poll_compiles_with_literal_values(app):
 
 
 def test_a_write_is_one_statement_on_postgresql_and_keeps_its_lines_in_order(app, exchange_id):
-    seen: list[str] = []
-    engine = app.extensions[db.EXTENSION]
-    listener = lambda _c, _cur, text, *_: seen.append(text.split()[0])  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        with db.transaction() as connection:
-            write(exchange_id, [line(exchange_id, "call", f"n{i}") for i in range(3)],
-                  {"ongoing_status": 200, "line_item_gids": ["g"]}, connection=connection)
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
-    assert len(seen) == (1 if engine.dialect.name == "postgresql" else 2)
+    with statements(app) as seen, db.transaction() as connection:
+        write(exchange_id, [line(exchange_id, "call", f"n{i}") for i in range(3)],
+              {"ongoing_status": 200, "line_item_gids": ["g"]}, connection=connection)
+    assert len(seen) == (1 if db.engine().dialect.name == "postgresql" else 2)
     with db.session() as s:
         row = s.get(Exchange, exchange_id)
         names = s.exec(select(ExchangeEvent.name).where(ExchangeEvent.exchange_id == exchange_id)
