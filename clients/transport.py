@@ -97,7 +97,10 @@ class Transport:
     def __init__(self, *, env_proxies: bool = True):
         self.env_proxies = env_proxies
         self.ca_certs = ca_file()
-        self.trust = pycurl.CAPATH if os.path.isdir(self.ca_certs) else pycurl.CAINFO
+        directory = os.path.isdir(self.ca_certs)
+        # the one source named, and not libcurl's built-in other one besides (as urllib3 did)
+        self.trust, self.other = (pycurl.CAPATH, pycurl.CAINFO) if directory else \
+            (pycurl.CAINFO, pycurl.CAPATH)
         self.routes: dict[tuple[str, str], str] = {}  # (scheme, host) → proxy URL, "" direct
         self.local = threading.local()
 
@@ -154,6 +157,7 @@ class Transport:
         curl.setopt(pycurl.URL, url)
         curl.setopt(pycurl.PROXY, self.route(url))
         curl.setopt(self.trust, self.ca_certs)
+        curl.unsetopt(self.other)
         curl.setopt(pycurl.NOSIGNAL, 1)  # threads: no SIGALRM for timeouts
         # HTTP/1.1 as the sandboxes speak it (and urllib3 did): what the tests prove is what runs
         curl.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)

@@ -295,3 +295,52 @@ def test_a_body_that_may_have_arrived_is_never_sent_again(server):
     assert caught.value.network and not caught.value.never_sent
     assert server.bodies == [b"{}", b'{"m": 1}']  # once: libcurl would have sent it again
     assert send(transport, "POST", f"{server.url}/a", b"{}").status == 201  # and goes on
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """A local HTTPS server whose certificate (localhost) only its own CA file vouches for."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    httpd.daemon_threads = True
+    httpd.connections, httpd.seen, httpd.bodies = 0, [], []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    httpd.url, httpd.ca = f"https://localhost:{httpd.server_port}", tmp_path / "cert.pem"
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_tls_trusts_the_named_ca_file_and_nothing_else(tls_server, monkeypatch):
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(TransportError) as caught:  # certifi's bundle does not know it
+        get(Transport(env_proxies=False), f"{tls_server.url}/a")
+    assert caught.value.what == "connection failed (SSLError)" and caught.value.never_sent
+    assert tls_server.seen == []
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_server.ca))
+    assert get(Transport(env_proxies=False), f"{tls_server.url}/a").data == b'{"ok": true}'
