@@ -22,14 +22,18 @@ twice by the transport (see `_send_once`); libcurl may send a bodiless one (a GE
 fresh connection when the kept one ended with no answer at all. Answers compressed as the
 caller's Accept-Encoding allowed are decoded. HTTP/1.1 only, as the sandboxes speak it.
 
-Each thread has its own handle (a handle is not to be shared by threads at once); a process
-forked with handles keeps the parent's untouched (closing them would close the parent's TLS
-sessions) and makes its own.
+Each thread has its own handle (a handle is not to be shared by threads at once). A forked
+process keeps every handle of the parent's threads referenced and never closes one (closing it
+would end the parent's TLS sessions), and makes its own. Headers must be one line of ASCII each
+(no header injection); a redirect is followed only when asked, to http or https, changing the
+method as urllib3 did (303 to GET without the body; 301, 302, 307 and 308 keep both).
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
+import weakref
 from io import BytesIO
 from urllib.parse import urlsplit
 
@@ -40,6 +44,7 @@ from requests.utils import get_environ_proxies, select_proxy
 from urllib3 import HTTPHeaderDict
 
 MAX_REDIRECTS = 30  # requests' limit; Authorization is never sent on to another host (libcurl)
+FOLLOW_OBEYING_CODES = 2  # CURLFOLLOW_OBEYCODE (libcurl 8.13): a custom method changes as codes say
 # libcurl's own additions that our calls must not carry: "Expect: 100-continue" before a large
 # body (a round trip, or a second's wait on a server that ignores it) and a form Content-Type.
 NO_DEFAULTS = ("Expect:",)
@@ -50,6 +55,24 @@ _TLS = {pycurl.E_SSL_CONNECT_ERROR, pycurl.E_PEER_FAILED_VERIFICATION,
         pycurl.E_SSL_CERTPROBLEM, pycurl.E_SSL_CIPHER, pycurl.E_SSL_CACERT_BADFILE,
         pycurl.E_SSL_ISSUER_ERROR, pycurl.E_SSL_CRL_BADFILE}
 _FORKED: list[pycurl.Curl] = []  # handles inherited over a fork: kept, never closed
+_LIVE: weakref.WeakSet[pycurl.Curl] = weakref.WeakSet()  # every thread's handle in this process
+_FORKING: list[pycurl.Curl] = []
+
+
+def _before_fork() -> None:
+    # Held strongly across the fork: the child frees the other threads' thread-local values
+    # before its after-fork hooks run, and freeing a handle would end the parent's TLS sessions.
+    _FORKING[:] = list(_LIVE)
+
+
+def _after_fork_in_child() -> None:
+    _FORKED.extend(_FORKING)
+    _FORKING.clear()
+    _LIVE.clear()
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_FORKING.clear,
+                    after_in_child=_after_fork_in_child)
 
 
 class TransportError(Exception):
@@ -122,6 +145,7 @@ class Transport:
             if curl is not None:
                 _FORKED.append(curl)
             curl = pycurl.Curl()
+            _LIVE.add(curl)
             self.local.handle = (os.getpid(), curl)
         return curl
 
@@ -161,50 +185,70 @@ class Transport:
         curl.setopt(pycurl.NOSIGNAL, 1)  # threads: no SIGALRM for timeouts
         # HTTP/1.1 as the sandboxes speak it (and urllib3 did): what the tests prove is what runs
         curl.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
-        connect, read = _seconds(timeout.connect_timeout), _seconds(timeout.read_timeout)
+        connect, read = _seconds(timeout.connect_timeout), _seconds(timeout._read)
+        if _seconds(timeout.total) is not None:
+            read = min(read, timeout.total) if read is not None else timeout.total
         if connect is not None:
-            curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(connect * 1000))
+            curl.setopt(pycurl.CONNECTTIMEOUT_MS, _ms(connect))
         if read is not None:
-            curl.setopt(pycurl.TIMEOUT_MS, int(read * 1000))
-        if redirect:
-            curl.setopt(pycurl.FOLLOWLOCATION, 1)
+            curl.setopt(pycurl.TIMEOUT_MS, _ms(read))
+        curl.setopt(pycurl.NOPROXY, "")  # the route above decided; not libcurl's env reading
+        if redirect:  # as urllib3: 303 -> GET without body, 301/302/307/308 keep both
+            curl.setopt(pycurl.FOLLOWLOCATION, FOLLOW_OBEYING_CODES)
+            curl.setopt(pycurl.POSTREDIR, pycurl.REDIR_POST_301 | pycurl.REDIR_POST_302)
+            curl.setopt(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
             curl.setopt(pycurl.MAXREDIRS, MAX_REDIRECTS)
-        sent = []
+        sent, named = [], set()
         for name, value in headers.items():
+            line = f"{name}: {value}"
+            if not line.isascii() or "\r" in line or "\n" in line:
+                raise TransportError("could not send the request (a header that is not one "
+                                     "line of ASCII)", network=False)
+            named.add(name.lower())
             if name.lower() == "accept-encoding":  # libcurl decodes only what it asked for
                 curl.setopt(pycurl.ACCEPT_ENCODING, value)
             else:
-                sent.append(f"{name}: {value}")
+                sent.append(line)
+        if "user-agent" not in named:
+            sent.append("User-Agent:")  # not pycurl's, naming its versions
         if method == "GET" and body is None:
             curl.setopt(pycurl.HTTPGET, 1)
         elif method == "HEAD":
             curl.setopt(pycurl.NOBODY, 1)
+        elif body is None and method != "POST":
+            curl.setopt(pycurl.CUSTOMREQUEST, method)  # no body, no Content-Length
         else:
             if method != "POST":
                 curl.setopt(pycurl.CUSTOMREQUEST, method)
             curl.setopt(pycurl.POST, 1)
             curl.setopt(pycurl.POSTFIELDSIZE, len(body or b""))
-            if body is not None and \
-                    not any(name.lower() == "content-type" for name in headers):
-                sent.append("Content-Type:")
+            if "content-type" not in named:
+                sent.append("Content-Type:")  # not libcurl's form type
         curl.setopt(pycurl.HTTPHEADER, sent + list(NO_DEFAULTS))
 
 
 def _send_once(curl: pycurl.Curl, body: bytes, lines: list[bytes]) -> None:
-    """Give libcurl the body to read, rewindable only after an answer came (a 307/308 sends it
-    on to the new place). libcurl would otherwise send it again by itself when a kept-alive
-    connection ends with no answer, although the server may have acted on it (a load balancer
-    dropping a slow call): that ends as SEND_FAIL_REWIND, an error that may have arrived."""
-    reader = BytesIO(body)
+    """Give libcurl the body to read, rewindable once per answer that came since the last
+    rewind (a 307/308 sends it on to the new place). libcurl would otherwise send it again by
+    itself when a kept-alive connection ends with no answer, although the server may have acted
+    on it (a load balancer dropping a slow call): that ends as SEND_FAIL_REWIND, an error that
+    may have arrived."""
+    reader, answered = BytesIO(body), [0]
 
     def seek(offset: int, origin: int) -> int:
-        if not lines:
+        if len(lines) <= answered[0]:
             return pycurl.SEEKFUNC_CANTSEEK
+        answered[0] = len(lines)
         reader.seek(offset, origin)
         return pycurl.SEEKFUNC_OK
 
     curl.setopt(pycurl.READFUNCTION, reader.read)
     curl.setopt(pycurl.SEEKFUNCTION, seek)
+
+
+def _ms(seconds: float) -> int:
+    """libcurl's milliseconds, at least 1: its 0 means no limit at all."""
+    return max(1, math.ceil(seconds * 1000))
 
 
 def _seconds(value) -> float | None:

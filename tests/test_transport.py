@@ -49,7 +49,8 @@ class Recorder(BaseHTTPRequestHandler):
             self.close_connection = True  # a server's idle timeout, no Connection: close sent
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        """Records the body too; /moved redirects to the path after it, on `Location`'s host."""
+        """Records the body too; /moved[CODE]/x redirects (307, or CODE) to /x on the host of
+        `redirect_to`."""
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.seen.append((self.number, self.requestline, dict(self.headers)))
         self.server.bodies.append(body)
@@ -57,8 +58,9 @@ class Recorder(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if "/moved" in self.path:
-            self.send_response(307)
-            self.send_header("Location", self.server.redirect_to + self.path.split("/moved")[1])
+            code, rest = self.path.split("/moved")[1].split("/", 1)
+            self.send_response(int(code or 307))
+            self.send_header("Location", f"{self.server.redirect_to}/{rest}")
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
@@ -67,7 +69,7 @@ class Recorder(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    do_PUT = do_PATCH = do_POST  # noqa: N815 - http.server's naming
+    do_PUT = do_PATCH = do_DELETE = do_POST  # noqa: N815 - http.server's naming
 
     def log_message(self, *args) -> None:
         pass
@@ -344,3 +346,109 @@ def test_tls_trusts_the_named_ca_file_and_nothing_else(tls_server, monkeypatch):
     assert tls_server.seen == []
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_server.ca))
     assert get(Transport(env_proxies=False), f"{tls_server.url}/a").data == b'{"ok": true}'
+
+
+@pytest.fixture
+def other():
+    """A second recorder, on another host name (localhost) than `server` (127.0.0.1)."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    httpd.daemon_threads = True
+    httpd.connections, httpd.seen, httpd.bodies = 0, [], []
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    httpd.url = f"http://localhost:{httpd.server_port}"
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_redirects_change_the_method_as_urllib3_did(server, other):
+    server.redirect_to = other.url
+    transport = Transport(env_proxies=False)
+    for method, code in (("PATCH", 303), ("POST", 302), ("PUT", 301), ("POST", 308)):
+        send(transport, method, f"{server.url}/moved{code}/x", b'{"b": 1}')
+    lines = [line for _, line, _ in other.seen]
+    assert lines == ["GET /x HTTP/1.1", "POST /x HTTP/1.1", "PUT /x HTTP/1.1", "POST /x HTTP/1.1"]
+    assert other.bodies == [b'{"b": 1}'] * 3  # the 303's GET went without it
+
+
+class Vanishing(threading.Thread):
+    """A bare HTTP/1.1 server: a GET is answered on the kept connection; a POST's body is read,
+    recorded in `bodies`, and the connection closed unanswered (acted on, then dropped)."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url, self.bodies = f"http://localhost:{self.listener.getsockname()[1]}", []
+
+    def run(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection, connection.makefile("rb") as stream:
+            while request := stream.readline():
+                headers = {}
+                while (line := stream.readline()) not in (b"\r\n", b""):
+                    name, value = line.decode().split(":", 1)
+                    headers[name.strip().lower()] = value.strip()
+                if request.startswith(b"POST"):
+                    self.bodies.append(stream.read(int(headers["content-length"])))
+                    return
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+
+def test_a_redirected_body_is_not_sent_again_on_a_dead_connection(server):
+    target = Vanishing()
+    target.start()
+    server.redirect_to = target.url
+    transport = Transport(env_proxies=False)
+    assert get(transport, f"{target.url}/warm").data == b"ok"  # a kept connection there
+    with pytest.raises(TransportError) as caught:
+        send(transport, "POST", f"{server.url}/moved/gone", b'{"x": 1}')
+    assert not caught.value.never_sent
+    assert target.bodies == [b'{"x": 1}']  # once: libcurl would have sent it again
+    target.listener.close()
+
+
+def test_a_timeout_under_a_millisecond_still_ends_the_call(server):
+    started = time.monotonic()
+    with pytest.raises(TransportError, match="timed out"):
+        Transport(env_proxies=False).request("GET", f"{server.url}/slow", headers={},
+                                             timeout=urllib3.Timeout(connect=1.0, read=0.0004))
+    assert time.monotonic() - started < 0.5  # not libcurl's "0 means no limit"
+
+
+def test_a_header_that_is_not_one_ascii_line_is_refused_before_sending(server):
+    for value in ("a\r\nX-Injected: 1", "caf\u00e9"):
+        with pytest.raises(TransportError, match="could not send") as caught:
+            Transport(env_proxies=False).request("GET", f"{server.url}/a", timeout=TIMEOUT,
+                                                 headers={"X-Token": value})
+        assert not caught.value.network
+    assert server.seen == []
+
+
+def test_a_fork_leaves_other_threads_kept_tls_connections_sound(tls_server, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_server.ca))
+    transport, results = Transport(env_proxies=False), []
+    warmed, forked = threading.Event(), threading.Event()
+
+    def other_thread():
+        results.append(send(transport, "POST", f"{tls_server.url}/a", b"{}").status)
+        warmed.set()
+        forked.wait(10)
+        results.append(send(transport, "POST", f"{tls_server.url}/a", b"{}").status)
+        results.append(transport.last_connection()[2])  # connections it had to open
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    warmed.wait(10)
+    child = multiprocessing.get_context("fork").Process(target=os._exit, args=(0,))
+    child.start()
+    child.join(10)
+    forked.set()
+    thread.join(10)
+    assert results == [201, 201, 0]  # the same TLS connection, still sound
