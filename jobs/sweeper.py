@@ -7,8 +7,8 @@ its retry is left alone.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
-import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -16,7 +16,7 @@ import redis
 
 from jobs.deliveries import delivery_job_id, enqueue_delivery
 from jobs.lifecycle import enqueue_signal, signal_job_id
-from jobs.queue import enqueue, forget_ended_job, job_id, jobs
+from jobs.queue import forget_ended_job, jobs
 from models import db
 from models.delivery import unprocessed
 from models.exchange_signal import pending
@@ -69,17 +69,21 @@ def _requeue(page_after: Callable, job_id_of: Callable, enqueue_one: Callable) -
 
 
 def sweep_if_redis_was_emptied() -> bool:
-    """Sweep at once, without the grace period, when Redis is new or came back without its data
-    (every queued job, retry and lease gone), rather than at the next minute's sweep: a mark
-    that only a wipe removes tells. Rows still waiting for the relay are the relay's; a job
-    queued twice does its work once (jobs check the database first). Called by the relay when
-    it takes its lease and by a worker that finds itself unregistered; True if it queued one."""
+    """Sweep at once, here and without the grace period, when Redis is new or came back without
+    its data (every queued job, retry and lease gone), rather than at the next minute's sweep: a
+    mark that only a wipe removes tells. In this thread, not as a queued job: after a wipe the
+    workers may all be busy (an outage's hanging calls), and the lost jobs should be back in the
+    queue before they free up. Rows still waiting for the relay are the relay's; a job queued
+    twice does its work once (jobs check the database first). Called by the relay when it takes
+    its lease and by a worker that finds itself unregistered; True if it swept."""
     try:
         if not jobs().connection.set(KEPT_MARK, "1", nx=True):
             return False
-        enqueue(sweep, 0, job_id=job_id("sweep-now", int(time.time()) // 10), at_front=True)
-    except redis.RedisError as exc:  # gone again: the mark stays unset, the next call sweeps
-        log.warning("immediate sweep not queued: %s", type(exc).__name__)
+        log.info("Redis is new or lost its data: sweeping now")
+        sweep(0)
+    except redis.RedisError as exc:  # gone again: unmarked, so the next call sweeps
+        log.warning("immediate sweep not done: %s", type(exc).__name__)
+        with contextlib.suppress(redis.RedisError):
+            jobs().connection.delete(KEPT_MARK)
         return False
-    log.info("Redis is new or lost its data: sweeping now")
     return True

@@ -193,9 +193,8 @@ def test_a_worker_that_finds_redis_emptied_sweeps_at_once(app, post_webhook, que
     assert len(queued()) == 1
     redis_restarts()
     worker = SwaplineWorker([jobs().queue], connection=jobs().connection)
-    worker._register_again_if_forgotten()
-    assert [job.func_name for job in jobs().queue.jobs] == ["jobs.sweeper.sweep"]
-    run_one(app)  # the sweep: grace 0, the lost delivery queued again
+    worker._register_again_if_forgotten()  # it sweeps itself, grace 0: the lost one is back
+    assert [job.func_name for job in jobs().queue.jobs] == ["jobs.deliveries.process_delivery"]
     assert len(queued()) == 1
 
 

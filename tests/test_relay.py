@@ -107,14 +107,18 @@ def test_the_relay_waits_out_redis_and_moves_the_rows_once_back(app, post_webhoo
     wait_for(lambda: delivery_jobs() == [f"delivery-{row.id}"], limit=5.0)
 
 
-def test_the_relay_sweeps_at_once_when_redis_lost_its_data(app, relays):
-    """Redis came back empty: the relay that takes the lease queues a sweep without the grace
-    period (once: the mark is back)."""
+def test_the_relay_sweeps_at_once_when_redis_lost_its_data(app, relays, post_webhook):
+    """Redis came back empty: the relay that takes the lease queues the lost jobs again at once,
+    itself and without the grace period (once: the mark is back)."""
     from jobs.sweeper import KEPT_MARK, sweep_if_redis_was_emptied
 
+    post_webhook("returns/approve", APPROVE)
+    assert relay_once() == 1  # queued, and marked so
+    [row] = deliveries()
+    jobs().queue.empty()  # the wipe: the job is gone, the row says it was queued
     jobs().connection.delete(KEPT_MARK)
     relays()
-    wait_for(lambda: any(j.startswith("sweep-now") for j in jobs().queue.job_ids), limit=3.0)
+    wait_for(lambda: delivery_jobs() == [f"delivery-{row.id}"], limit=3.0)
     assert sweep_if_redis_was_emptied() is False
 
 
