@@ -2,20 +2,15 @@
 implicit TLS for smtps://, login only over TLS, and a certificate that is not trusted."""
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import socket
 import ssl
 
 import pytest
 from aiosmtpd.controller import Controller
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from clients.mailer import Mailer, MailError
 from sandbox.mail import Mailbox
+from tests.tls import self_signed
 
 PASSWORD = "s3cret-smtp-pass"
 
@@ -23,24 +18,7 @@ PASSWORD = "s3cret-smtp-pass"
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory):
     """A self-signed certificate for 127.0.0.1, trusted through SSL_CERT_FILE."""
-    folder = tmp_path_factory.mktemp("tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(minutes=5))
-                   .not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.SubjectAlternativeName(
-                       [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-                   .add_extension(x509.BasicConstraints(ca=True, path_length=None),
-                                  critical=True)
-                   .sign(key, hashes.SHA256()))
-    (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
-    return folder
+    return self_signed(tmp_path_factory.mktemp("tls"), "127.0.0.1")
 
 
 def _server_context(cert) -> ssl.SSLContext:

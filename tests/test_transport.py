@@ -15,6 +15,7 @@ import pytest
 import urllib3
 
 from clients.transport import Response, Transport, TransportError
+from tests.tls import self_signed
 
 TIMEOUT = urllib3.Timeout(connect=1.0, read=0.3)
 
@@ -75,13 +76,21 @@ class Recorder(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def server():
+def recorder(host: str, context=None) -> ThreadingHTTPServer:
+    """A Recorder server on 127.0.0.1, called by `host` in its `url`; HTTPS with `context`."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     httpd.daemon_threads = True
     httpd.connections, httpd.seen, httpd.bodies = 0, [], []
+    if context is not None:
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_port}"
+    httpd.url = f"{'https' if context else 'http'}://{host}:{httpd.server_port}"
+    return httpd
+
+
+@pytest.fixture
+def server():
+    httpd = recorder("127.0.0.1")
     yield httpd
     httpd.shutdown()
     httpd.server_close()
@@ -302,36 +311,13 @@ def test_a_body_that_may_have_arrived_is_never_sent_again(server):
 @pytest.fixture
 def tls_server(tmp_path):
     """A local HTTPS server whose certificate (localhost) only its own CA file vouches for."""
-    import datetime
     import ssl
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=1))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    httpd.daemon_threads = True
-    httpd.connections, httpd.seen, httpd.bodies = 0, [], []
+    folder = self_signed(tmp_path, "localhost")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-    httpd.url, httpd.ca = f"https://localhost:{httpd.server_port}", tmp_path / "cert.pem"
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    httpd = recorder("localhost", context)
+    httpd.ca = folder / "cert.pem"
     yield httpd
     httpd.shutdown()
     httpd.server_close()
@@ -351,11 +337,7 @@ def test_tls_trusts_the_named_ca_file_and_nothing_else(tls_server, monkeypatch):
 @pytest.fixture
 def other():
     """A second recorder, on another host name (localhost) than `server` (127.0.0.1)."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    httpd.daemon_threads = True
-    httpd.connections, httpd.seen, httpd.bodies = 0, [], []
-    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-    httpd.url = f"http://localhost:{httpd.server_port}"
+    httpd = recorder("localhost")
     yield httpd
     httpd.shutdown()
     httpd.server_close()
