@@ -3,12 +3,14 @@ the server closed, timeouts, proxies from the environment, no cookies, errors.""
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import multiprocessing
 import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -76,8 +78,10 @@ class Recorder(BaseHTTPRequestHandler):
         pass
 
 
-def recorder(host: str, context=None) -> ThreadingHTTPServer:
-    """A Recorder server on 127.0.0.1, called by `host` in its `url`; HTTPS with `context`."""
+@contextlib.contextmanager
+def recorder(host: str, context=None) -> Iterator[ThreadingHTTPServer]:
+    """A Recorder server on 127.0.0.1, called by `host` in its `url`; HTTPS with `context`;
+    stopped when the block ends."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     httpd.daemon_threads = True
     httpd.connections, httpd.seen, httpd.bodies = 0, [], []
@@ -85,15 +89,17 @@ def recorder(host: str, context=None) -> ThreadingHTTPServer:
         httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
     httpd.url = f"{'https' if context else 'http'}://{host}:{httpd.server_port}"
-    return httpd
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 @pytest.fixture
 def server():
-    httpd = recorder("127.0.0.1")
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with recorder("127.0.0.1") as httpd:
+        yield httpd
 
 
 def get(transport: Transport, url: str) -> Response:
@@ -230,22 +236,38 @@ def test_a_forked_process_makes_its_own_connection_and_leaves_the_parents(server
     assert [number for number, _, _ in server.seen] == [1, 2, 1]
 
 
-class Socks5(threading.Thread):
-    """A SOCKS5 proxy without authentication (RFC 1928: CONNECT by IPv4 address or by name),
-    relaying one connection at a time; `asked` records the targets clients named."""
+class Listener(threading.Thread):
+    """A bare TCP server on 127.0.0.1: each connection served by `_serve` in a thread of its own,
+    until `close`."""
 
     def __init__(self):
         super().__init__(daemon=True)
         self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port, self.asked = self.listener.getsockname()[1], []
+        self.port = self.listener.getsockname()[1]
+        self.start()
 
     def run(self) -> None:
         while True:
             try:
-                client, _ = self.listener.accept()
+                connection, _ = self.listener.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+class Socks5(Listener):
+    """A SOCKS5 proxy without authentication (RFC 1928: CONNECT by IPv4 address or by name),
+    relaying each connection; `asked` records the targets clients named."""
+
+    def __init__(self):
+        self.asked = []
+        super().__init__()
 
     def _serve(self, client: socket.socket) -> None:
         with client:
@@ -262,9 +284,6 @@ class Socks5(threading.Thread):
                 threading.Thread(target=_pipe, args=(target, client), daemon=True).start()
                 _pipe(client, target)
 
-    def close(self) -> None:
-        self.listener.close()
-
 
 def _pipe(source: socket.socket, sink: socket.socket) -> None:
     try:
@@ -279,7 +298,6 @@ def test_a_socks5_proxy_from_the_environment_carries_the_call(server, monkeypatc
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
     proxy = Socks5()
-    proxy.start()
     try:
         monkeypatch.setenv("ALL_PROXY", f"socks5h://127.0.0.1:{proxy.port}")  # named there
         url = server.url.replace("127.0.0.1", "localhost")
@@ -316,11 +334,9 @@ def tls_server(tmp_path):
     folder = self_signed(tmp_path, "localhost")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    httpd = recorder("localhost", context)
-    httpd.ca = folder / "cert.pem"
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with recorder("localhost", context) as httpd:
+        httpd.ca = folder / "cert.pem"
+        yield httpd
 
 
 def test_tls_trusts_the_named_ca_file_and_nothing_else(tls_server, monkeypatch):
@@ -337,10 +353,8 @@ def test_tls_trusts_the_named_ca_file_and_nothing_else(tls_server, monkeypatch):
 @pytest.fixture
 def other():
     """A second recorder, on another host name (localhost) than `server` (127.0.0.1)."""
-    httpd = recorder("localhost")
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with recorder("localhost") as httpd:
+        yield httpd
 
 
 def test_redirects_change_the_method_as_urllib3_did(server, other):
@@ -353,22 +367,14 @@ def test_redirects_change_the_method_as_urllib3_did(server, other):
     assert other.bodies == [b'{"b": 1}'] * 3  # the 303's GET went without it
 
 
-class Vanishing(threading.Thread):
+class Vanishing(Listener):
     """A bare HTTP/1.1 server: a GET is answered on the kept connection; a POST's body is read,
     recorded in `bodies`, and the connection closed unanswered (acted on, then dropped)."""
 
     def __init__(self):
-        super().__init__(daemon=True)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url, self.bodies = f"http://localhost:{self.listener.getsockname()[1]}", []
-
-    def run(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+        self.bodies = []
+        super().__init__()
+        self.url = f"http://localhost:{self.port}"
 
     def _serve(self, connection: socket.socket) -> None:
         with connection, connection.makefile("rb") as stream:
@@ -385,7 +391,6 @@ class Vanishing(threading.Thread):
 
 def test_a_redirected_body_is_not_sent_again_on_a_dead_connection(server):
     target = Vanishing()
-    target.start()
     server.redirect_to = target.url
     transport = Transport(env_proxies=False)
     assert get(transport, f"{target.url}/warm").data == b"ok"  # a kept connection there
@@ -393,7 +398,7 @@ def test_a_redirected_body_is_not_sent_again_on_a_dead_connection(server):
         send(transport, "POST", f"{server.url}/moved/gone", b'{"x": 1}')
     assert not caught.value.never_sent
     assert target.bodies == [b'{"x": 1}']  # once: libcurl would have sent it again
-    target.listener.close()
+    target.close()
 
 
 def test_a_timeout_under_a_millisecond_still_ends_the_call(server):
