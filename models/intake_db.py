@@ -19,10 +19,9 @@ import psycopg
 from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
 
 from models import db
-from models.plain_sql import plain
+from models.plain_sql import plain, wrapped
 
 IDLE_SECONDS = 300.0  # an idle connection older than this is closed, not used
 clock = time.monotonic  # tests move it
@@ -113,18 +112,11 @@ def first(statement, params: dict) -> tuple | None:
         # engine wraps connect errors only in engine.connect()): wrapped here alike
         connection, born = connections.take(engine)
     except psycopg.Error as exc:
-        raise _wrapped(sql, params, exc) from exc
+        raise wrapped(sql, params, exc) from exc
     try:
         row = connection.execute(sql, compiled.params(params), prepare=True).fetchone()
     except psycopg.Error as exc:
-        raise _wrapped(sql, params, exc) from exc
+        raise wrapped(sql, params, exc) from exc
     finally:
         connections.give_back(connection, born)
     return row
-
-
-def _wrapped(sql: str, params: dict, exc: psycopg.Error) -> DBAPIError:
-    """psycopg's error as SQLAlchemy's (OperationalError: the app's 503), parameters hidden
-    (payloads stay out of logs)."""
-    return DBAPIError.instance(sql, params, exc, psycopg.Error, hide_parameters=True)
-

@@ -103,7 +103,13 @@ def execute(connection: Connection, statement, params: dict, *, columns: bool = 
         broken = dbapi_connection.broken
         if broken:
             connection.invalidate(exc)
-        raise DBAPIError.instance(compiled.sql, values, exc, psycopg.Error,
-                                  hide_parameters=True,
-                                  connection_invalidated=broken) from exc
+        raise wrapped(compiled.sql, values, exc, invalidated=broken) from exc
     return Rows(cursor)
+
+
+def wrapped(sql: str, params: dict, exc: psycopg.Error, *,
+            invalidated: bool = False) -> DBAPIError:
+    """psycopg's error as SQLAlchemy's (OperationalError: the app's 503), parameters hidden
+    (payloads stay out of logs)."""
+    return DBAPIError.instance(sql, params, exc, psycopg.Error, hide_parameters=True,
+                               connection_invalidated=invalidated)
