@@ -22,8 +22,8 @@ from flask import request as flask_request
 # step -> (Shopify operations, Ongoing calls), in the order the code makes them
 STEPS: dict[str, tuple[list[str], list[str]]] = {
     "detect": (["ReturnForExchange", "VariantsForExchange"], []),
-    "create": (["ReturnForExchange", "TagsAdd", "ReturnProcessExchange", "ReturnForExchange",
-                "OrderFulfillmentOrders", "FulfillmentOrderHold"],
+    "create": (["ReturnForExchange", "TagsAdd", "ReturnProcessExchange", "OrderFulfillmentOrders",
+                "FulfillmentOrderHold"],
                ["GET /articles?articleNumbers", "PUT /orders", "GET /orders/{id}",
                 "GET /orders?orderNumber", "PUT /returnOrders", "GET /returnOrders/{id}"]),
     # the connector check (jobs/exchange_guard.py): one filtered GET /orders, then the PATCH

@@ -166,14 +166,22 @@ def release_holds(domain: str, fo: dict, hold_ids: list[str]) -> dict:
     return fo
 
 
-def process_exchange_items(domain: str, ret: dict) -> None:
-    """Process the unprocessed exchange items (2025-07 workflow): their FO appears."""
+def process_exchange_items(domain: str, ret: dict) -> dict:
+    """Process the unprocessed exchange items (2025-07 workflow): their FO appears. Returns `ret`
+    with its exchange items as the last returnProcess left them (every page), order line items
+    included: no second read of the return."""
     items = [{"id": n["id"], "quantity": n["unprocessedQuantity"]}
              for n in ret["exchangeLineItems"]["nodes"] if n["unprocessedQuantity"] > 0]
+    processed = None
     for part in chunks(items):
-        _mutate(domain, "ReturnProcessExchange", {"input": {
+        processed = _mutate(domain, "ReturnProcessExchange", {"input": {
             "returnId": ret["id"], "exchangeLineItems": part, "notifyCustomer": False}},
-            "returnProcess")
+            "returnProcess")["return"]
+    if processed is None:
+        return ret
+    return {**ret, "exchangeLineItems": read_on(
+        domain, "ReturnExchangeLineItems", {"id": ret["id"]},
+        lambda data: data["return"]["exchangeLineItems"], processed["exchangeLineItems"])}
 
 
 def fulfil(domain: str, fo: dict, line_item_ids: list[str], tracking: dict,

@@ -49,9 +49,8 @@ def _processed_line_items(exchange: Exchange) -> list[str]:
     domain = exchange.shop_domain
     ret = shop_api.read_return(domain, exchange.return_gid)
     if any(n["unprocessedQuantity"] > 0 for n in ret["exchangeLineItems"]["nodes"]):
-        shop_api.process_exchange_items(domain, ret)
+        ret = shop_api.process_exchange_items(domain, ret)
         note(exchange.id, "Shopify returnProcess", "exchange items processed", now=True)
-        ret = shop_api.read_return(domain, exchange.return_gid)
     return shop_api.exchange_line_item_ids(ret)
 
 

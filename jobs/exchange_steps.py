@@ -72,12 +72,11 @@ def _processed(exchange: Exchange, ret: dict) -> dict:
     return cannot be processed), so their fulfillment order exists and can be held."""
     if any(n["unprocessedQuantity"] > 0 for n in ret["exchangeLineItems"]["nodes"]):
         try:
-            shop_api.process_exchange_items(exchange.shop_domain, ret)
+            ret = shop_api.process_exchange_items(exchange.shop_domain, ret)
         except ShopifyUserError as exc:  # e.g. the return was closed first: fulfil tries again
             note(exchange.id, "Shopify returnProcess", f"not yet: {exc}", kind="warning")
             return ret
         note(exchange.id, "Shopify returnProcess", "exchange items processed", now=True)
-        ret = shop_api.read_return(exchange.shop_domain, exchange.return_gid)
     stage(exchange.id, line_item_gids=shop_api.exchange_line_item_ids(ret))
     return ret
 

@@ -67,8 +67,15 @@ def test_return_process_leaves_the_return_open_and_then_it_cannot_be_cancelled(l
     assert invalid == {"return": None, "userErrors": [{
         "field": ["input", "returnLineItems", "0", "id"],
         "message": "Return line item was not found.", "code": "NOT_FOUND"}]}
-    assert live.process(ret) == {"return": {"id": ret["id"]}, "userErrors": []}
+    processed = live.process(ret)
+    assert processed["userErrors"] == [] and processed["return"]["id"] == ret["id"]
+    # The payload is the return after processing (live: processedQuantity already 1 in
+    # order-return-status-lifecycle.json processFirst): create reads the new line items here.
+    [node] = processed["return"]["exchangeLineItems"]["nodes"]
+    assert (node["processedQuantity"], node["unprocessedQuantity"]) == (1, 0)
     read = live.data("ReturnForExchange", id=ret["id"])
+    assert [li["id"] for li in node["lineItems"]] == \
+        [li["id"] for li in read["exchangeLineItems"]["nodes"][0]["lineItems"]] != []
     assert read["status"] == "OPEN"
     item = read["exchangeLineItems"]["nodes"][0]
     assert (item["processedQuantity"], item["unprocessedQuantity"]) == (1, 0)

@@ -124,6 +124,7 @@ def test_the_old_nested_page_would_have_been_refused(requested_cost):
 # validated and priced alone (../shared/shopify/validate_graphql.py), so they cannot share a
 # fragment file. The continued pages must still return the same shape as the first page.
 PAGES = [("ReturnForExchange", "ReturnExchangeLineItems", "exchangeLineItems"),
+         ("ReturnProcessExchange", "ReturnExchangeLineItems", "exchangeLineItems"),
          ("ReturnForExchange", "ReturnReturnLineItems", "returnLineItems"),
          ("OrderFulfillmentOrders", "FulfillmentOrderLineItems", "lineItems")]
 

@@ -134,9 +134,11 @@ def test_processing_workflow_makes_the_fo_only_when_processed(gql, exchange):
     order, ret = exchange()
     assert [fo["status"] for fo in fulfillment_orders(gql, order["id"])] == ["CLOSED"]
     assert outstanding(gql, order["id"]) == "0.0"
-    assert process(gql, ret) == {"return": {"id": ret["id"]}, "userErrors": []}
+    processed = process(gql, ret)
+    assert processed["userErrors"] == [] and processed["return"]["id"] == ret["id"]
     original, new = fulfillment_orders(gql, order["id"])
     item = gql.data("ReturnForExchange", id=ret["id"])["return"]["exchangeLineItems"]["nodes"][0]
+    assert processed["return"]["exchangeLineItems"]["nodes"] == [item]  # the payload: after
     assert (item["processedQuantity"], item["unprocessedQuantity"]) == (1, 0)
     assert new["lineItems"]["nodes"][0]["lineItem"] == item["lineItems"][0] == {
         "id": item["lineItems"][0]["id"], "sku": "TS-L"}
