@@ -22,7 +22,9 @@ from flask import request as flask_request
 # step -> (Shopify operations, Ongoing calls), in the order the code makes them
 STEPS: dict[str, tuple[list[str], list[str]]] = {
     "detect": (["ReturnForExchange", "VariantsForExchange"], []),
-    "create": (["ReturnForExchange", "TagsAdd", "ReturnProcessExchange", "OrderFulfillmentOrders",
+    # create, applied in detection's job, starts from the return detection read (a create in a
+    # job of its own, a retry, reads it again: one ReturnForExchange more)
+    "create": (["TagsAdd", "ReturnProcessExchange", "OrderFulfillmentOrders",
                 "FulfillmentOrderHold"],
                ["GET /articles?articleNumbers", "PUT /orders", "GET /orders/{id}",
                 "GET /orders?orderNumber", "PUT /returnOrders", "GET /returnOrders/{id}"]),

@@ -6,8 +6,10 @@ ShopifyOrderUnavailable. Both are ShopifyRefusal: the lifecycle (jobs/) shows th
 the reason an exchange needs attention."""
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 
+from clients.deps import job_run
 from clients.shopify import shopify
 from clients.shopify_errors import (
     ShopifyGraphQLError,
@@ -65,8 +67,28 @@ def order_unreadable(domain: str) -> ShopifyOrderUnavailable:
     return ShopifyOrderUnavailable(MISSING_ORDER if every_order else OLD_ORDER)
 
 
-def read_return(domain: str, return_gid: str) -> dict | None:
-    """The return as Shopify has it now (status, order, every exchange and returned item)."""
+def read_return(domain: str, return_gid: str, *, hand_over: bool = False) -> dict | None:
+    """The return as Shopify has it now (status, order, every exchange and returned item).
+
+    `hand_over` (detection): the next read of the same return in the same job run gets this
+    read instead of a second call, once. Detection applies the create step it records in its
+    own job, milliseconds later and under the exchange's lock; any other read, a later job or a
+    retry (a new run) asks Shopify."""
+    kept, _HANDED.read = getattr(_HANDED, "read", None), None
+    run = job_run()
+    if kept is not None and run is not None and kept[0] == (run, domain, return_gid):
+        return kept[1]
+    ret = _read_return(domain, return_gid)
+    if hand_over and run is not None and ret is not None:
+        _HANDED.read = ((run, domain, return_gid), ret)
+    return ret
+
+
+# The read detection hands to the next read of its return in the same job run (one per thread).
+_HANDED = threading.local()
+
+
+def _read_return(domain: str, return_gid: str) -> dict | None:
     try:
         ret = shopify().graphql(domain, "ReturnForExchange", {"id": return_gid})["return"]
     except ShopifyProtectedData as exc:

@@ -38,7 +38,7 @@ def detect(delivery: WebhookDelivery) -> str:
     if known:
         note(known, f"webhook {delivery.topic}", "already known", kind="webhook")
         return "exchange already known"
-    ret = shop_api.read_return(domain, gid)
+    ret = shop_api.read_return(domain, gid, hand_over=True)  # create, next in this job, reuses it
     if ret is None or ret["status"] != "OPEN" or not ret["exchangeLineItems"]["nodes"]:
         return "not an open return with exchange items"
     exchange = _new_exchange(domain, ret)

@@ -15,9 +15,9 @@ def test_a_step_rerun_explains_at_most_one_of_each_of_its_calls_per_rerun():
     tags = Extra("Shopify", "approve->parked", "TagsAdd", 13, 200)
     assert explain(tags, reruns, 0)
     assert explain(Extra("Shopify", "approve->parked", "TagsAdd", 14, 200), reruns, 0) is None
-    # ReturnForExchange is read twice in detect + create: up to two per re-run
-    assert explain(Extra("Shopify", "approve->parked", "ReturnForExchange", 26, 200), reruns, 0)
-    assert explain(Extra("Shopify", "approve->parked", "ReturnForExchange", 27, 200), reruns,
+    # ReturnForExchange is read once in detect + create: up to one per re-run
+    assert explain(Extra("Shopify", "approve->parked", "ReturnForExchange", 13, 200), reruns, 0)
+    assert explain(Extra("Shopify", "approve->parked", "ReturnForExchange", 14, 200), reruns,
                    0) is None
     sent = Extra("Ongoing", "sent->completed", "GET /orders/{id}", 24, 200)
     assert explain(sent, reruns, 0)
