@@ -131,6 +131,11 @@ class Block:
         self.lock: Lock | None = None
 
     def __enter__(self) -> Block:
+        if self.lock is not None and not self.lock.kept():
+            # Lost between two calls (Redis lost it, a long stall): take it again for the next.
+            log.warning("Ongoing serialisation lock lost within a block; taking it again",
+                        extra={"key": self.key})
+            self.let_go()
         if self.lock is None:
             self.lock = _take(self.locks, self.key, BLOCK_TIMEOUT)
         return self

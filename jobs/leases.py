@@ -157,6 +157,12 @@ class LeasedLock:
             raise LockNotOwnedError(f"lock {self.name} is no longer owned", lock_name=self.name)
         return True
 
+    def kept(self) -> bool:
+        """Held and still renewed: False once a renewal found the lease lost (or the lock was
+        held past its `timeout`), known without a round trip to Redis."""
+        handle = self._handle
+        return handle is not None and self.renewer.holds(handle)
+
     def owned(self) -> bool:
         """Whether Redis still holds this holder's token (False once the lease was lost)."""
         token = self.token

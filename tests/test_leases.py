@@ -68,11 +68,11 @@ def test_renewal_keeps_the_lease_and_stops_once_it_is_lost(name, monkeypatch):
     held = lock(name, renewer=renewer)
     assert held.acquire()
     time.sleep(1.5)  # past its lease: renewed meanwhile
-    assert held.owned()
+    assert held.owned() and held.kept()
     jobs().connection.delete(name)
     deadline = time.monotonic() + 2
     while renewer.holds(held._handle) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not renewer.holds(held._handle)  # dropped: the renewal found it lost
+    assert not renewer.holds(held._handle) and not held.kept()  # the renewal found it lost
     with pytest.raises(LockNotOwnedError):
         held.release()

@@ -35,6 +35,9 @@ class CountedLocks:
                 counts.released += 1
                 lock.release()
 
+            def kept(self) -> bool:
+                return lock.kept()
+
         return Counted()
 
 
@@ -223,3 +226,31 @@ def test_each_step_takes_the_goods_owners_lock_once(world, monkeypatch):
     world.warehouse_moves(450, waybill="PN1")
     world.run_jobs()
     assert world.exchange().state == "completed" and len(taken) == 3
+
+
+def test_a_lock_lost_within_a_block_is_logged_and_taken_again_for_the_next_call(
+        app, make_client, caplog):
+    from jobs.leases import LeasedLock, Renewer
+    from jobs.queue import jobs
+
+    renewer = Renewer(every=0.05)
+
+    class FastRenewedLocks:
+        def lock(self, name: str, *, timeout: float, blocking_timeout: float) -> LeasedLock:
+            return LeasedLock(jobs().connection, name, timeout=timeout,
+                              blocking_timeout=blocking_timeout, renewer=renewer)
+
+    accounts = Accounts(FastRenewedLocks(), NO_METRICS)
+    client = make_client()
+    client.serializer = accounts.serializer
+    key = f"swapline:ongoing:{client.credentials.key}"
+    with accounts.serial(client.credentials.key):
+        client.list_warehouses()
+        jobs().connection.set(key, "another holder")  # ours expired; someone took it
+        time.sleep(0.3)  # the renewal finds it lost
+        jobs().connection.delete(key)  # the other holder is done
+        client.list_warehouses()
+        assert jobs().connection.get(key) not in (None, b"another holder")  # ours again
+    assert "lock lost within a block" in caplog.text
+    assert "expired before release" in caplog.text
+    assert jobs().connection.get(key) is None
