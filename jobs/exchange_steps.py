@@ -275,13 +275,13 @@ def withdraw(exchange: Exchange) -> str:
     if exchange.ongoing_order_id is None:
         return "nothing in Ongoing yet"
     settings, client = _context(exchange)
-    try:
-        with serial(client):  # the status read, then the DELETE
-            _not_started(exchange, client, settings, "none left")
+    with serial(client):  # the status read, then the DELETE
+        _not_started(exchange, client, settings, "none left")
+        try:
             client.cancel_order(exchange.ongoing_order_id)
-    except OngoingValidationError as exc:
-        raise NeedsAttention(f"The exchange items were removed in Shopify but Ongoing refused "
-                             f"the cancellation: {exc.message}") from None
+        except OngoingValidationError as exc:
+            raise NeedsAttention(f"The exchange items were removed in Shopify but Ongoing "
+                                 f"refused the cancellation: {exc.message}") from None
     note(exchange.id, "Ongoing DELETE /orders", f"order {exchange.ongoing_order_number} cancelled",
          now=True)  # a change in Ongoing a re-run does not repeat: its line is written at once
     return "Ongoing exchange order cancelled; the return order stays"
