@@ -19,6 +19,10 @@ class Lock(Protocol):
 
     def release(self) -> None: ...
 
+    def kept(self) -> bool:
+        """Held, as far as this process knows without asking (a lease found lost is not)."""
+        ...
+
     def __enter__(self) -> Lock: ...
 
     def __exit__(self, *exc: object) -> None: ...
@@ -49,6 +53,9 @@ class ProcessLock:
 
     def release(self) -> None:
         self.inner.release()
+
+    def kept(self) -> bool:
+        return self.inner.locked()  # nothing takes it from its holder
 
     def __enter__(self) -> ProcessLock:
         if not self.acquire():

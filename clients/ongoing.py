@@ -316,8 +316,8 @@ class OngoingClient:
             finally:  # the attempt alone: not the wait for the serializer, not the backoff
                 self.metrics.observe("swapline_ongoing_call_seconds",
                                      time.perf_counter() - started, method=method, status=status)
-        if response.status >= 400:
-            raise _http_error(response, method, path)
+            if response.status >= 400:  # raised inside: a failed attempt lets the serializer go
+                raise _http_error(response, method, path)
         if not response.data:
             return {}
         try:

@@ -1,9 +1,16 @@
 """Ongoing clients as the app builds them: URL template from the config, one call at a time per
 goods owner across every process and machine (a lock from the app's Redis), latencies to
-the app's metrics, and the merchant-facing connection messages."""
+the app's metrics, and the merchant-facing connection messages.
+
+A step whose Ongoing calls come one after another (only local database writes between them)
+makes them inside `with serial(client):`, so the goods owner's lock is taken once for the block
+rather than once per call. The block never holds it across anything else: it is put inside no
+Shopify call and no sleep, and a failed attempt lets go before the retry's backoff sleep (the
+next call takes it again)."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -11,7 +18,7 @@ from dataclasses import dataclass, field
 from flask import Flask, current_app
 from redis.exceptions import LockError
 
-from clients.deps import NO_METRICS, Locks, Metrics
+from clients.deps import NO_METRICS, Lock, Locks, Metrics
 from clients.ongoing import (
     OngoingAuthError,
     OngoingClient,
@@ -28,12 +35,15 @@ from models.settings import ShopSettings
 EXTENSION = "swapline.ongoing"
 
 log = logging.getLogger(__name__)
-# The lock is held per attempt, at most connect + read timeout and a margin. The app's locks are
+# A lone call holds the lock per attempt, at most connect + read timeout and a margin. The locks are
 # renewed while held (jobs/leases.py): a worker killed mid-call leaves it free within seconds.
 # Other callers wait up to LOCK_WAIT for their turn, well inside a job's timeout (120 s) so the
 # wait fails as a retriable error, not as a killed job.
 LOCK_TIMEOUT = 30
 LOCK_WAIT = 60
+# A `serial` block keeps it from one call to the next, so its longest hold is a job's: a job is
+# stopped at its timeout (120 s) and lets go on the way out.
+BLOCK_TIMEOUT = 120
 CHECK_ARTICLE = "swapline-connection-check"  # no such article: the call only proves the owner id
 
 
@@ -55,10 +65,37 @@ class Accounts:
     locks: Locks
     metrics: Metrics
     http: Transport = field(default_factory=Transport)
+    # This thread's open `serial` blocks, by goods owner key.
+    _blocks: threading.local = field(default_factory=threading.local, init=False, repr=False,
+                                     compare=False)
 
     def serializer(self, key: str) -> AbstractContextManager:
-        """The OngoingClient serializer: one goods owner's lock across every process."""
-        return shared_serializer(self.locks, key)
+        """The OngoingClient serializer: one goods owner's lock across every process (held
+        from call to call inside this thread's `serial` block for it)."""
+        block = self._open().get(key)
+        return block if block is not None else shared_serializer(self.locks, key)
+
+    @contextmanager
+    def serial(self, key: str) -> Iterator[None]:
+        """A block of consecutive calls for one goods owner holding its lock throughout, taken
+        at the first call (none: nothing taken); a block inside another joins it."""
+        blocks = self._open()
+        if key in blocks:
+            yield
+            return
+        block = blocks[key] = Block(self.locks, key)
+        try:
+            yield
+        finally:
+            del blocks[key]
+            block.let_go()
+
+    def _open(self) -> dict[str, Block]:
+        try:
+            return self._blocks.open
+        except AttributeError:  # this thread's first look
+            self._blocks.open = {}
+            return self._blocks.open
 
 
 def init_app(app: Flask, *, locks: Locks, metrics: Metrics | None = None) -> None:
@@ -67,20 +104,65 @@ def init_app(app: Flask, *, locks: Locks, metrics: Metrics | None = None) -> Non
     app.extensions[EXTENSION] = Accounts(locks, metrics or NO_METRICS)
 
 
+def serial(client: OngoingClient) -> AbstractContextManager:
+    """`with serial(client):` the client's calls in the block hold its goods owner's lock from
+    the first to the last (put no Shopify call or sleep inside: the lock waits for them)."""
+    accounts: Accounts = current_app.extensions[EXTENSION]
+    return accounts.serial(client.credentials.key)
+
+
 @contextmanager
 def shared_serializer(locks: Locks, key: str) -> Iterator[None]:
     """Hold the cluster-wide lock of one goods owner (Ongoing wants calls made one at a time)."""
-    lock = locks.lock(f"swapline:ongoing:{key}", timeout=LOCK_TIMEOUT, blocking_timeout=LOCK_WAIT)
-    if not lock.acquire():
-        raise OngoingNetworkError("waited too long for this goods owner's previous call",
-                                  never_sent=True)
+    lock = _take(locks, key, LOCK_TIMEOUT)
     try:
         yield
     finally:
-        try:
-            lock.release()
-        except LockError:  # it expired during a slow call: the call itself still counts
-            log.warning("Ongoing serialisation lock expired before release", extra={"key": key})
+        _give_back(lock, key)
+
+
+class Block:
+    """One thread's `serial` block for one goods owner, and the serializer of its calls: the
+    lock is taken by the first call, kept after a call that succeeds, let go after one that
+    fails (before its retry's backoff sleep) and at the end of the block."""
+
+    def __init__(self, locks: Locks, key: str):
+        self.locks, self.key = locks, key
+        self.lock: Lock | None = None
+
+    def __enter__(self) -> Block:
+        if self.lock is not None and not self.lock.kept():
+            # Lost between two calls (Redis lost it, a long stall): take it again for the next.
+            log.warning("Ongoing serialisation lock lost within a block; taking it again",
+                        extra={"key": self.key})
+            self.let_go()
+        if self.lock is None:
+            self.lock = _take(self.locks, self.key, BLOCK_TIMEOUT)
+        return self
+
+    def __exit__(self, kind: type | None, *exc: object) -> None:
+        if kind is not None:
+            self.let_go()
+
+    def let_go(self) -> None:
+        lock, self.lock = self.lock, None
+        if lock is not None:
+            _give_back(lock, self.key)
+
+
+def _take(locks: Locks, key: str, timeout: float) -> Lock:
+    lock = locks.lock(f"swapline:ongoing:{key}", timeout=timeout, blocking_timeout=LOCK_WAIT)
+    if not lock.acquire():
+        raise OngoingNetworkError("waited too long for this goods owner's previous call",
+                                  never_sent=True)
+    return lock
+
+
+def _give_back(lock: Lock, key: str) -> None:
+    try:
+        lock.release()
+    except LockError:  # it expired during a slow call: the call itself still counts
+        log.warning("Ongoing serialisation lock expired before release", extra={"key": key})
 
 
 def client_for(values: dict, *, max_retries: int = 2) -> OngoingClient:

@@ -2,7 +2,9 @@
 (after the connector check), cancel, amend, withdraw (fulfil and collect have their own modules).
 
 Each step re-reads what it needs, checks before it acts (so running it twice does nothing twice),
-records every outside call on the exchange's timeline and returns a short outcome.
+records every outside call on the exchange's timeline and returns a short outcome. A step's
+consecutive Ongoing calls run in one `serial` block: the goods owner's lock is taken once for
+them, and never held across a Shopify call.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from datetime import date
 
 from clients import shopify_admin as shop_api
 from clients.ongoing import OngoingClient, OngoingValidationError
-from clients.ongoing_accounts import client_for_shop
+from clients.ongoing_accounts import client_for_shop, serial
 from clients.shopify_errors import ShopifyUserError
 from jobs.exchange_address import Consignee, consignee_for
 from jobs.exchange_fulfil import no_fulfillment_order
@@ -37,6 +39,17 @@ def create(exchange: Exchange) -> str:
     ret = shop_api.read_return(exchange.shop_domain, exchange.return_gid)
     if ret is None:
         raise NeedsAttention("Shopify no longer has this return.")
+    with serial(client):  # up to six Ongoing calls in a row, local writes between
+        _park(exchange, client, settings, ret)
+    # Tagged before returnProcess makes the exchange's fulfillment order: a connector polling
+    # Shopify should see the tag no later than the new lines.
+    tag_order(exchange, settings)
+    _hold(exchange, _processed(exchange, ret))
+    return f"Ongoing order {exchange.ongoing_order_number} parked at {settings.order_status_open}"
+
+
+def _park(exchange: Exchange, client: OngoingClient, settings: ShopSettings, ret: dict) -> None:
+    """The Ongoing side of create: stock check, the exchange order at Open, the return order."""
     announce = exchange.ongoing_return_order_id is None and bool(exchange.returned_items)
     if exchange.ongoing_order_id is None:
         _refresh_items(exchange, ret)
@@ -60,11 +73,6 @@ def create(exchange: Exchange) -> str:
     _ensure_status(exchange, client, settings.order_status_open)
     if announce:
         _create_return_order(exchange, client, settings, original)
-    # Tagged before returnProcess makes the exchange's fulfillment order: a connector polling
-    # Shopify should see the tag no later than the new lines.
-    tag_order(exchange, settings)
-    _hold(exchange, _processed(exchange, ret))
-    return f"Ongoing order {exchange.ongoing_order_number} parked at {settings.order_status_open}"
 
 
 def _processed(exchange: Exchange, ret: dict) -> dict:
@@ -186,8 +194,9 @@ def release(exchange: Exchange) -> str:
     """PATCH the Ongoing order to the merchant's Released code: the warehouse may pick; not
     while Ongoing holds another open order of the same customer and item (exchange_guard)."""
     settings, client = _context(exchange)
-    check_before_release(exchange, client, settings)
-    client.set_order_status(exchange.ongoing_order_id, settings.order_status_released)
+    with serial(client):  # the check's calls, then the PATCH
+        check_before_release(exchange, client, settings)
+        client.set_order_status(exchange.ongoing_order_id, settings.order_status_released)
     note(exchange.id, "Ongoing PATCH orderStatus", f"→ {settings.order_status_released}",
          saving={"released_at": utcnow(), "ongoing_status": settings.order_status_released})
     return f"Ongoing order at {settings.order_status_released}"
@@ -197,10 +206,11 @@ def cancel(exchange: Exchange) -> str:
     """Cancel the Ongoing exchange order and return order, unless picking started."""
     _, client = _context(exchange)
     try:
-        if exchange.ongoing_order_id:
-            client.cancel_order(exchange.ongoing_order_id)
-        if exchange.ongoing_return_order_id:
-            client.cancel_return_order(exchange.ongoing_return_order_id)
+        with serial(client):
+            if exchange.ongoing_order_id:
+                client.cancel_order(exchange.ongoing_order_id)
+            if exchange.ongoing_return_order_id:
+                client.cancel_return_order(exchange.ongoing_return_order_id)
     except OngoingValidationError as exc:
         raise NeedsAttention(f"Ongoing refused the cancellation: {exc.message}") from None
     return "Ongoing orders cancelled"
@@ -226,22 +236,24 @@ def amend(exchange: Exchange) -> str | Then:
 def _change_order(exchange: Exchange, ret: dict, items: list[dict]) -> None:
     """PUT the same orderNumber with the new lines (Ongoing updates it), status kept."""
     settings, client = _context(exchange)
-    status = _not_started(exchange, client, settings, f"now {describe(items)}")
-    # A PUT replaces the order: send the carrier, pickup point and customer number it has now.
-    current = client.get_order(exchange.ongoing_order_id)
-    shipping = ship_like(current, settings)
-    # ... and the address it ships to now, should Shopify withhold the customer's.
-    to = consignee_for(ret["order"], current, exchange.order_name)
-    before, exchange.items = exchange.items, items
-    try:
-        client.create_or_update_order(_order_body(
-            exchange, settings, to, ret["order"].get("email"), shipping, before))
-    except OngoingValidationError as exc:
-        raise NeedsAttention(f"The exchange items changed in Shopify (now {describe(items)}) but "
-                             f"Ongoing refused to change order {exchange.ongoing_order_number}: "
-                             f"{exc.message}") from None
-    note(exchange.id, "Ongoing PUT /orders", f"lines now {describe(items)}")
-    _ensure_status(exchange, client, status)  # an update must not move the order
+    with serial(client):  # reads, the PUT and the status check in a row
+        status = _not_started(exchange, client, settings, f"now {describe(items)}")
+        # A PUT replaces the order: send the carrier, pickup point and customer number it has.
+        current = client.get_order(exchange.ongoing_order_id)
+        shipping = ship_like(current, settings)
+        # ... and the address it ships to now, should Shopify withhold the customer's.
+        to = consignee_for(ret["order"], current, exchange.order_name)
+        before, exchange.items = exchange.items, items
+        try:
+            client.create_or_update_order(_order_body(
+                exchange, settings, to, ret["order"].get("email"), shipping, before))
+        except OngoingValidationError as exc:
+            raise NeedsAttention(
+                f"The exchange items changed in Shopify (now {describe(items)}) but Ongoing "
+                f"refused to change order {exchange.ongoing_order_number}: {exc.message}"
+            ) from None
+        note(exchange.id, "Ongoing PUT /orders", f"lines now {describe(items)}")
+        _ensure_status(exchange, client, status)  # an update must not move the order
 
 
 def _not_started(exchange: Exchange, client: OngoingClient, settings: ShopSettings,
@@ -262,12 +274,13 @@ def withdraw(exchange: Exchange) -> str:
     if exchange.ongoing_order_id is None:
         return "nothing in Ongoing yet"
     settings, client = _context(exchange)
-    _not_started(exchange, client, settings, "none left")
-    try:
-        client.cancel_order(exchange.ongoing_order_id)
-    except OngoingValidationError as exc:
-        raise NeedsAttention(f"The exchange items were removed in Shopify but Ongoing refused "
-                             f"the cancellation: {exc.message}") from None
+    with serial(client):  # the status read, then the DELETE
+        _not_started(exchange, client, settings, "none left")
+        try:
+            client.cancel_order(exchange.ongoing_order_id)
+        except OngoingValidationError as exc:
+            raise NeedsAttention(f"The exchange items were removed in Shopify but Ongoing "
+                                 f"refused the cancellation: {exc.message}") from None
     note(exchange.id, "Ongoing DELETE /orders", f"order {exchange.ongoing_order_number} cancelled",
          now=True)  # a change in Ongoing a re-run does not repeat: its line is written at once
     return "Ongoing exchange order cancelled; the return order stays"

@@ -11,6 +11,7 @@ job's timeout + 60 s as RQ's own registry cleaning would.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable
 
 import redis
-from redis.exceptions import LockError, LockNotOwnedError
+from redis.exceptions import LockError, LockNotOwnedError, NoScriptError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -85,41 +86,98 @@ class Renewer:
 RENEWER = Renewer()
 
 
+class Script:
+    """A Lua script run by EVALSHA of its digest, sent whole (EVAL) only when Redis does not
+    know it (after a restart or SCRIPT FLUSH; EVAL caches it again): one round trip either way
+    most of the time, with none of redis-py's Script bookkeeping per call."""
+
+    def __init__(self, text: str):
+        self.text, self.sha = text, hashlib.sha1(text.encode()).hexdigest()
+
+    def __call__(self, connection: redis.Redis, key: str, *args: object):
+        try:
+            return connection.execute_command("EVALSHA", self.sha, 1, key, *args)
+        except NoScriptError:
+            return connection.execute_command("EVAL", self.text, 1, key, *args)
+
+
+# Only the holder's token lets go of a lock or extends its lease (redis-py's Lock does the same).
+RELEASE = Script("if redis.call('get', KEYS[1]) == ARGV[1] then "
+                 "return redis.call('del', KEYS[1]) end return 0")
+RENEW = Script("if redis.call('get', KEYS[1]) == ARGV[1] then "
+               "return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0")
+POLL_SECONDS = 0.1  # a waiter tries again this often (redis-py's Lock default)
+
+
 class LeasedLock:
     """A Redis lock on a LEASE_SECONDS lease that this process renews while it holds it.
 
     `timeout` is the longest a holder may keep it (renewal stops then: a thread stuck for good
     cannot hold it for ever); every holder is designed to finish well before, e.g. a job is
-    stopped at its own timeout and releases its locks on the way out."""
+    stopped at its own timeout and releases its locks on the way out.
+
+    Taken by one `SET name token NX PX lease`, released by a script that deletes the key only
+    while it still holds this holder's random token, as redis-py's Lock does, raising its
+    LockError (released when not held) and LockNotOwnedError (the lease was lost)."""
 
     def __init__(self, connection: redis.Redis, name: str, *, timeout: float,
-                 blocking_timeout: float, renewer: Renewer = RENEWER):
-        # thread_local=False: the renewing thread must see the token this thread acquired with
-        self.inner = connection.lock(name, timeout=min(timeout, LEASE_SECONDS),
-                                     blocking_timeout=blocking_timeout, thread_local=False)
-        self.name, self.timeout, self.renewer = name, timeout, renewer
+                 blocking_timeout: float | None, renewer: Renewer = RENEWER):
+        self.connection, self.name, self.timeout = connection, name, timeout
+        self.blocking_timeout, self.renewer = blocking_timeout, renewer
+        self.lease_ms = int(min(timeout, LEASE_SECONDS) * 1000)
+        # Read by the renewing thread too: it renews with the token this thread acquired with.
+        self.token: bytes | None = None
         self._handle: int | None = None
         self._until = 0.0
 
     def acquire(self, blocking: bool = True) -> bool:
-        if not self.inner.acquire(blocking=blocking):
-            return False
+        """Take it, waiting up to `blocking_timeout` (None: for ever) unless not `blocking`."""
+        token = os.urandom(16).hex().encode()
+        give_up = None if self.blocking_timeout is None \
+            else time.monotonic() + self.blocking_timeout
+        while not self.connection.execute_command("SET", self.name, token, "NX",
+                                                  "PX", self.lease_ms):
+            if not blocking or (give_up is not None and time.monotonic() > give_up):
+                return False
+            time.sleep(POLL_SECONDS)
+        self.token = token
         self._until = time.monotonic() + self.timeout
         self._handle = self.renewer.hold(self._renew)
         return True
 
     def _renew(self) -> bool:
+        token = self.token
+        if token is None:  # released meanwhile
+            return False
         if time.monotonic() >= self._until:
             log.warning("lock %s held past its %s s; no longer renewed", self.name, self.timeout)
             return False
-        self.inner.reacquire()  # LockNotOwnedError: it expired (Redis lost it, a long stall)
+        if not RENEW(self.connection, self.name, token, self.lease_ms):
+            # It expired (Redis lost it, a long stall): the Renewer drops it.
+            raise LockNotOwnedError(f"lock {self.name} is no longer owned", lock_name=self.name)
         return True
 
+    def kept(self) -> bool:
+        """Held and still renewed: False once a renewal found the lease lost (or the lock was
+        held past its `timeout`), known without a round trip to Redis."""
+        handle = self._handle
+        return handle is not None and self.renewer.holds(handle)
+
+    def owned(self) -> bool:
+        """Whether Redis still holds this holder's token (False once the lease was lost)."""
+        token = self.token
+        return token is not None and self.connection.get(self.name) == token
+
     def release(self) -> None:
+        """Let go; LockError when not held, LockNotOwnedError when its lease was lost."""
         if self._handle is not None:
             self.renewer.drop(self._handle)
             self._handle = None
-        self.inner.release()
+        token, self.token = self.token, None
+        if token is None:
+            raise LockError(f"lock {self.name} is not held", lock_name=self.name)
+        if not RELEASE(self.connection, self.name, token):
+            raise LockNotOwnedError(f"lock {self.name} is no longer owned", lock_name=self.name)
 
     def __enter__(self) -> LeasedLock:
         if not self.acquire():

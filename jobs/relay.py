@@ -140,6 +140,6 @@ class Relay:
                 self.stop.wait(POLL_SECONDS)
             if time.monotonic() - checked >= OWNED_CHECK_SECONDS:
                 checked = time.monotonic()
-                if not lock.inner.owned():
+                if not lock.owned():
                     log.warning("relay lease lost; standing by")
                     return

@@ -17,7 +17,8 @@ def run(*args: str) -> subprocess.CompletedProcess:
                           timeout=60)
 
 
-@pytest.mark.parametrize("module", ["webhook_ingest", "lifecycle", "soak", "merchant_day"])
+@pytest.mark.parametrize("module", ["webhook_ingest", "lifecycle", "soak", "merchant_day",
+                                    "lock_ops"])
 def test_each_bench_script_imports_and_explains_itself(module):
     result = run("-m", f"bench.{module}", "--help")
     assert result.returncode == 0, result.stderr[-2000:]
