@@ -118,3 +118,20 @@ def test_a_log_line_stays_ascii_json_and_keeps_a_nan():
     assert json.loads(first)["msg"] == "Ongoing said: Ordern är låst…"
     assert json.loads(first)["shop"] == "blå.myshopify.com"
     assert math.isnan(json.loads(second)["topic"])  # NaN, as json.dumps wrote it, not null
+
+
+def test_json_columns_are_written_and_read_as_the_stdlib_did(app):
+    from sqlalchemy import JSON, Column, MetaData, Table, select
+
+    from models import db
+
+    table = Table("json_probe", MetaData(), Column("v", JSON), prefixes=["TEMPORARY"])
+    value = [{"title": "Tröja – blå", "id": 2**70, "variant": None, "n": 1, "half": 0.5}]
+    with db.transaction() as connection:
+        table.create(connection)
+        connection.execute(table.insert(), {"v": value})
+        stored = connection.exec_driver_sql("SELECT v::text FROM json_probe").scalar()
+        found = connection.execute(select(table.c.v)).scalar()
+    assert stored.isascii() and json.loads(stored) == value  # ASCII, as json.dumps wrote it
+    assert found == value and type(found[0]["id"]) is int
+    assert db.engine().dialect._json_deserializer is jsoncodec.loads  # orjson's way, not json's
