@@ -11,7 +11,8 @@ caller sees exactly what it saw before:
   did. And orjson silently turns an integer beyond 64 bits into a float: a document with a run
   of 19 or more digits anywhere (every such integer has one) is decoded by the stdlib.
 - encoding: orjson writes NaN and Infinity as null (the stdlib refuses them, or writes NaN):
-  a document whose encoding holds a null is encoded by the stdlib. orjson refuses non-str keys,
+  a document whose encoding holds a null and that holds a NaN or an Infinity is encoded by
+  the stdlib. orjson refuses non-str keys,
   integers beyond 64 bits, lone surrogates, str/int/dict/list subclasses, dates and dataclasses
   (they are passed through to its error here): the stdlib encodes those, or raises as it did.
   Where the caller wants ASCII (ensure_ascii), a document with other characters goes through
@@ -74,9 +75,26 @@ def _orjson(obj, ensure_ascii: bool) -> bytes | None:
         out = orjson.dumps(obj, option=_PASS)
     except orjson.JSONEncodeError:
         return None
-    if b"null" in out or (ensure_ascii and not out.isascii()):  # a null may have been a NaN
+    if ensure_ascii and not out.isascii():
+        return None
+    if b"null" in out and not _finite(obj):  # a null may have been a NaN or an Infinity
         return None
     return out
+
+
+def _finite(obj) -> bool:
+    """No NaN or Infinity anywhere in `obj` (what orjson would have written as null)."""
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, float):
+            if value - value != 0:  # NaN and ±Infinity alone
+                return False
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+    return True
 
 
 def _stdlib(obj, ensure_ascii: bool, allow_nan: bool, default: Callable | None) -> str:

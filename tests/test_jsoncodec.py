@@ -81,7 +81,13 @@ def test_dumps_encodes_what_the_stdlib_reads_back_alike(value, ascii_only):
     assert jsoncodec.dumps_text(value, ensure_ascii=ascii_only) == found.decode()
 
 
-@pytest.mark.parametrize("value", [float("nan"), [math.inf], {"a": -math.inf}])
+class Real(float):
+    pass
+
+
+@pytest.mark.parametrize("value", [float("nan"), [math.inf], {"a": -math.inf},
+                                   {"none": None, "deep": [1.5, ({"x": math.nan},)]},
+                                   [None, Real("inf")]])
 def test_nan_is_refused_or_written_as_the_stdlib_does_never_as_null(value):
     with pytest.raises(ValueError):
         jsoncodec.dumps(value)
