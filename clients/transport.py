@@ -244,6 +244,7 @@ class _Handle:
         held = self.held.get(option, _NOTHING)
         if held is value or held == value:
             return
+        self.held.pop(option, None)  # unknown until set: a failed setopt is redone next time
         if option == METHOD:
             _set_method(self.curl, value)
         elif value is None:
