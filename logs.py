@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import jsoncodec
 
 CONTEXT: contextvars.ContextVar[dict | None] = contextvars.ContextVar("swapline_log", default=None)
 FIELDS = ("shop", "delivery_id", "job_id", "topic", "exchange_id", "request_id")
@@ -57,7 +58,8 @@ class JsonFormatter(logging.Formatter):
                 line[name] = getattr(record, name)
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return scrub(json.dumps(line, default=str))
+        # ASCII (non-ASCII escaped), NaN as NaN, anything else as its str(), as json.dumps did
+        return scrub(jsoncodec.dumps_text(line, ensure_ascii=True, allow_nan=True, default=str))
 
 
 def setup(secrets: list[str], level: int | str = logging.INFO) -> None:

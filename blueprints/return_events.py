@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from datetime import datetime
 
 from flask import Blueprint, Response, request
 
+import jsoncodec
 from blueprints.intake import accept, keyed_shop, refuse
 
 bp = Blueprint("return_events", __name__)
@@ -33,7 +33,7 @@ def receive(webhook_key: str):
         return refuse(401, f"missing or wrong {SIGNATURE_HEADER}")
     try:
         body = raw.decode("utf-8")
-        event = json.loads(body)
+        event = jsoncodec.loads(body)
     except ValueError:
         return refuse(400, "body is not JSON")
     problem = _problem(event)

@@ -6,10 +6,10 @@ other is answered 200 and forgotten: nothing of an order we do not run is stored
 from __future__ import annotations
 
 import hmac
-import json
 
 from flask import Blueprint, request
 
+import jsoncodec
 import logs
 from blueprints.intake import accept, ignore, refuse
 from jobs.exchange_rules import OPEN_STATES
@@ -57,7 +57,7 @@ def _parse(raw: bytes) -> tuple[str, object]:
     is checked)."""
     try:
         body = raw.decode("utf-8")
-        return body, json.loads(body)
+        return body, jsoncodec.loads(body)
     except ValueError:
         return "", NOT_JSON
 

@@ -1,10 +1,9 @@
 """POST /webhooks/shopify: verify the HMAC on the raw body, record, enqueue, answer 200."""
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, request
 
+import jsoncodec
 import logs
 from blueprints.intake import accept, refuse
 from clients.shopify import shopify
@@ -36,7 +35,7 @@ def receive():
         return refuse(400, "topic, webhook id and shop domain headers are required")
     logs.bind(shop=shop, topic=topic)
     try:
-        json.loads(body)
+        jsoncodec.loads(body)
     except ValueError:
         return refuse(400, "body is not JSON")
     # The event id is shared by the copies one event sends to several subscriptions of a topic.

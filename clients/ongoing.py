@@ -24,6 +24,7 @@ from urllib.parse import quote, urlencode
 
 import urllib3
 
+import jsoncodec
 from clients.deps import NO_METRICS, Metrics
 from clients.transport import Response, Transport, TransportError
 
@@ -300,7 +301,7 @@ class OngoingClient:
         url = self.base_url + path
         if params:
             url += "?" + urlencode(_pairs(params))
-        body = None if json is None else jsonlib.dumps(json, allow_nan=False).encode()
+        body = None if json is None else jsoncodec.dumps(json, ensure_ascii=True)
         with self.serializer(self.credentials.key):
             started, status = time.perf_counter(), "error"
             try:
@@ -321,7 +322,7 @@ class OngoingClient:
         if not response.data:
             return {}
         try:
-            return jsonlib.loads(response.data)
+            return jsoncodec.loads(response.data)
         except ValueError:
             raise OngoingError("Ongoing answered with something other than JSON",
                                status=response.status, method=method, path=path) from None

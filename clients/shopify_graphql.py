@@ -12,7 +12,6 @@ followed (httpx's default).
 """
 from __future__ import annotations
 
-import json
 import random
 import time
 
@@ -20,6 +19,7 @@ import urllib3
 from shopify_app.types import GQLResult, Log, Res
 from shopify_app.utils import _get_user_agent
 
+import jsoncodec
 from clients.transport import Response, Transport, TransportError
 
 SHOP_HEADER = "X-Swapline-Shop"
@@ -48,8 +48,7 @@ class AdminGraphQL:
         """One document for `shop` (its myshopify domain), retried as shopify_app retries."""
         url, headers = self._target(shop, token)
         request = {"query": query, **({"variables": variables} if variables else {})}
-        body = json.dumps(request, ensure_ascii=False, separators=(",", ":"),
-                          allow_nan=False).encode()
+        body = jsoncodec.dumps(request)
         for attempt in range(MAX_RETRIES + 1):
             try:
                 response = self.http.request("POST", url, headers=headers, body=body,
@@ -88,7 +87,7 @@ def _result(shop: str, response: Response) -> GQLResult:
                        Res(status=status, body=text, headers=dict(response.headers)))
     res = Res(status=status, body=text, headers={})  # no one reads a success's headers
     try:
-        answer = json.loads(text)
+        answer = jsoncodec.loads(text)
     except ValueError:
         answer = {}
     answer = answer if isinstance(answer, dict) else {}

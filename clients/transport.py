@@ -57,6 +57,9 @@ _TLS = {pycurl.E_SSL_CONNECT_ERROR, pycurl.E_PEER_FAILED_VERIFICATION,
 _FORKED: list[pycurl.Curl] = []  # handles inherited over a fork: kept, never closed
 _LIVE: weakref.WeakSet[pycurl.Curl] = weakref.WeakSet()  # every thread's handle in this process
 _FORKING: list[pycurl.Curl] = []
+HEADER_SETS = 64  # header sets kept made, per Transport
+METHOD = -1  # not a libcurl option: the request's method and body size, set by _set_method
+_NOTHING = object()
 
 
 def _before_fork() -> None:
@@ -125,6 +128,7 @@ class Transport:
         self.trust, self.other = (pycurl.CAPATH, pycurl.CAINFO) if directory else \
             (pycurl.CAINFO, pycurl.CAPATH)
         self.routes: dict[tuple[str, str], str] = {}  # (scheme, host) → proxy URL, "" direct
+        self.header_sets: dict[tuple, tuple[list[str], str | None]] = {}
         self.local = threading.local()
 
     def route(self, url: str) -> str:
@@ -138,21 +142,21 @@ class Transport:
             self.routes[key] = proxy  # a race writes the same answer twice
         return proxy
 
-    def _handle(self) -> pycurl.Curl:
+    def _handle(self) -> _Handle:
         """This thread's handle (made anew in a forked process)."""
-        pid, curl = getattr(self.local, "handle", (None, None))
+        pid, handle = getattr(self.local, "handle", (None, None))
         if pid != os.getpid():
-            if curl is not None:
-                _FORKED.append(curl)
-            curl = pycurl.Curl()
-            _LIVE.add(curl)
-            self.local.handle = (os.getpid(), curl)
-        return curl
+            if handle is not None:
+                _FORKED.append(handle.curl)
+            handle = _Handle(self)
+            _LIVE.add(handle.curl)
+            self.local.handle = (os.getpid(), handle)
+        return handle
 
     def last_connection(self) -> tuple[int, int, int]:
         """(local port, socket, connections opened) of this thread's last call: which kept
         connection it used, or whether it opened one (for tests and diagnostics)."""
-        curl = self._handle()
+        curl = self._handle().curl
         return (curl.getinfo(pycurl.LOCAL_PORT), curl.getinfo(pycurl.ACTIVESOCKET),
                 curl.getinfo(pycurl.NUM_CONNECTS))
 
@@ -162,69 +166,136 @@ class Transport:
         if not url.startswith(("https://", "http://")):
             raise TransportError("could not send the request (not an http or https URL)",
                                  network=False)
-        curl = self._handle()
-        curl.reset()  # options only: the kept connections and the DNS cache stay
-        sink, lines = BytesIO(), []
-        self._prepare(curl, method, url, headers, body, timeout, redirect)
+        handle = self._handle()
+        curl, chunks, lines = handle.curl, handle.chunks, []
+        chunks.clear()  # what a failed call before this one read
+        kind = _method(method, None if body is None else len(body))
+        handle.prepare(url, self.route(url), self._header_lines(headers, kind), kind, timeout,
+                       redirect)
         if body is not None:
             _send_once(curl, body, lines)
-        curl.setopt(pycurl.WRITEDATA, sink)
         curl.setopt(pycurl.HEADERFUNCTION, lines.append)
         try:
             curl.perform()
         except pycurl.error as exc:
             raise failure(exc.args[0], curl) from None
-        return Response(curl.getinfo(pycurl.RESPONSE_CODE), lines, sink.getvalue())
+        data = b"".join(chunks)
+        chunks.clear()
+        return Response(curl.getinfo(pycurl.RESPONSE_CODE), lines, data)
 
-    def _prepare(self, curl: pycurl.Curl, method: str, url: str, headers: dict,
-                 body: bytes | None, timeout: urllib3.Timeout, redirect: bool) -> None:
-        curl.setopt(pycurl.URL, url)
-        curl.setopt(pycurl.PROXY, self.route(url))
-        curl.setopt(self.trust, self.ca_certs)
-        curl.unsetopt(self.other)
+    def _header_lines(self, headers: dict, kind: tuple) -> tuple[list[str], str | None]:
+        """(HTTPHEADER's lines, ACCEPT_ENCODING) for these headers, checked and made once per
+        set of headers and kind of request (a few per client: kept, up to HEADER_SETS)."""
+        posts = kind[1] is not None
+        key = (posts, *headers.items())
+        try:
+            made = self.header_sets.get(key)
+        except TypeError:  # a value that is not hashable (never ours): made for this call only
+            return _header_lines(headers, posts)
+        if made is None:
+            made = _header_lines(headers, posts)
+            if len(self.header_sets) >= HEADER_SETS:
+                self.header_sets.clear()  # a token per shop: a few sets, but never unbounded
+            self.header_sets[key] = made
+        return made
+
+
+class _Handle:
+    """One thread's libcurl handle, and the options it holds. What is the same for every request
+    of its Transport is set once; what a request decides (URL, proxy, method and body, headers,
+    timeouts, redirects) is set by every request, but only when it differs from what the handle
+    holds from the last one: every such option is decided by each request, so none of one
+    request's can reach the next. (curl.reset() and setting them all cost ~5 us a call.)"""
+
+    def __init__(self, transport: Transport):
+        self.curl = curl = pycurl.Curl()
+        self.chunks: list[bytes] = []
+        self.held: dict[int, object] = {}
+        curl.setopt(transport.trust, transport.ca_certs)
+        curl.unsetopt(transport.other)  # the one source named, not libcurl's other one besides
         curl.setopt(pycurl.NOSIGNAL, 1)  # threads: no SIGALRM for timeouts
         # HTTP/1.1 as the sandboxes speak it (and urllib3 did): what the tests prove is what runs
         curl.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
+        curl.setopt(pycurl.NOPROXY, "")  # the route decides; not libcurl's env reading
+        # when a redirect is followed, as urllib3: 303 -> GET without body, 301/302/307/308 keep
+        curl.setopt(pycurl.POSTREDIR, pycurl.REDIR_POST_301 | pycurl.REDIR_POST_302)
+        curl.setopt(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        curl.setopt(pycurl.MAXREDIRS, MAX_REDIRECTS)
+        curl.setopt(pycurl.WRITEFUNCTION, self.chunks.append)
+
+    def prepare(self, url: str, proxy: str, header_lines: tuple[list[str], str | None],
+                kind: tuple, timeout: urllib3.Timeout, redirect: bool) -> None:
+        """Set what this request decides (unchanged options are left as they are)."""
+        self.curl.setopt(pycurl.URL, url)
+        self._set(pycurl.PROXY, proxy)
         connect, read = _seconds(timeout.connect_timeout), _seconds(timeout._read)
         if _seconds(timeout.total) is not None:
             read = min(read, timeout.total) if read is not None else timeout.total
-        if connect is not None:
-            curl.setopt(pycurl.CONNECTTIMEOUT_MS, _ms(connect))
-        if read is not None:
-            curl.setopt(pycurl.TIMEOUT_MS, _ms(read))
-        curl.setopt(pycurl.NOPROXY, "")  # the route above decided; not libcurl's env reading
-        if redirect:  # as urllib3: 303 -> GET without body, 301/302/307/308 keep both
-            curl.setopt(pycurl.FOLLOWLOCATION, FOLLOW_OBEYING_CODES)
-            curl.setopt(pycurl.POSTREDIR, pycurl.REDIR_POST_301 | pycurl.REDIR_POST_302)
-            curl.setopt(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
-            curl.setopt(pycurl.MAXREDIRS, MAX_REDIRECTS)
-        sent, named = [], set()
-        for name, value in headers.items():
-            line = f"{name}: {value}"
-            if not line.isascii() or "\r" in line or "\n" in line:
-                raise TransportError("could not send the request (a header that is not one "
-                                     "line of ASCII)", network=False)
-            named.add(name.lower())
-            if name.lower() == "accept-encoding":  # libcurl decodes only what it asked for
-                curl.setopt(pycurl.ACCEPT_ENCODING, value)
-            else:
-                sent.append(line)
-        if "user-agent" not in named:
-            sent.append("User-Agent:")  # not pycurl's, naming its versions
-        if method == "GET" and body is None:
-            curl.setopt(pycurl.HTTPGET, 1)
-        elif method == "HEAD":
-            curl.setopt(pycurl.NOBODY, 1)
-        elif body is None and method != "POST":
-            curl.setopt(pycurl.CUSTOMREQUEST, method)  # no body, no Content-Length
+        # 0: libcurl's default (300 s to connect; no limit on the whole), as after a reset
+        self._set(pycurl.CONNECTTIMEOUT_MS, 0 if connect is None else _ms(connect))
+        self._set(pycurl.TIMEOUT_MS, 0 if read is None else _ms(read))
+        self._set(pycurl.FOLLOWLOCATION, FOLLOW_OBEYING_CODES if redirect else 0)
+        sent, encoding = header_lines
+        self._set(pycurl.ACCEPT_ENCODING, encoding)  # libcurl decodes only what it asked for
+        self._set(pycurl.HTTPHEADER, sent)
+        self._set(METHOD, kind)
+
+    def _set(self, option: int, value) -> None:
+        held = self.held.get(option, _NOTHING)
+        if held is value or held == value:
+            return
+        self.held.pop(option, None)  # unknown until set: a failed setopt is redone next time
+        if option == METHOD:
+            _set_method(self.curl, value)
+        elif value is None:
+            self.curl.unsetopt(option)
         else:
-            if method != "POST":
-                curl.setopt(pycurl.CUSTOMREQUEST, method)
-            curl.setopt(pycurl.POST, 1)
-            curl.setopt(pycurl.POSTFIELDSIZE, len(body or b""))
-            if "content-type" not in named:
-                sent.append("Content-Type:")  # not libcurl's form type
-        curl.setopt(pycurl.HTTPHEADER, sent + list(NO_DEFAULTS))
+            self.curl.setopt(option, value)
+        self.held[option] = value
+
+
+def _method(method: str, body_size: int | None) -> tuple[bool, int | None, str | None]:
+    """(HEAD, the size of the body to POST or None, the custom method or None) of a request."""
+    if method == "GET" and body_size is None:
+        return False, None, None
+    if method == "HEAD":
+        return True, None, None
+    if body_size is None and method != "POST":
+        return False, None, method  # no body, no Content-Length
+    return False, body_size or 0, None if method == "POST" else method
+
+
+def _set_method(curl: pycurl.Curl, kind: tuple[bool, int | None, str | None]) -> None:
+    head, size, custom = kind
+    curl.setopt(pycurl.HTTPGET, 1)  # a bare GET again: no POST, no NOBODY, no upload
+    if custom is None:
+        curl.unsetopt(pycurl.CUSTOMREQUEST)
+    else:
+        curl.setopt(pycurl.CUSTOMREQUEST, custom)
+    if head:
+        curl.setopt(pycurl.NOBODY, 1)
+    if size is not None:
+        curl.setopt(pycurl.POST, 1)
+        curl.setopt(pycurl.POSTFIELDSIZE, size)
+
+
+def _header_lines(headers: dict, posts: bool) -> tuple[list[str], str | None]:
+    sent, named, encoding = [], set(), None
+    for name, value in headers.items():
+        line = f"{name}: {value}"
+        if not line.isascii() or "\r" in line or "\n" in line:
+            raise TransportError("could not send the request (a header that is not one "
+                                 "line of ASCII)", network=False)
+        named.add(name.lower())
+        if name.lower() == "accept-encoding":  # libcurl decodes only what it asked for
+            encoding = value
+        else:
+            sent.append(line)
+    if "user-agent" not in named:
+        sent.append("User-Agent:")  # not pycurl's, naming its versions
+    if posts and "content-type" not in named:
+        sent.append("Content-Type:")  # not libcurl's form type
+    return sent + list(NO_DEFAULTS), encoding
 
 
 def _send_once(curl: pycurl.Curl, body: bytes, lines: list[bytes]) -> None:

@@ -15,6 +15,7 @@ a flush that finds Redis down drops its counts, as a direct write would have.
 from __future__ import annotations
 
 import atexit
+import bisect
 import functools
 import logging
 import math
@@ -42,20 +43,37 @@ METRICS = {
     "swapline_shopify_call_seconds": ("histogram", "One Shopify GraphQL call, by operation and "
                                                    "result."),
 }
+KEYS = {name: PREFIX + name for name in METRICS}
+LABEL_SETS = 1024  # label sets whose fields are kept made: a few dozen in practice
 log = logging.getLogger(__name__)
+_made: dict[tuple, tuple[str, ...]] = {}  # label names and str(values) -> fields
 
 
 def count(name: str, **labels: object) -> None:
     """Add one to a counter."""
-    _add(name, "counter", [(_labels(labels), 1)])
+    _add(name, "counter", [(_fields(labels)[-1], 1)])
 
 
 def observe(name: str, seconds: float, **labels: object) -> None:
     """Record one duration in a histogram."""
-    field = _labels(labels)
-    le = next((b for b in BUCKETS if seconds <= b), math.inf)
-    _add(name, "histogram", [(f"b:{_number(le)}:{field}", 1),
-                             (f"sum::{field}", round(seconds * 1000))])
+    fields = _fields(labels)
+    bucket = bisect.bisect_left(BUCKETS, seconds)  # the first `le` at or above: +Inf past all
+    _add(name, "histogram", [(fields[bucket], 1), (fields[-2], round(seconds * 1000))])
+
+
+def _fields(labels: dict[str, object]) -> tuple[str, ...]:
+    """A label set's hash fields, made once (sorting and escaping cost more than the rest of a
+    call): each bucket's (BUCKETS, +Inf), the histogram sum's, and the counter's."""
+    key = (*labels, *map(str, labels.values()))  # by str(value), as written: 1 and True differ
+    made = _made.get(key)
+    if made is None:
+        field = _labels(labels)
+        made = (*(f"b:{_number(le)}:{field}" for le in (*BUCKETS, math.inf)), f"sum::{field}",
+                field)
+        if len(_made) >= LABEL_SETS:
+            _made.clear()  # an unexpected stream of new values must not grow it without end
+        _made[key] = made
+    return made
 
 
 def counts_job(func: Callable) -> Callable:
@@ -144,7 +162,8 @@ def _add(name: str, kind: str, fields: list[tuple[str, int]]) -> None:
         raise ValueError(f"{name} is not a {kind}")
     if not has_app_context():  # a client used outside the app (scripts, benches): nothing to add to
         return
-    BUFFER.add(jobs().connection, [(PREFIX + name, field, n) for field, n in fields])
+    key = KEYS[name]
+    BUFFER.add(jobs().connection, [(key, field, n) for field, n in fields])
 
 
 def render(gauges: Iterable[tuple[str, str, dict[str, float]]] = ()) -> str:

@@ -3,14 +3,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
 from flask import Flask, current_app
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
+import jsoncodec
+
 EXTENSION = "swapline.db"
 AUTOCOMMIT = "swapline.db.autocommit"
+# The JSON columns, as json.dumps / json.loads wrote and read them (ASCII, NaN allowed), on orjson
+JSON_ARGS = {"json_serializer": partial(jsoncodec.dumps_text, ensure_ascii=True, allow_nan=True),
+             "json_deserializer": jsoncodec.loads}
 
 
 def engine_for(url: str, **options) -> Engine:
@@ -19,14 +25,14 @@ def engine_for(url: str, **options) -> Engine:
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               **options)
+                               **JSON_ARGS, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # No pre-ping (a round trip per request); a connection broken by a database restart fails
     # one request (a 503) and SQLAlchemy then discards the whole stale pool. A database that
     # does not answer fails a connect within 3 s instead of holding a web worker.
     return create_engine(url, pool_size=5, max_overflow=5, pool_recycle=1800,
-                         connect_args={"connect_timeout": 3}, **options)
+                         connect_args={"connect_timeout": 3}, **JSON_ARGS, **options)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

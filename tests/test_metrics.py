@@ -1,6 +1,7 @@
 """GET /metrics (Prometheus text format, counters in Redis) and the worker field of /healthz."""
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -207,3 +208,41 @@ def test_a_histograms_count_is_its_buckets_sum_and_has_no_field(app, scrape):
     assert samples['swapline_ongoing_call_seconds_count{method="GET",status="4xx"}'] == 2
     assert samples['swapline_ongoing_call_seconds_bucket{method="GET",status="4xx",le="+Inf"}'] \
         == 2
+
+
+def test_label_fields_are_made_once_and_are_what_they_were(monkeypatch):
+    """observe/count make a label set's fields once (sorted, escaped): the cached fields are the
+    ones made afresh, per value as written (1 and True are two label values)."""
+    added = []
+    monkeypatch.setattr(metrics, "_add", lambda name, kind, fields: added.append(fields))
+    monkeypatch.setattr(metrics, "_made", {})
+    odd = 'a "quoted"\\path\nline'
+    for _ in range(2):  # made, then found
+        metrics.observe("swapline_ongoing_call_seconds", 0.1, status="2xx", method="GET")
+        metrics.observe("swapline_ongoing_call_seconds", 11, method=odd, status=1)
+        metrics.count("swapline_jobs_total", outcome=True, job="j")
+        metrics.count("swapline_jobs_total", outcome=1, job="j")
+    escaped = 'method="a \\"quoted\\"\\\\path\\nline",status="1"'
+    expected = [[("b:0.1:method=\"GET\",status=\"2xx\"", 1), ("sum::method=\"GET\",status=\"2xx\"",
+                                                              100)],
+                [(f"b:+Inf:{escaped}", 1), (f"sum::{escaped}", 11000)],
+                [('job="j",outcome="True"', 1)], [('job="j",outcome="1"', 1)]]
+    assert added == expected * 2
+    assert len(metrics._made) == 4
+
+
+def test_the_label_field_cache_is_bounded(monkeypatch):
+    monkeypatch.setattr(metrics, "_add", lambda *_: None)
+    monkeypatch.setattr(metrics, "_made", {})
+    for n in range(metrics.LABEL_SETS + 10):
+        metrics.count("swapline_jobs_total", job=f"j{n}", outcome="ok")
+    assert len(metrics._made) <= metrics.LABEL_SETS
+
+
+@pytest.mark.parametrize("seconds", [0, 0.05, 0.0500001, 1, 2.5, 9.99, 10, 10.01, 1e9])
+def test_a_duration_goes_to_the_first_bucket_at_or_above_it(monkeypatch, seconds):
+    added = []
+    monkeypatch.setattr(metrics, "_add", lambda name, kind, fields: added.extend(fields))
+    metrics.observe("swapline_ongoing_call_seconds", seconds, method="GET")
+    le = next((b for b in metrics.BUCKETS if seconds <= b), math.inf)
+    assert added[0] == (f'b:{metrics._number(le)}:method="GET"', 1)

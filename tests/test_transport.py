@@ -74,6 +74,12 @@ class Recorder(BaseHTTPRequestHandler):
 
     do_PUT = do_PATCH = do_DELETE = do_POST  # noqa: N815 - http.server's naming
 
+    def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+        self.server.seen.append((self.number, self.requestline, dict(self.headers)))
+        self.send_response(200)
+        self.send_header("Content-Length", "12")  # a GET's length, without its body
+        self.end_headers()
+
     def log_message(self, *args) -> None:
         pass
 
@@ -439,3 +445,67 @@ def test_a_fork_leaves_other_threads_kept_tls_connections_sound(tls_server, monk
     forked.set()
     thread.join(10)
     assert results == [201, 201, 0]  # the same TLS connection, still sound
+
+
+def test_one_handle_carries_nothing_of_a_request_into_the_next(server, other):
+    """Options are set only when they change: every kind of request after every other, on one
+    handle, goes exactly as it would on a fresh one."""
+    server.redirect_to = other.url
+    transport = Transport(env_proxies=False)
+    calls = [  # (method, path, body, headers, what the server saw: line, body or None)
+        ("POST", "/a", b'{"a": 1}', {"Content-Type": "application/json", "X-Token": "t"}),
+        ("GET", "/b", None, {"Accept-Encoding": "gzip"}),
+        ("DELETE", "/c", None, {}),
+        ("HEAD", "/d", None, {}),
+        ("GET", "/e", None, {}),
+        ("PATCH", "/f", b"{}", {}),
+        ("PUT", "/g", b"x" * 3000, {"User-Agent": "mine"}),
+        ("POST", "/moved303/h", b'{"b": 2}', {}),  # on as a GET without its body
+        ("POST", "/i", b"", {}),
+        ("GET", "/j", None, {}),
+    ]
+    for method, path, body, headers in calls:
+        answer = transport.request(method, f"{server.url}{path}", headers=headers, body=body,
+                                   timeout=TIMEOUT, redirect=True)
+        assert answer.status in (200, 201)
+        if method == "GET":
+            assert answer.data == b'{"ok": true}'
+    assert transport.last_connection()[2] == 0  # the last call, too, on a kept connection
+    seen = {line.split()[1]: (line.split()[0], headers) for _, line, headers in server.seen}
+    seen["/h"] = next(("GET", h) for _, line, h in other.seen if line == "GET /h HTTP/1.1")
+    assert {path: method for path, (method, _) in seen.items()} == {
+        "/a": "POST", "/b": "GET", "/c": "DELETE", "/d": "HEAD", "/e": "GET", "/f": "PATCH",
+        "/g": "PUT", "/moved303/h": "POST", "/h": "GET", "/i": "POST", "/j": "GET"}
+    assert server.bodies == [b'{"a": 1}', b"", b"{}", b"x" * 3000, b'{"b": 2}', b""]
+    sent = {path: {k.lower(): v for k, v in headers.items()} for path, (_, headers) in seen.items()}
+    assert sent["/a"]["content-type"] == "application/json" and sent["/a"]["x-token"] == "t"
+    assert sent["/b"]["accept-encoding"] == "gzip"
+    for path in ("/b", "/c", "/d", "/e", "/h", "/j"):  # nothing of a body, a type or a token
+        assert not {"content-length", "content-type", "x-token"} & set(sent[path]), path
+    for path in ("/c", "/d", "/e", "/f", "/g", "/h", "/i", "/j"):
+        assert "accept-encoding" not in sent[path], path
+    assert sent["/f"]["content-length"] == "2" and "content-type" not in sent["/f"]
+    assert sent["/g"]["user-agent"] == "mine" and sent["/g"]["content-length"] == "3000"
+    assert sent["/i"]["content-length"] == "0"
+    assert all("user-agent" not in sent[p] for p in sent if p != "/g")
+    assert all("expect" not in headers for headers in sent.values())
+
+
+def test_one_handle_takes_each_origins_proxy_and_timeouts_afresh(server, other, monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.url)  # the recorder plays the proxy
+    monkeypatch.setenv("NO_PROXY", "localhost")  # `other` is called directly
+    transport = Transport()
+    for path in ("/1", "/2"):
+        assert get(transport, f"http://shop.example{path}").status == 200
+        assert get(transport, f"{other.url}{path}").status == 200
+    assert [line for _, line, _ in server.seen] == [f"GET http://shop.example/{n} HTTP/1.1"
+                                                   for n in (1, 2)]
+    assert [line for _, line, _ in other.seen] == ["GET /1 HTTP/1.1", "GET /2 HTTP/1.1"]
+    with pytest.raises(TransportError, match="timed out"):
+        get(transport, f"{other.url}/slow")  # 0.3 s for the whole call
+    unbounded = urllib3.Timeout(connect=1.0, read=None)
+    assert transport.request("GET", f"{other.url}/slow", headers={},
+                             timeout=unbounded).status == 200  # no limit left over
