@@ -2,7 +2,7 @@
 run by the real worker class (SwaplineWorker) in burst mode, in this process; CPU µs, Redis round
 trips and commands per job for each half.
 
-    .venv/bin/python -m bench.job_overhead [--jobs 2000] [--redis redis://127.0.0.1:6379/0]
+    .venv/bin/python -m bench.job_overhead [--jobs 2000] [--batch 1] [--redis redis://…/0]
 
 Without --redis it starts a private redis-server on a unix socket (other benches share the
 machine's), so the server's own count of commands (INFO commandstats: a script's inner commands
@@ -94,18 +94,18 @@ def private_redis():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def enqueue_all(n: int, offset: int) -> None:
-    """Enqueue n no-op jobs the way the relay enqueues the deliveries' jobs."""
+def enqueue_all(n: int, offset: int, batch: int) -> None:
+    """Enqueue n no-op jobs the way the relay enqueues the deliveries' jobs, `batch` at a time
+    (the relay's poll finds 1 to 500 rows)."""
     from jobs import queue
 
-    batch = getattr(queue, "enqueue_rows", None)
-    if batch is not None:  # the relay's batch path
-        for start in range(0, n, 500):
-            batch(noop, [((i,), f"noop-{i}", "") for i in range(offset + start,
-                                                               offset + min(n, start + 500))])
-        return
-    for i in range(offset, offset + n):
-        queue.enqueue(noop, i, job_id=f"noop-{i}")
+    for start in range(offset, offset + n, batch):
+        stop = min(offset + n, start + batch)
+        if hasattr(queue, "enqueue_many"):
+            queue.enqueue_many(noop, [((i,), f"noop-{i}", "") for i in range(start, stop)])
+        else:  # before: one enqueue (one round trip) per delivery
+            for i in range(start, stop):
+                queue.enqueue(noop, i, job_id=f"noop-{i}")
 
 
 def run_worker() -> worker.SwaplineWorker:
@@ -114,11 +114,11 @@ def run_worker() -> worker.SwaplineWorker:
     return w
 
 
-def measure(n: int, offset: int) -> dict[str, float]:
+def measure(n: int, offset: int, batch: int) -> dict[str, float]:
     """Per job: CPU µs, round trips, commands (this process), commands (server) of each half."""
     connection = jobs().connection
     out: dict[str, float] = {}
-    for name, step in (("enqueue", lambda: enqueue_all(n, offset)), ("run", run_worker)):
+    for name, step in (("enqueue", lambda: enqueue_all(n, offset, batch)), ("run", run_worker)):
         before = server_commands(connection)
         with Counts().installed() as counts:
             cpu = time.process_time()
@@ -137,6 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=1, help="rows per relay poll (1-500)")
     parser.add_argument("--redis", help="this Redis (its database is flushed) instead of a "
                                         "private server")
     args = parser.parse_args()
@@ -147,9 +148,9 @@ def main() -> None:
         app.extensions[EXTENSION] = Jobs(url, Path(tempfile.gettempdir()))
         with app.app_context():
             jobs().connection.flushdb()
-            measure(200, 10**8)  # warm-up: imports, scripts loaded, queue registered
-            rounds = [measure(args.jobs, i * args.jobs) for i in range(args.rounds)]
-    report(rounds, args.jobs)
+            measure(200, 10**8, args.batch)  # warm-up: imports, scripts loaded, queue listed
+            rounds = [measure(args.jobs, i * args.jobs, args.batch) for i in range(args.rounds)]
+    report(rounds, args.jobs, args.batch)
 
 
 @contextmanager
@@ -157,9 +158,10 @@ def _given(url: str):
     yield url
 
 
-def report(rounds: list[dict[str, float]], n: int) -> None:
+def report(rounds: list[dict[str, float]], n: int, batch: int) -> None:
     best = {key: min(r[key] for r in rounds) for key in rounds[0]}
-    lines = [f"{n} no-op row jobs, best of {len(rounds)} rounds, per job:"]
+    lines = [f"{n} no-op row jobs enqueued {batch} at a time, best of {len(rounds)} rounds, "
+             "per job:"]
     for half in ("enqueue", "run"):
         lines.append(f"  {half:8} CPU {best[half + ' cpu_us']:7.0f} µs   round trips "
                      f"{best[half + ' trips']:5.2f}   commands {best[half + ' commands']:5.2f}"
