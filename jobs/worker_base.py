@@ -23,19 +23,18 @@ says what happened and whether it is done, and nothing reads their return value.
 `finished` for RQ's result_ttl, as before, but with no Result entry and outside the finished
 registry, which the periodic jobs' results (the bench's reconciliations) still use.
 
-With one queue (Swapline's), a job is taken and started in one script call (_START): popped, the
+With one queue (Swapline's), a job is taken and started in one script call (START): popped, the
 job's lease added (the started registry entry, RQ's composite key `job_id:execution_id`), the job
 `started`, the worker `busy` with the job's id in its hash (`current_job`, see `running_job_id`),
 and the job's hash read back. It is atomic, so the job never waits in RQ's intermediate queue
 between its pop and its start. A row's job keeps no Execution hash, per-job execution registry
 or worker execution set: only RQ's introspection reads them (RQ's failure, retry and registry
 cleaning paths need the lease entry alone, and the worker's `current_job` says what it runs);
-any other job gets them as from RQ. A row's job then finishes in one more script call (_FINISH),
-which also reads the queue's length: while jobs wait, the next one is taken by _START at once,
+any other job gets them as from RQ. A row's job then finishes in one more script call (FINISH),
+which also reads the queue's length: while jobs wait, the next one is taken by START at once,
 one round trip; when none did, the worker blocks in BLMOVE as RQ does and starts what it got
-with _START (the job sits in the intermediate queue meanwhile, as in RQ).
-The scripts name the job's key from its id (no KEYS entry): Swapline runs one Redis, not a
-cluster.
+with START (the job sits in the intermediate queue meanwhile, as in RQ). The scripts are in
+jobs/worker_scripts.py.
 """
 from __future__ import annotations
 
@@ -54,6 +53,8 @@ from rq.scheduler import RQScheduler
 from rq.utils import as_text, current_timestamp, now, utcformat
 from rq.worker import WorkerStatus
 
+from jobs.worker_scripts import FINISH, START
+
 BEAT_SECONDS = 10.0  # a worker heartbeat this recent is not sent again (its key lives 135 s)
 SUSPENSION_CHECK_SECONDS = 1.0  # `rq suspend` stops the worker within this, not at its next job
 # RQ's scheduler process wakes this often (RQ: every second) to beat (a pipeline and a script)
@@ -63,43 +64,6 @@ SCHEDULER_SECONDS = 3
 ROW_JOBS = frozenset({"jobs.deliveries.process_delivery", "jobs.lifecycle.advance"})
 CURRENT_JOB = "current_job"  # the worker hash's field naming the job it runs ("" when none)
 
-# KEYS: queue, its intermediate queue, started registry, worker. ARGV: the job's id ("": pop the
-# queue's first), execution id, lease expiry (Unix time), now (RQ's format), worker name, the job
-# key prefix. Nil: the queue is empty; {id}: that job's hash is gone (RQ skips it too); else
-# {id, the job's hash as HGETALL reads it}.
-_START = """
-local id = ARGV[1]
-if id == '' then
-  id = redis.call('LPOP', KEYS[1])
-  if not id then return false end
-else
-  redis.call('LREM', KEYS[2], 1, id)
-end
-local key = ARGV[6] .. id
-if redis.call('EXISTS', key) == 0 then return {id} end
-redis.call('HSET', key, 'status', 'started', 'started_at', ARGV[4], 'last_heartbeat', ARGV[4],
-           'worker_name', ARGV[5])
-redis.call('PERSIST', key)
-redis.call('ZADD', KEYS[3], ARGV[3], id .. ':' .. ARGV[2])
-redis.call('HSET', KEYS[4], 'state', 'busy', 'current_job', id)
-return {id, redis.call('HGETALL', key)}
-"""
-# KEYS: the job, started registry, worker, queue. ARGV: ended at (RQ's format), the result TTL,
-# the lease entry, working seconds. Returns the queue's length.
-_FINISH = """
-redis.call('HSET', KEYS[1], 'status', 'finished', 'ended_at', ARGV[1], 'last_heartbeat', ARGV[1])
-local ttl = tonumber(ARGV[2])
-if ttl > 0 then
-  redis.call('EXPIRE', KEYS[1], ttl)
-elseif ttl == 0 then
-  redis.call('DEL', KEYS[1])
-end
-redis.call('ZREM', KEYS[2], ARGV[3])
-redis.call('HSET', KEYS[3], 'state', 'idle', 'current_job', '')
-redis.call('HINCRBY', KEYS[3], 'successful_job_count', 1)
-redis.call('HINCRBYFLOAT', KEYS[3], 'total_working_time', ARGV[4])
-return redis.call('LLEN', KEYS[4])
-"""
 
 
 class LeanExecution(Execution):
@@ -112,7 +76,7 @@ class LeanWorker(SimpleWorker):
     beaten_at = float("-inf")
     suspension_checked_at = float("-inf")
     jobs_waiting = True  # the last look saw jobs queued: take the next one without blocking
-    started: tuple[str, str] | None = None  # (job id, execution id) _START began, not yet run
+    started: tuple[str, str] | None = None  # (job id, execution id) START began, not yet run
     _scripts: tuple | None = None
 
     def start_lease(self) -> int:
@@ -204,7 +168,7 @@ class LeanWorker(SimpleWorker):
 
     def _take(self, timeout: int | None) -> tuple[Job, Queue] | None:
         """The next job, started; None when the queue is empty and `timeout` is None (burst).
-        Popped by _START while jobs were seen waiting, else by BLMOVE (DequeueTimeout)."""
+        Popped by START while jobs were seen waiting, else by BLMOVE (DequeueTimeout)."""
         queue = self.queues[0]
         while True:
             job_id = b""
@@ -221,7 +185,7 @@ class LeanWorker(SimpleWorker):
                 return None
 
     def _start(self, queue: Queue, job_id: str) -> Job | None | bool:
-        """Start `job_id` (or the queue's first job) with _START: the job; None when the queue
+        """Start `job_id` (or the queue's first job) with START: the job; None when the queue
         was empty, False when the job's hash was gone."""
         start, _ = self._lean_scripts()
         execution_id = uuid4().hex
@@ -243,8 +207,8 @@ class LeanWorker(SimpleWorker):
 
     def _lean_scripts(self) -> tuple:
         if self._scripts is None or self._scripts[0].registered_client is not self.connection:
-            self._scripts = (self.connection.register_script(_START),
-                             self.connection.register_script(_FINISH))
+            self._scripts = (self.connection.register_script(START),
+                             self.connection.register_script(FINISH))
         return self._scripts
 
     def _registry_key(self, queue: Queue) -> str:
@@ -255,7 +219,7 @@ class LeanWorker(SimpleWorker):
         return keys[queue.name]
 
     def prepare_execution(self, job: Job) -> Execution:
-        """The execution of a job _START began: a row's lean; any other's recorded as RQ does.
+        """The execution of a job START began: a row's lean; any other's recorded as RQ does.
         A job RQ's own dequeue gave: RQ's prepare_execution and prepare_job_execution in one
         pipeline."""
         if self.started is not None and self.started[0] == job.id:
@@ -280,7 +244,7 @@ class LeanWorker(SimpleWorker):
         return execution
 
     def _record_execution(self, job: Job, execution: Execution) -> None:
-        """What RQ's Execution.create writes besides the lease entry _START added."""
+        """What RQ's Execution.create writes besides the lease entry START added."""
         ttl = self.get_heartbeat_ttl(job)
         with self.connection.pipeline(transaction=False) as pipeline:
             execution.save(ttl=ttl, pipeline=pipeline)
@@ -301,7 +265,7 @@ class LeanWorker(SimpleWorker):
         job.ended_at = job.last_heartbeat = now()
 
     def handle_job_success(self, job: Job, queue: Queue, started_job_registry, execution):
-        """A row's job in one script call (_FINISH) or pipeline (_finish_row_job); any other
+        """A row's job in one script call (FINISH) or pipeline (_finish_row_job); any other
         through RQ's own path."""
         if job.func_name not in ROW_JOBS or not _plain(job):
             super().handle_job_success(job, queue, started_job_registry, execution)

@@ -98,7 +98,7 @@ def test_a_failed_job_is_retried_as_rq_does(app, run_worker, monkeypatch):
 
 
 def test_a_rows_job_costs_two_script_calls(app, run_worker, round_trips, monkeypatch):
-    """Per job while jobs wait: _START takes and starts it, _FINISH ends it (a BLMOVE, the job's
+    """Per job while jobs wait: START takes and starts it, FINISH ends it (a BLMOVE, the job's
     HGETALL and two pipelines before; RQ 3.0's own SimpleWorker: 20). Two bursts of 5 and 25
     jobs: the difference is the jobs' share, the worker's start and end (registration,
     maintenance) cancel out."""
@@ -117,7 +117,7 @@ def test_a_rows_job_costs_two_script_calls(app, run_worker, round_trips, monkeyp
         return len(round_trips)
 
     trips(1)  # the pool's connections opened
-    assert (trips(25) - trips(5)) / 20 <= 2.05  # _START and _FINISH
+    assert (trips(25) - trips(5)) / 20 <= 2.05  # START and FINISH
 
 
 def test_a_connection_opened_before_the_worker_waits_as_long_as_its_dequeue(app, monkeypatch):
@@ -162,7 +162,7 @@ def test_another_job_keeps_rqs_execution_records(app, run_worker):
 
 
 def test_a_started_job_whose_worker_died_is_queued_again(app, monkeypatch):
-    """_START's lease entry is what requeue_abandoned looks for: a job taken and started by a
+    """START's lease entry is what requeue_abandoned looks for: a job taken and started by a
     worker that then died runs again, counted as one retry."""
     from jobs.leases import requeue_abandoned
 
