@@ -15,17 +15,18 @@ import argparse
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
 import redis
-from flask import Flask
+from flask import Flask, current_app
 from redis.connection import AbstractConnection
 
 from jobs import worker, worker_base
-from jobs.queue import EXTENSION, Jobs, jobs
+from jobs.queue import EXTENSION, Jobs, enqueue, jobs
 
 NOOP = f"{__name__}.noop"
 
@@ -36,10 +37,15 @@ def noop(n: int) -> int:
 
 
 class Counts:
-    """Round trips and commands this process sends to Redis while installed."""
+    """Round trips and commands this process (or one thread of it) sends to Redis while
+    installed."""
 
-    def __init__(self):
+    def __init__(self, thread: int | None = None):
         self.trips = self.commands = 0
+        self.thread = thread
+
+    def _ours(self) -> bool:
+        return self.thread is None or threading.get_ident() == self.thread
 
     @contextmanager
     def installed(self):
@@ -47,16 +53,16 @@ class Counts:
         pack_many = AbstractConnection.pack_commands
 
         def counted_send(conn, command, check_health=True):
-            self.trips += 1
+            self.trips += self._ours()
             return send(conn, command, check_health)
 
         def counted_one(conn, *args, **kwargs):
-            self.commands += 1
+            self.commands += self._ours()
             return one(conn, *args, **kwargs)
 
         def counted_pack_many(conn, commands):
             commands = list(commands)
-            self.commands += len(commands)
+            self.commands += len(commands) * self._ours()
             return pack_many(conn, commands)
 
         AbstractConnection.send_packed_command = counted_send
@@ -133,11 +139,39 @@ def measure(n: int, offset: int, batch: int) -> dict[str, float]:
     return out
 
 
+def measure_idle(n: int, offset: int) -> dict[str, float]:
+    """Per job of a worker whose queue is empty when it looks (it blocks in its dequeue): one
+    job enqueued at a time by another thread, the next once it has finished; the worker's
+    (this thread's) CPU µs, round trips and commands."""
+    app = current_app._get_current_object()
+
+    def feed() -> None:
+        with app.app_context():
+            connection = jobs().connection
+            for i in range(offset, offset + n):
+                job = enqueue(noop, i, job_id=f"noop-{i}")
+                while connection.hget(job.key, "status") != b"finished":
+                    time.sleep(0.001)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    w = worker.SwaplineWorker([jobs().queue], connection=jobs().connection, worker_ttl=75)
+    with Counts(threading.get_ident()).installed() as counts:
+        cpu = time.thread_time()
+        feeder.start()
+        w.work(burst=False, max_jobs=n, with_scheduler=False, logging_level="WARNING")
+        cpu = time.thread_time() - cpu
+    feeder.join()
+    return {"run cpu_us": cpu / n * 1e6, "run trips": counts.trips / n,
+            "run commands": counts.commands / n}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=1, help="rows per relay poll (1-500)")
+    parser.add_argument("--idle", action="store_true",
+                        help="the worker's side alone, each job taken by a blocking dequeue")
     parser.add_argument("--redis", help="this Redis (its database is flushed) instead of a "
                                         "private server")
     args = parser.parse_args()
@@ -149,6 +183,14 @@ def main() -> None:
         with app.app_context():
             jobs().connection.flushdb()
             measure(200, 10**8, args.batch)  # warm-up: imports, scripts loaded, queue listed
+            if args.idle:
+                rounds = [measure_idle(args.jobs, i * args.jobs) for i in range(args.rounds)]
+                best = {key: min(r[key] for r in rounds) for key in rounds[0]}
+                print(f"{args.jobs} no-op row jobs, each taken by a blocking dequeue, best of "  # noqa: T201
+                      f"{args.rounds} rounds, per job: worker thread CPU {best['run cpu_us']:.0f}"
+                      f" µs, round trips {best['run trips']:.2f}, commands "
+                      f"{best['run commands']:.2f}")
+                return
             rounds = [measure(args.jobs, i * args.jobs, args.batch) for i in range(args.rounds)]
     report(rounds, args.jobs, args.batch)
 
