@@ -45,7 +45,7 @@ from uuid import uuid4
 import redis
 from rq import SimpleWorker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
-from rq.exceptions import DequeueTimeout
+from rq.exceptions import DequeueTimeout, StopRequested
 from rq.executions import Execution, ExecutionRegistry
 from rq.job import Job, JobStatus
 from rq.queue import Queue
@@ -181,6 +181,8 @@ class LeanWorker(SimpleWorker):
             if job:
                 self.log.info("Worker %s: %s: %s", self.name, queue.name, job.id)
                 return job, queue
+            if self._stop_requested:  # a SIGTERM during START, which took nothing
+                raise StopRequested
             if job is None and timeout is None:
                 return None
 
@@ -189,13 +191,18 @@ class LeanWorker(SimpleWorker):
         was empty, False when the job's hash was gone."""
         start, _ = self._lean_scripts()
         execution_id = uuid4().hex
-        self._state = WorkerStatus.BUSY  # a SIGTERM meanwhile lets the job run, then stops
-        reply = start(keys=[queue.key, queue.intermediate_queue_key, self._registry_key(queue),
-                            self.key],
-                      args=[job_id, execution_id, current_timestamp() + self.start_lease(),
-                            utcformat(now()), self.name, self.job_class.redis_job_namespace_prefix])
+        reply = None
+        self._state = WorkerStatus.BUSY  # a SIGTERM meanwhile lets a job it takes run first
+        try:
+            reply = start(keys=[queue.key, queue.intermediate_queue_key,
+                                self._registry_key(queue), self.key],
+                          args=[job_id, execution_id, current_timestamp() + self.start_lease(),
+                                utcformat(now()), self.name,
+                                self.job_class.redis_job_namespace_prefix])
+        finally:
+            if not reply or len(reply) == 1:  # nothing taken (or Redis away): idle again
+                self._state = WorkerStatus.IDLE
         if not reply or len(reply) == 1:
-            self._state = WorkerStatus.IDLE
             return None if not reply else False
         fields = reply[1]
         job = self.job_class(as_text(reply[0]), connection=self.connection,

@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 
 import pytest
+import redis
 from redis.connection import AbstractConnection
 from rq import Worker
-from rq.exceptions import DequeueTimeout
+from rq.exceptions import DequeueTimeout, StopRequested
 from rq.job import Job
 from rq.registry import FinishedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
@@ -194,3 +195,23 @@ def test_a_blocking_take_starts_the_job_and_skips_a_vanished_one(app):
     w.jobs_waiting = False
     with pytest.raises(DequeueTimeout):
         w._take(1)
+
+
+def test_a_stop_asked_while_start_took_nothing_does_not_wait_for_a_job(app, monkeypatch):
+    """SIGTERM while START runs finds the worker busy (so a job it takes runs first); when it
+    took nothing, the worker stops rather than block in BLMOVE; a failed START leaves it idle
+    (a SIGTERM in a Redis outage must still stop it at once)."""
+    queue, connection = jobs().queue, jobs().connection
+    w = worker.SwaplineWorker([queue], connection=connection, worker_ttl=75)
+    w._stop_requested = True
+    with pytest.raises(StopRequested):
+        w._take(60)
+    w._stop_requested = False
+
+    def away(**_):
+        raise redis.ConnectionError("Redis away")
+
+    monkeypatch.setattr(w, "_lean_scripts", lambda: (away, away))
+    with pytest.raises(redis.ConnectionError):
+        w._take(None)
+    assert w.get_state() != "busy"
