@@ -4,14 +4,19 @@ RQ 3.0's SimpleWorker spent 20 round trips (56 commands) on each job besides the
 worker heartbeat of 3 separate commands before and after every dequeue and after every job, its
 state written again when unchanged, the start in two pipelines, the job's heartbeat written at its
 end, and a watched transaction (WATCH, a read of the job's dependents, MULTI/EXEC) to finish it.
-Here a job costs the dequeue (BLMOVE, then the job's HGETALL), one pipeline to start it and one to
-finish it, and a suspension check at most once a second. The two pipelines are plain ones, not
-MULTI/EXEC transactions: each goes in one write and Redis runs it in order, nothing else reads a
-half-started job in a way that matters (a lease entry is only claimed once expired, 15 s on), and a
-transaction added two commands and a QUEUED reply to parse per command. The price: when the
-connection drops mid-pipeline, redis-py sends the whole pipeline again, so a part Redis already ran
-runs twice; all of it is idempotent but the worker's success count and working time, which may
-then count one job twice (statistics only; the job's own row says what happened). What it keeps:
+Here a row's job costs two script calls while jobs wait (START, FINISH: see below), three when
+the worker had to block for it (BLMOVE first), and a suspension check at most once a second; with
+several queues (not Swapline's), the dequeue (BLMOVE, then the job's HGETALL), one pipeline to
+start it and one to finish it. The pipelines are plain ones, not MULTI/EXEC transactions: each
+goes in one write and Redis runs it in order, nothing else reads a half-started job in a way that
+matters (a lease entry is only claimed once expired, 15 s on), and a transaction added two
+commands and a QUEUED reply to parse per command. The price: when the connection drops
+mid-pipeline (or mid-script), redis-py sends it again, so a part Redis already ran runs twice;
+all of it is idempotent but the worker's success count and working time, which may then count
+one job twice (statistics only; the job's own row says what happened), and a START that popped
+a job, re-sent, takes the next one too: the first one's lease then runs out unrenewed and
+requeue_abandoned queues it again within ~20 s (RQ's own re-sent LMOVE would leave it in the
+intermediate queue, failed a minute later). What it keeps:
 the worker's heartbeat at least every dequeue timeout (60 s; the lease renewer beats every 5 s
 while a job runs), its key's TTL, the job's lease (the started registry entry, jobs/leases.py),
 and RQ's own paths for failures and retries. Swapline's jobs never have dependents, repeats or
