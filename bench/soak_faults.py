@@ -22,6 +22,7 @@ from bench.netlink import Link
 from bench.processes import HOST, PrivateRedis, worker
 from jobs.leases import LEASE_SECONDS
 from jobs.queue import jobs
+from jobs.worker_base import running_job_id
 
 # The faults: seconds after wave 3 starts, and how long each lasts.
 WORKER_KILL_AT, WORKER_KILL_SEARCH_S = 1.0, 30.0  # looks this long for a busy worker
@@ -153,7 +154,7 @@ class Injector:
         delivery or signal; None while there is none or Redis does not answer."""
         try:
             for worker in Worker.all(connection=jobs().connection):
-                job_id = worker.get_current_job_id()
+                job_id = running_job_id(worker)
                 proc = next((p for p in self.workers
                              if p.pid == worker.pid and p.poll() is None), None)
                 # recorded work (a delivery, an exchange's signal): a periodic job killed

@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, update
 
 import logs
 from jobs import metrics
-from jobs.queue import enqueue, job_id
+from jobs.queue import enqueue, enqueue_many, job_id
 from models import db
 from models.delivery import WebhookDelivery
 from models.plain_sql import execute
@@ -85,3 +85,10 @@ def enqueue_delivery(delivery_id: int, shop: str, *, at_front: bool = False) -> 
     job = enqueue(process_delivery, delivery_id, job_id=delivery_job_id(delivery_id), shop=shop,
                   at_front=at_front)
     return job is not None
+
+
+def enqueue_deliveries(rows: list[tuple[int, str]]) -> int:
+    """Queue the jobs of (delivery id, shop) rows in one round trip (the relay's batch); how
+    many were new. Redis errors propagate, as enqueue_delivery's."""
+    return enqueue_many(process_delivery, [((delivery_id,), delivery_job_id(delivery_id), shop)
+                                           for delivery_id, shop in rows])

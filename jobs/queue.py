@@ -12,9 +12,11 @@ import redis
 import redis.retry
 from flask import Flask, current_app
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import NoScriptError
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.scripts import _build_hset_args, get_unique_enqueue_script
 
 from jobs import embedded_redis
 from jobs.leases import LeasedLock
@@ -98,6 +100,32 @@ class SwaplineQueue(Queue):
         job.origin = self.name
         return self._enqueue_job(job, at_front=at_front, unique=unique)
 
+    def enqueue_unique(self, batch: list[Job], *, loaded: bool = False) -> list[bool]:
+        """Queue each job unless one of its id exists, at the back, with RQ's unique enqueue
+        script, all in one pipeline (listing the queue as enqueue_job does); whether each was
+        new. Jobs with a dependency or a rate limit are not for this."""
+        if not batch:
+            return []
+        script = get_unique_enqueue_script(self.connection)
+        with self.connection.pipeline(transaction=False) as pipeline:
+            if time.monotonic() - self.registered_at >= REGISTER_SECONDS:
+                pipeline.sadd(self.redis_queues_keys, self.key)
+            for job in batch:
+                self._prepare_for_queue(job)
+                ttl = job.ttl if job.ttl is not None else -1
+                pipeline.evalsha(script.sha, 2, job.key, self.key, job.id, "R", ttl,
+                                 *_build_hset_args(job))
+            replies = pipeline.execute(raise_on_error=False)
+        if not loaded and any(isinstance(r, NoScriptError) for r in replies):  # a new Redis
+            script.sha = self.connection.script_load(script.script)
+            return self.enqueue_unique(batch, loaded=True)  # any queued meanwhile answer 0
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        if len(replies) > len(batch):
+            self.registered_at = time.monotonic()
+        return [bool(r) for r in replies[-len(batch):]]
+
 
 def redis_client(url: str, socket_timeout: float = SOCKET_TIMEOUT) -> redis.Redis:
     """A client that fails fast: a webhook must be answered even while Redis is down."""
@@ -139,6 +167,31 @@ def enqueue(func: Callable, *args, job_id: str, shop: str = "", retry: Retry | N
         log.info("job already queued", extra={"job_id": job_id, "shop": shop})
         return None
     log.info("job enqueued", extra={"job_id": job_id, "shop": shop})
+    return job
+
+
+def enqueue_many(func: Callable, calls: list[tuple[tuple, str, str]], *,
+                 retry: Retry | None = None, timeout: int = DEFAULT_TIMEOUT) -> int:
+    """Enqueue `func(*args)` once under `job_id` for each (args, job_id, shop) of `calls`, as
+    `enqueue` does one, all in one round trip (the relay's batch); how many were new, the others
+    being queued already. A Redis error propagates, and then any of them may be queued: a call
+    again finds those there."""
+    queue = jobs().queue
+    made = [_job(queue, func, args, jid, retry, timeout) for args, jid, _ in calls]
+    new = queue.enqueue_unique(made)
+    for (_, jid, shop), queued in zip(calls, new, strict=True):
+        log.info("job enqueued" if queued else "job already queued",
+                 extra={"job_id": jid, "shop": shop})
+    return sum(new)
+
+
+def _job(queue: Queue, func: Callable, args: tuple, jid: str, retry: Retry | None,
+         timeout: int) -> Job:
+    """The job `enqueue` would make, ready to be queued."""
+    job = queue.create_job(func, args=args, timeout=timeout, job_id=jid,
+                           retry=retry or DEFAULT_RETRY, description=f"{func.__name__}{args!r}",
+                           failure_ttl=7 * 24 * 3600, status=JobStatus.QUEUED)
+    job.origin = queue.name
     return job
 
 

@@ -27,7 +27,7 @@ from flask import Flask
 from redis.exceptions import LockError
 from sqlalchemy.engine import Connection
 
-from jobs.deliveries import enqueue_delivery
+from jobs.deliveries import enqueue_deliveries
 from jobs.queue import jobs
 from jobs.sweeper import sweep_if_redis_was_emptied
 from models import db
@@ -46,25 +46,22 @@ log = logging.getLogger(__name__)
 
 def relay_once(limit: int | None = None) -> int:
     """Queue the jobs of up to `limit` (BATCH) unqueued deliveries, oldest first, and mark them
-    queued (a job that was there already counts as queued); how many. A Redis error propagates
-    once the rows queued before it are marked."""
+    queued (a job that was there already counts as queued); how many. A Redis error propagates,
+    none marked."""
     with db.autocommit() as connection:
         rows = unqueued(connection, limit=limit or BATCH)
     return _queue(rows)
 
 
 def _queue(rows: list[tuple[int, str]]) -> int:
-    """Queue the deliveries' jobs and mark them queued; how many."""
-    done: list[int] = []
-    try:
-        for delivery_id, shop in rows:
-            enqueue_delivery(delivery_id, shop)
-            done.append(delivery_id)
-    finally:
-        if done:
-            with db.autocommit() as connection:
-                mark_queued(connection, done)
-    return len(done)
+    """Queue the deliveries' jobs, in one round trip, and mark them queued; how many. After a
+    Redis error none is marked: the next try finds any that were queued there already."""
+    if not rows:
+        return 0
+    enqueue_deliveries(rows)
+    with db.autocommit() as connection:
+        mark_queued(connection, [delivery_id for delivery_id, _ in rows])
+    return len(rows)
 
 
 def relay_all() -> int:

@@ -33,7 +33,7 @@ from jobs.leases import LEASE_SECONDS, RENEWER, requeue_abandoned
 from jobs.queue import enqueue, job_id, jobs
 from jobs.relay import RETRY_SECONDS, Relay, relay_all
 from jobs.sweeper import sweep_if_redis_was_emptied
-from jobs.worker_base import LeanWorker
+from jobs.worker_base import LeanExecution, LeanWorker
 
 PERIOD_SECONDS = 60
 REGISTRATION_CHECK_SECONDS = 10
@@ -74,6 +74,9 @@ class SwaplineWorker(LeanWorker):
         """The job's lease in the started registry (RQ's SimpleWorker: its timeout + 60 s)."""
         return LEASE_SECONDS
 
+    def start_lease(self) -> int:
+        return LEASE_SECONDS
+
     def execute_job(self, job: Job, queue: Queue):
         execution = self.prepare_execution(job)
         self.lease = RENEWER.hold(lambda: self._renew(job, execution))
@@ -89,7 +92,8 @@ class SwaplineWorker(LeanWorker):
         registry = job.started_job_registry
         with self.connection.pipeline() as pipeline:
             registry.add_execution(execution, pipeline, ttl=LEASE_SECONDS, xx=True)
-            pipeline.expire(execution.key, LEASE_SECONDS)
+            if not isinstance(execution, LeanExecution):  # a row's job has no execution hash
+                pipeline.expire(execution.key, LEASE_SECONDS)
             pipeline.hset(self.key, "last_heartbeat", utcformat(now()))
             pipeline.expire(self.key, self.worker_ttl)
             pipeline.execute()

@@ -3,8 +3,13 @@ SwaplineWorker: what a finished, a failed and a periodic job leave in Redis, and
 trips a row's job costs."""
 from __future__ import annotations
 
+import time
+
 import pytest
+import redis
 from redis.connection import AbstractConnection
+from rq import Worker
+from rq.exceptions import DequeueTimeout, StopRequested
 from rq.job import Job
 from rq.registry import FinishedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
@@ -93,12 +98,15 @@ def test_a_failed_job_is_retried_as_rq_does(app, run_worker, monkeypatch):
     assert w.failed_job_count == 1
 
 
-def test_a_rows_job_costs_the_dequeue_and_two_pipelines(app, run_worker, round_trips,
-                                                      monkeypatch):
-    """Per job: BLMOVE, the job's HGETALL, one pipeline to start it, one to finish it (RQ 3.0's
-    own SimpleWorker: 20). Two bursts of 5 and 25 jobs: the difference is the jobs' share, the
-    worker's start and end (registration, maintenance) cancel out."""
+def test_a_rows_job_costs_two_script_calls(app, run_worker, round_trips, monkeypatch):
+    """Per job while jobs wait: START takes and starts it, FINISH ends it (a BLMOVE, the job's
+    HGETALL and two pipelines before; RQ 3.0's own SimpleWorker: 20). Two bursts of 5 and 25
+    jobs: the difference is the jobs' share, the worker's start and end (registration,
+    maintenance) cancel out."""
     monkeypatch.setattr(worker_base, "ROW_JOBS", frozenset({f"{__name__}.returns_a_value"}))
+    # one suspension check and heartbeat per worker, however slow the machine is today
+    monkeypatch.setattr(worker_base, "SUSPENSION_CHECK_SECONDS", 3600)
+    monkeypatch.setattr(worker_base, "BEAT_SECONDS", 3600)
 
     def trips(n: int) -> int:
         for i in range(n):
@@ -109,7 +117,8 @@ def test_a_rows_job_costs_the_dequeue_and_two_pipelines(app, run_worker, round_t
         assert w.successful_job_count == n
         return len(round_trips)
 
-    assert (trips(25) - trips(5)) / 20 <= 5  # ~4.4: a suspension check each second
+    trips(1)  # the pool's connections opened
+    assert (trips(25) - trips(5)) / 20 <= 2.05  # START and FINISH
 
 
 def test_a_connection_opened_before_the_worker_waits_as_long_as_its_dequeue(app, monkeypatch):
@@ -124,3 +133,85 @@ def test_a_connection_opened_before_the_worker_waits_as_long_as_its_dequeue(app,
     holder.wait_longer(3)
     assert holder.connection.blmove("empty-list", "other-list", 1) is None  # waited, no timeout
     assert holder.connection.connection_pool.connection_kwargs["socket_timeout"] == 3
+
+
+def running(key: str) -> None:
+    """A job that notes what every worker says it runs, as the soak's worker-kill reads it."""
+    connection = jobs().connection
+    for w in Worker.all(connection=connection):
+        connection.rpush(key, worker_base.running_job_id(w) or "")
+        connection.rpush(key, w.get_current_job_id() or "")
+
+
+def test_a_rows_job_keeps_only_its_lease_and_the_worker_names_it(app, run_worker, monkeypatch):
+    """No Execution hash, per-job execution registry or worker execution set for a row's job;
+    the worker's `current_job` names it while it runs, and nothing once done."""
+    monkeypatch.setattr(worker_base, "ROW_JOBS", frozenset({f"{__name__}.running"}))
+    enqueue(running, "seen-row", job_id="row-job")
+    w = run_worker()
+    connection = jobs().connection
+    assert connection.lrange("seen-row", 0, -1) == [b"row-job", b""]
+    assert connection.keys("rq:execution*") == [] and connection.keys("rq:worker:*:exec*") == []
+    assert connection.hget(w.key, "current_job") == b"" and leftovers() == []
+
+
+def test_another_job_keeps_rqs_execution_records(app, run_worker):
+    enqueue(running, "seen-other", job_id="other-job")
+    run_worker()
+    assert jobs().connection.lrange("seen-other", 0, -1) == [b"other-job", b"other-job"]
+    assert leftovers() == []
+
+
+def test_a_started_job_whose_worker_died_is_queued_again(app, monkeypatch):
+    """START's lease entry is what requeue_abandoned looks for: a job taken and started by a
+    worker that then died runs again, counted as one retry."""
+    from jobs.leases import requeue_abandoned
+
+    monkeypatch.setattr(worker_base, "ROW_JOBS", frozenset({f"{__name__}.returns_a_value"}))
+    queue, connection = jobs().queue, jobs().connection
+    job = enqueue(returns_a_value, 1, job_id="taken-then-dead")
+    dead = worker.SwaplineWorker([queue], connection=connection, worker_ttl=75)
+    taken, _ = dead._take(None)
+    assert taken.id == job.id and job.get_status(refresh=True) == "started"
+    assert connection.hget(dead.key, "current_job") == b"taken-then-dead"
+    [entry] = connection.zrange(queue.started_job_registry.key, 0, -1)
+    connection.zadd(queue.started_job_registry.key, {entry: time.time() - 1})  # lease ran out
+    assert requeue_abandoned(queue) == ["taken-then-dead"]
+    assert queue.job_ids == ["taken-then-dead"] and job.get_status(refresh=True) == "queued"
+    assert Job.fetch(job.id, connection=connection).retries_left == 4
+
+
+def test_a_blocking_take_starts_the_job_and_skips_a_vanished_one(app):
+    """When no job was seen waiting the worker blocks in BLMOVE, then starts what it got; a
+    queued id whose job hash is gone is passed over, as RQ does."""
+    queue, connection = jobs().queue, jobs().connection
+    connection.rpush(queue.key, "gone-job")
+    job = enqueue(returns_a_value, 2, job_id="blocking-take")
+    w = worker.SwaplineWorker([queue], connection=connection, worker_ttl=75)
+    w.jobs_waiting = False
+    taken, _ = w._take(1)
+    assert taken.id == job.id and taken.get_status(refresh=False) == "started"
+    assert connection.llen(queue.intermediate_queue_key) == 0 and queue.count == 0
+    w.jobs_waiting = False
+    with pytest.raises(DequeueTimeout):
+        w._take(1)
+
+
+def test_a_stop_asked_while_start_took_nothing_does_not_wait_for_a_job(app, monkeypatch):
+    """SIGTERM while START runs finds the worker busy (so a job it takes runs first); when it
+    took nothing, the worker stops rather than block in BLMOVE; a failed START leaves it idle
+    (a SIGTERM in a Redis outage must still stop it at once)."""
+    queue, connection = jobs().queue, jobs().connection
+    w = worker.SwaplineWorker([queue], connection=connection, worker_ttl=75)
+    w._stop_requested = True
+    with pytest.raises(StopRequested):
+        w._take(60)
+    w._stop_requested = False
+
+    def away(**_):
+        raise redis.ConnectionError("Redis away")
+
+    monkeypatch.setattr(w, "_lean_scripts", lambda: (away, away))
+    with pytest.raises(redis.ConnectionError):
+        w._take(None)
+    assert w.get_state() != "busy"
