@@ -22,6 +22,7 @@ from rq.timeouts import JobTimeoutException
 import logs
 from clients.shopify_errors import ShopifyRefusal
 from jobs import exchange_collect, exchange_fulfil, exchange_rules, exchange_steps, metrics
+from jobs.exchange_guard import applying
 from jobs.exchange_rules import NeedsAttention, Then
 from jobs.exchange_transitions import (
     attention,
@@ -218,7 +219,9 @@ def _run(taken: Taken, signal_id: int | None, *, may_raise: bool) -> Applied:
         if taken.attempts > MAX_ATTEMPTS:  # every run died before it could finish: a person looks
             applied = Applied(_give_up(exchange, event, source))
         else:
-            applied = _apply(exchange, event, source, may_raise=may_raise, signal_id=signal_id)
+            with applying(event, source):  # the signal as recorded, for the release's guard
+                applied = _apply(exchange, event, source, may_raise=may_raise,
+                                 signal_id=signal_id)
     if signal_id is not None and not applied.done:
         _signal_done(signal_id)
     return applied

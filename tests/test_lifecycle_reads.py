@@ -1,0 +1,65 @@
+"""Reads the lifecycle no longer makes: what a job already holds is handed down instead of
+read again (the signal being applied, the shop's settings, the shop's token)."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from sqlalchemy import event
+
+from jobs.exchange_guard import RELEASE_NOW, applying, released_by_merchant
+from models import db
+
+
+@contextmanager
+def statements(app):
+    """The statements run on either engine inside the block."""
+    seen: list[str] = []
+
+    def count(_conn, _cursor, text, *_args):
+        seen.append(text)
+
+    engines = [app.extensions[db.EXTENSION], app.extensions[db.AUTOCOMMIT]]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
+
+
+def _parked(world):
+    world.setup().approve()
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "parked", exchange.attention_reason
+    return exchange
+
+
+def test_the_release_guard_reads_the_applied_signal_from_the_runner(app, world):
+    exchange = _parked(world)
+    with statements(app) as seen:
+        with applying("release", RELEASE_NOW):
+            assert released_by_merchant(exchange)
+        with applying("release", "returns/close"):
+            assert not released_by_merchant(exchange)
+        with applying("retry", RELEASE_NOW):
+            assert not released_by_merchant(exchange)
+    assert seen == []
+
+
+def test_a_kept_release_now_is_the_merchants_after_create(app, world):
+    exchange = _parked(world)
+    exchange.release_reason = RELEASE_NOW
+    with applying("release_if_requested", "after create"):
+        assert released_by_merchant(exchange)
+    exchange.release_reason = "returns/close"
+    with applying("release_if_requested", "after create"):
+        assert not released_by_merchant(exchange)
+
+
+def test_outside_the_runner_the_guard_reads_the_signal(app, world):
+    exchange = _parked(world)
+    with statements(app) as seen:
+        assert not released_by_merchant(exchange)
+    assert len(seen) == 1
