@@ -16,7 +16,12 @@ from models.delivery import WebhookDelivery
 from models.exchange import Exchange, find_by_ongoing_order
 from models.exchange_writes import line, note
 from models.rows import unattached
-from models.settings import ShopSettings, settings_for, tick_first_ongoing_webhook
+from models.settings import (
+    ShopSettings,
+    keep_for_job,
+    settings_for,
+    tick_first_ongoing_webhook,
+)
 from models.shop import Shop, get_shop
 
 RETURN_EVENTS = ("return.closed", "shipment.event.in_transit")
@@ -68,11 +73,12 @@ def _settings_and_exchange(domain: str, order_id: int | None
         row = connection.execute(_NOTICE, {"domain": domain, "order_id": order_id}).first()
     if row is not None:
         count = len(_SETTINGS.c)
-        settings = dict(zip(_SETTINGS.c.keys(), row[:count], strict=True))
+        settings = unattached(ShopSettings, dict(zip(_SETTINGS.c.keys(), row[:count],
+                                                     strict=True)), persistent=True)
         exchange = dict(zip(_EXCHANGE.c.keys(), row[count:], strict=True))
-        return (unattached(ShopSettings, settings, persistent=True),
-                unattached(Exchange, exchange, persistent=True)
-                if exchange["id"] is not None else None)
+        keep_for_job(domain, settings)  # the step this job applies reads no second copy
+        return settings, (unattached(Exchange, exchange, persistent=True)
+                          if exchange["id"] is not None else None)
     with db.session() as s:
         shop = get_shop(domain, session=s)
         if shop is None:

@@ -63,3 +63,37 @@ def test_outside_the_runner_the_guard_reads_the_signal(app, world):
     with statements(app) as seen:
         assert not released_by_merchant(exchange)
     assert len(seen) == 1
+
+
+def test_settings_are_read_once_per_job_run_and_fresh_in_the_next(app, world, monkeypatch):
+    from models import settings as settings_module
+
+    world.setup()
+    run = ["job-1", 1]
+    monkeypatch.setattr(settings_module, "job_run", lambda: tuple(run))
+    with statements(app) as seen:
+        first = settings_module.settings_of(world.domain)
+        assert settings_module.settings_of(world.domain) is first
+    assert len(seen) == 1
+    with db.session() as s:
+        s.get(settings_module.ShopSettings, first.id).order_number_prefix = "SWAP"
+    run[1] = 2  # the next job run (a retry of the same job too) reads the merchant's save
+    assert settings_module.settings_of(world.domain).order_number_prefix == "SWAP"
+
+
+def test_settings_a_job_read_with_its_exchange_are_kept_for_its_steps(app, world, monkeypatch):
+    from models import settings as settings_module
+
+    world.setup()
+    monkeypatch.setattr(settings_module, "job_run", lambda: ("job-1", 1))
+    row = settings_module.settings_of(world.domain)
+    settings_module._kept_settings.clear()
+    settings_module.keep_for_job(world.domain, row)
+    with statements(app) as seen:
+        assert settings_module.settings_of(world.domain) is row
+    assert seen == []
+    monkeypatch.setattr(settings_module, "job_run", lambda: None)
+    settings_module.keep_for_job(world.domain, row)  # outside a job: pages read every time
+    with statements(app) as seen:
+        assert settings_module.settings_of(world.domain) is not row
+    assert len(seen) == 1
