@@ -1,0 +1,36 @@
+"""Micro-benchmark (not collected by default): CPU per call of the SQL paths this branch
+changed, old way against new, on the test database. Run with
+    .venv/bin/pytest -q -s -p no:cacheprovider tests/bench_sql_paths.py"""
+from __future__ import annotations
+
+import time
+
+from clients.shopify_tokens import tokens
+from models import crypto, db
+from models.shop import get_shop
+
+N = 2000
+
+
+def _cpu_us(func, n: int = N) -> float:
+    func()
+    start = time.process_time()
+    for _ in range(n):
+        func()
+    return (time.process_time() - start) / n * 1e6
+
+
+def test_token_read(app, world):
+    world.setup()
+    store = tokens()
+
+    def old():
+        with db.session() as s:
+            shop = get_shop(world.domain, session=s)
+            return crypto.decrypt_current(shop.access_token_enc)[0]
+
+    def new():
+        return store._read_or_refresh(world.domain, None)[0]
+
+    assert old() == new()
+    print(f"\ntoken read: old {_cpu_us(old):.0f} us, new {_cpu_us(new):.0f} us CPU")  # noqa: T201
