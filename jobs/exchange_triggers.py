@@ -45,7 +45,8 @@ def detect(delivery: WebhookDelivery) -> str:
     if exchange is None:
         return "exchange already known"
     signal(exchange.id, CREATE, shop=domain, source=delivery.topic, now=True,
-           lines=[line(exchange.id, "webhook", f"webhook {delivery.topic}", "exchange detected")])
+           lines=[line(exchange.id, "webhook", f"webhook {delivery.topic}", "exchange detected")],
+           delivery_id=delivery.id)
     return f"exchange {exchange.id} detected"
 
 
@@ -110,7 +111,7 @@ def _signal_return(delivery: WebhookDelivery, event: str, *, moment: str | None 
         return "no exchange for this return"
     signal(exchange_id, event, shop=delivery.shop_domain, source=delivery.topic, now=True,
            lines=[line(exchange_id, "webhook", f"webhook {delivery.topic}", event)],
-           moment=moment)
+           moment=moment, delivery_id=delivery.id)
     return f"{event} queued for exchange {exchange_id}"
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, ForeignKey, Integer, String, bindparam, insert, update
+from sqlalchemy import Column, ForeignKey, Integer, String, bindparam, insert, null, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, select
 
+from models.delivery import WebhookDelivery, mark_processed
 from models.plain_sql import execute
 from models.types import UTCDateTime, utcnow
 
@@ -81,6 +82,14 @@ _TAKE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.done_at.
     .values(attempts=_TABLE.c.attempts + 1) \
     .returning(_TABLE.c.attempts, _TABLE.c.event, _TABLE.c.source)
 _DONE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
+# The same, with the webhook delivery that carried the signal marked processed: PostgreSQL
+# runs a data-modifying CTE whatever the outer statement reads of it.
+_DELIVERIES = WebhookDelivery.__table__
+_DONE_PROCESSED = update(_TABLE).where(_TABLE.c.id == bindparam("b_id")) \
+    .values(done_at=bindparam("done_at", type_=UTCDateTime)).add_cte(
+        update(_DELIVERIES).where(_DELIVERIES.c.id == bindparam("d_id", type_=Integer))
+        .values(processed_at=bindparam("done_at", type_=UTCDateTime), last_error=null())
+        .returning(_DELIVERIES.c.id).cte("processed"))
 
 
 def take_signal(signal_id: int, *, connection: Connection) -> tuple[int, str, str] | None:
@@ -91,6 +100,15 @@ def take_signal(signal_id: int, *, connection: Connection) -> tuple[int, str, st
     return tuple(row) if row is not None else None
 
 
-def mark_done(signal_id: int, *, connection: Connection) -> None:
-    """The signal has been applied (or ignored, or parked its exchange in needs attention)."""
-    execute(connection, _DONE, {"b_id": signal_id, "done_at": utcnow()}, columns=True)
+def mark_done(signal_id: int, *, connection: Connection, delivery_id: int | None = None) -> None:
+    """The signal has been applied (or ignored, or parked its exchange in needs attention).
+    `delivery_id`: the webhook delivery that carried it, marked processed with it (one
+    statement on PostgreSQL, two in the caller's transaction elsewhere)."""
+    at = utcnow()
+    if delivery_id is not None and connection.dialect.name == "postgresql":
+        execute(connection, _DONE_PROCESSED, {"b_id": signal_id, "done_at": at,
+                                              "d_id": delivery_id})
+        return
+    execute(connection, _DONE, {"b_id": signal_id, "done_at": at}, columns=True)
+    if delivery_id is not None:
+        mark_processed(delivery_id, connection=connection, at=at)
