@@ -34,3 +34,37 @@ def test_token_read(app, world):
 
     assert old() == new()
     print(f"\ntoken read: old {_cpu_us(old):.0f} us, new {_cpu_us(new):.0f} us CPU")  # noqa: T201
+
+
+def test_exchange_read(app, world):
+    from models.exchange import _READ, Exchange, read_exchange
+    from models.rows import unattached
+
+    world.setup().approve()
+    world.run_jobs()
+    exchange_id = world.exchange().id
+
+    def old():
+        with db.autocommit() as connection:
+            row = connection.execute(_READ, {"b_id": exchange_id}).first()
+            return unattached(Exchange, row._mapping)
+
+    def new():
+        with db.autocommit() as connection:
+            return read_exchange(exchange_id, connection=connection)
+
+    assert old().model_dump() == new().model_dump()
+    print(f"\nexchange read: old {_cpu_us(old):.0f} us, new {_cpu_us(new):.0f} us CPU")  # noqa: T201
+
+
+def test_connection_overhead(app):
+    def autocommit():
+        with db.autocommit():
+            pass
+
+    def transaction():
+        with db.transaction():
+            pass
+
+    print(f"\nautocommit checkout {_cpu_us(autocommit):.0f} us, "  # noqa: T201
+          f"transaction {_cpu_us(transaction):.0f} us CPU")
