@@ -37,6 +37,7 @@ from models import db
 from models.exchange import Exchange, read_exchange
 from models.exchange_signal import MAX_ATTEMPTS, mark_done, take_signal
 from models.exchange_writes import mark_once, step_writes, write
+from models.rows import unattached
 from models.settings import settings_of
 
 log = logging.getLogger(__name__)
@@ -164,8 +165,8 @@ def _follow(exchange_id: int, follow_up: FollowUp | None, *, shop: str = "",
     so nothing is lost if that job is lost too. `delivery_id`: the delivery that carried the
     first one, marked processed with that one's step (see `signal`)."""
     while follow_up is not None:
-        signal_id, event, source = follow_up
-        taken = _take(exchange_id, signal_id, event, source, taken=True)
+        signal_id, event, source, saved = follow_up
+        taken = _take(exchange_id, signal_id, event, source, taken=True, saved=saved)
         if isinstance(taken, Applied):  # the exchange was deleted
             return
         try:
@@ -181,11 +182,13 @@ def _follow(exchange_id: int, follow_up: FollowUp | None, *, shop: str = "",
 
 
 class FollowUp(NamedTuple):
-    """A signal this job recorded taken (its first attempt counted) and applies next."""
+    """A signal this job recorded taken (its first attempt counted) and applies next; `saved`:
+    its exchange's row as the step before saved it (under the lock this job still holds)."""
 
     signal_id: int
     event: str
     source: str
+    saved: dict | None = None
 
 
 class Applied(NamedTuple):
@@ -207,10 +210,13 @@ class Taken(NamedTuple):
 
 
 def _take(exchange_id: int, signal_id: int | None, event: str = "", source: str = "", *,
-          taken: bool = False) -> Taken | Applied:
+          taken: bool = False, saved: dict | None = None) -> Taken | Applied:
     """Count an attempt at the signal (committed before the step runs; `taken`: counted when
     it was recorded), then read the exchange: each statement its own transaction (one round
-    trip each); an Applied when there is nothing to apply."""
+    trip each); an Applied when there is nothing to apply. `saved`: the exchange's row as this
+    job, holding its lock, last saved it: nothing to read."""
+    if taken and saved is not None:
+        return Taken(unattached(Exchange, saved), event, source, 1)
     with db.autocommit() as connection:
         attempts = 1
         if signal_id is not None and not taken:
@@ -294,9 +300,10 @@ def _run_step(exchange: Exchange, event: str, source: str, step: str, after: str
     if follow_up and _left_unsaid(exchange, after, follow_up):
         follow_up = None
     then = follow_up and (follow_up, f"after {step}")
-    recorded = move(exchange.id, exchange.state, after, f"{step}: {outcome}", source,
-                    follow_up=then, signal_id=signal_id, delivery_id=delivery_id)
-    return Applied(outcome, recorded and FollowUp(recorded, *then), done=signal_id is not None)
+    recorded, saved = move(exchange.id, exchange.state, after, f"{step}: {outcome}", source,
+                           follow_up=then, signal_id=signal_id, delivery_id=delivery_id)
+    return Applied(outcome, recorded and FollowUp(recorded, *then, saved),
+                   done=signal_id is not None)
 
 
 def _left_unsaid(exchange: Exchange, after: str, follow_up: str) -> bool:

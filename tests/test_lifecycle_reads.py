@@ -97,3 +97,28 @@ def test_settings_a_job_read_with_its_exchange_are_kept_for_its_steps(app, world
     with statements(app) as seen:
         assert settings_module.settings_of(world.domain) is not row
     assert len(seen) == 1
+
+
+def test_a_follow_up_is_applied_on_the_row_its_step_saved(app, world, monkeypatch):
+    """Sent: fulfil, then its follow-up collect in the same job; the exchange is read once,
+    when the job takes the Sent signal, and collect gets the row fulfil's end saved."""
+    from jobs import lifecycle
+
+    exchange = _parked(world)
+    world.close()
+    world.run_jobs()
+    reads = []
+    real = lifecycle.read_exchange
+    monkeypatch.setattr(lifecycle, "read_exchange",
+                        lambda *a, **k: reads.append(a) or real(*a, **k))
+    collected = []
+    real_collect = lifecycle.STEPS["collect"]
+    monkeypatch.setitem(lifecycle.STEPS, "collect",
+                        lambda row: collected.append(row) or real_collect(row))
+    world.warehouse_moves(450, waybill="READ1")
+    world.run_jobs()
+    assert world.exchange().state == "completed", world.exchange().attention_reason
+    assert len(reads) == 1
+    [row] = collected
+    assert (row.id, row.state, row.tracking_number) == (exchange.id, "fulfilled", "READ1")
+    assert row.fulfilled_at is not None and row.items == exchange.items
