@@ -29,14 +29,13 @@ from jobs.exchange_transitions import (
     keep_release,
     move,
     note_event,
-    record_event,
     resume,
 )
 from jobs.queue import DEFAULT_TIMEOUT, enqueue, job_id, jobs
 from models import db
 from models.exchange import Exchange, read_exchange
 from models.exchange_signal import MAX_ATTEMPTS, mark_done, take_signal
-from models.exchange_writes import mark_once, step_writes, write
+from models.exchange_writes import mark_once, one_statement, step_writes, write_with_signal
 from models.rows import unattached
 from models.settings import settings_of
 
@@ -79,13 +78,13 @@ def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "",
     lock = _lock_now(exchange_id) if now else None
     held = lock is not None
     try:
-        with db.transaction() as connection:
-            if lines:
-                write(exchange_id, list(lines), {}, connection=connection)
+        lines = list(lines)
+        alone = not moment and one_statement(exchange_id, lines, db.engine().dialect.name)
+        with db.autocommit() if alone else db.transaction() as connection:
             if moment:
                 mark_once(exchange_id, moment, connection=connection)
-            signal_id = record_event(exchange_id, event, source, connection=connection,
-                                     taken=held)
+            signal_id = write_with_signal(exchange_id, lines, event, source, taken=held,
+                                          connection=connection)
         if signal_id is None:
             return True
         if held:  # applied in this job; a retriable failure leaves it to its own job

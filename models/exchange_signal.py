@@ -48,21 +48,22 @@ def pending(*, session: Session, older_than: timedelta, limit: int = 500,
     return list(session.exec(query))
 
 
-def _record_statement():
+def record_statement(*conditions):
     """INSERT … SELECT … WHERE NOT EXISTS: the signal row, unless the same event already waits
-    for this exchange, not yet taken by a worker. Built once; only its parameters change."""
+    for this exchange, not yet taken by a worker (and only where `conditions` hold). Built
+    once; only its parameters change."""
     exchange_id, event = bindparam("s_exchange_id", type_=Integer), bindparam("s_event", String)
     waiting = select(ExchangeSignal.id).where(
         ExchangeSignal.exchange_id == exchange_id, ExchangeSignal.event == event,
         ExchangeSignal.done_at.is_(None), ExchangeSignal.attempts == 0)
     values = select(exchange_id, event, bindparam("s_source", type_=String),
                     bindparam("s_created_at", type_=UTCDateTime),
-                    bindparam("s_attempts", type_=Integer)).where(~waiting.exists())
+                    bindparam("s_attempts", type_=Integer)).where(~waiting.exists(), *conditions)
     columns = ["exchange_id", "event", "source", "created_at", "attempts"]
     return insert(ExchangeSignal).from_select(columns, values).returning(ExchangeSignal.id)
 
 
-_RECORD = _record_statement()
+_RECORD = record_statement()
 
 
 def record_signal(exchange_id: int, event: str, source: str, *, connection: Connection,
@@ -71,9 +72,14 @@ def record_signal(exchange_id: int, event: str, source: str, *, connection: Conn
     (which then stands for this one too): the new id, or None. One statement. `taken`: the
     caller holds the exchange's lock and applies it next, so its first attempt is counted
     here (as take_signal would), in the same statement."""
-    return execute(connection, _RECORD, {"s_exchange_id": exchange_id, "s_event": event,
-                                        "s_source": source[:255], "s_created_at": utcnow(),
-                                        "s_attempts": 1 if taken else 0}).scalar()
+    return execute(connection, _RECORD, signal_values(exchange_id, event, source,
+                                                     taken=taken)).scalar()
+
+
+def signal_values(exchange_id: int, event: str, source: str, *, taken: bool) -> dict:
+    """The parameters of `record_statement`."""
+    return {"s_exchange_id": exchange_id, "s_event": event, "s_source": source[:255],
+            "s_created_at": utcnow(), "s_attempts": 1 if taken else 0}
 
 
 # Built once, run with parameters: no statement to build and no cache key to compute per call.

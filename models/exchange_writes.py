@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 
 from models import db
 from models.exchange import Exchange, ExchangeEvent
+from models.exchange_signal import record_signal, record_statement, signal_values
 from models.plain_sql import execute, first_mapping
 from models.types import utcnow
 
@@ -122,6 +123,51 @@ def _together(fields: tuple[str, ...], count: int, row: bool = False):
     if row:
         return select(*saved.c).add_cte(appended.returning(_EVENTS.c.id).cte("appended"))
     return appended.add_cte(saved).returning(_EVENTS.c.id)
+
+
+def write_with_signal(exchange_id: int, lines: list[dict], event: str, source: str, *,
+                      taken: bool, connection: Connection) -> int | None:
+    """Append lines and record a signal (models/exchange_signal.py `record_signal`): one
+    statement on PostgreSQL (the signal row only where the exchange row was there to update),
+    else `write` then `record_signal`. The signal's id, or None when the same event already
+    waits; LookupError when the exchange is gone, as `write`."""
+    if not one_statement(exchange_id, lines, connection.dialect.name):
+        if lines:
+            write(exchange_id, lines, {}, connection=connection)
+        return record_signal(exchange_id, event, source, connection=connection, taken=taken)
+    values = {**signal_values(exchange_id, event, source, taken=taken), "b_id": exchange_id}
+    values["updated_at"] = values["s_created_at"]
+    for number, each in enumerate(lines):
+        values.update({f"{name}_{number}": each[name] for name in _LINE})
+    signal_id = execute(connection, _with_signal(len(lines)), values).scalar()
+    if signal_id is None and execute(connection, _EXISTS, {"b_id": exchange_id}).first() is None:
+        raise LookupError(f"exchange {exchange_id} is gone")
+    return signal_id
+
+
+def one_statement(exchange_id: int, lines: list[dict], dialect: str) -> bool:
+    """Whether `write_with_signal` is one statement (then it needs no transaction around)."""
+    return bool(lines) and len(lines) <= MAX_TOGETHER and dialect == "postgresql" \
+        and all(each["exchange_id"] == exchange_id for each in lines)
+
+
+_EXISTS = select(_TABLE.c.id).where(_TABLE.c.id == bindparam("b_id"))
+
+
+@functools.lru_cache(maxsize=16)
+def _with_signal(count: int):
+    """WITH saved AS (UPDATE exchange … RETURNING id), appended AS (INSERT INTO exchange_event
+    … FROM saved) INSERT INTO exchange_signal … WHERE NOT EXISTS (the same event waiting) AND
+    EXISTS (SELECT FROM saved): built once per count of lines."""
+    saved = sql_update(_TABLE).where(_TABLE.c.id == bindparam("b_id")).values(
+        updated_at=bindparam("updated_at", type_=_TABLE.c.updated_at.type)
+    ).returning(_TABLE.c.id).cte("saved")
+    rows = [select(saved.c.id, *(bindparam(f"{name}_{number}", type_=_EVENTS.c[name].type)
+                                 for name in _LINE)) for number in range(count)]
+    appended = insert(_EVENTS).from_select(["exchange_id", *_LINE],
+                                           union_all(*rows) if count > 1 else rows[0]) \
+        .returning(_EVENTS.c.id).cte("appended")
+    return record_statement(select(saved.c.id).exists()).add_cte(appended)
 
 
 def pending(exchange_id: int) -> tuple[list[dict], dict]:
