@@ -35,7 +35,7 @@ from jobs.queue import DEFAULT_TIMEOUT, enqueue, job_id, jobs
 from models import db
 from models.exchange import Exchange, read_exchange
 from models.exchange_signal import MAX_ATTEMPTS, mark_done, take_signal
-from models.exchange_writes import mark_once, one_statement, step_writes, write_with_signal
+from models.exchange_writes import one_statement, step_writes, write_with_signal
 from models.rows import unattached
 from models.settings import settings_of
 
@@ -79,12 +79,10 @@ def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "",
     held = lock is not None
     try:
         lines = list(lines)
-        alone = not moment and one_statement(exchange_id, lines, db.engine().dialect.name)
+        alone = one_statement(exchange_id, lines, db.engine().dialect.name)
         with db.autocommit() if alone else db.transaction() as connection:
-            if moment:
-                mark_once(exchange_id, moment, connection=connection)
             signal_id = write_with_signal(exchange_id, lines, event, source, taken=held,
-                                          connection=connection)
+                                          connection=connection, moment=moment)
         if signal_id is None:
             return True
         if held:  # applied in this job; a retriable failure leaves it to its own job

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, union_all
+from sqlalchemy import bindparam, func, insert, select, union_all
 from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Connection
 
@@ -126,12 +126,16 @@ def _together(fields: tuple[str, ...], count: int, row: bool = False):
 
 
 def write_with_signal(exchange_id: int, lines: list[dict], event: str, source: str, *,
-                      taken: bool, connection: Connection) -> int | None:
-    """Append lines and record a signal (models/exchange_signal.py `record_signal`): one
-    statement on PostgreSQL (the signal row only where the exchange row was there to update),
-    else `write` then `record_signal`. The signal's id, or None when the same event already
-    waits; LookupError when the exchange is gone, as `write`."""
+                      taken: bool, connection: Connection,
+                      moment: str | None = None) -> int | None:
+    """Append lines, set a moment column once (`mark_once`) and record a signal
+    (models/exchange_signal.py `record_signal`): one statement on PostgreSQL (the signal row
+    only where the exchange row was there to update), else `mark_once`, `write` and
+    `record_signal`. The signal's id, or None when the same event already waits;
+    LookupError when the exchange is gone, as `write`."""
     if not one_statement(exchange_id, lines, connection.dialect.name):
+        if moment:
+            mark_once(exchange_id, moment, connection=connection)
         if lines:
             write(exchange_id, lines, {}, connection=connection)
         return record_signal(exchange_id, event, source, connection=connection, taken=taken)
@@ -139,7 +143,7 @@ def write_with_signal(exchange_id: int, lines: list[dict], event: str, source: s
     values["updated_at"] = values["s_created_at"]
     for number, each in enumerate(lines):
         values.update({f"{name}_{number}": each[name] for name in _LINE})
-    signal_id = execute(connection, _with_signal(len(lines)), values).scalar()
+    signal_id = execute(connection, _with_signal(len(lines), moment), values).scalar()
     if signal_id is None and execute(connection, _EXISTS, {"b_id": exchange_id}).first() is None:
         raise LookupError(f"exchange {exchange_id} is gone")
     return signal_id
@@ -155,13 +159,17 @@ _EXISTS = select(_TABLE.c.id).where(_TABLE.c.id == bindparam("b_id"))
 
 
 @functools.lru_cache(maxsize=16)
-def _with_signal(count: int):
+def _with_signal(count: int, moment: str | None = None):
     """WITH saved AS (UPDATE exchange … RETURNING id), appended AS (INSERT INTO exchange_event
     … FROM saved) INSERT INTO exchange_signal … WHERE NOT EXISTS (the same event waiting) AND
-    EXISTS (SELECT FROM saved): built once per count of lines."""
-    saved = sql_update(_TABLE).where(_TABLE.c.id == bindparam("b_id")).values(
-        updated_at=bindparam("updated_at", type_=_TABLE.c.updated_at.type)
-    ).returning(_TABLE.c.id).cte("saved")
+    EXISTS (SELECT FROM saved): built once per count of lines and moment column (set to the
+    signal's time unless already set)."""
+    values = {"updated_at": bindparam("updated_at", type_=_TABLE.c.updated_at.type)}
+    if moment:
+        values[moment] = func.coalesce(_TABLE.c[moment],
+                                       bindparam("updated_at", type_=_TABLE.c[moment].type))
+    saved = sql_update(_TABLE).where(_TABLE.c.id == bindparam("b_id")).values(values) \
+        .returning(_TABLE.c.id).cte("saved")
     rows = [select(saved.c.id, *(bindparam(f"{name}_{number}", type_=_EVENTS.c[name].type)
                                  for name in _LINE)) for number in range(count)]
     appended = insert(_EVENTS).from_select(["exchange_id", *_LINE],

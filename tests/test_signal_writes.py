@@ -54,3 +54,24 @@ def test_a_gone_exchange_gets_neither(world):
     with db.session() as s:
         assert s.exec(select(ExchangeSignal).where(
             ExchangeSignal.exchange_id == exchange.id)).all() == []
+
+
+def test_a_moment_is_set_once_with_the_line_and_the_signal(world):
+    from models.exchange import Exchange
+
+    exchange = _parked(world)
+
+    def record(outcome: str) -> None:
+        with db.transaction() as connection:
+            write_with_signal(exchange.id, [line(exchange.id, "webhook", "test", outcome)],
+                              "release", "test", taken=False, connection=connection,
+                              moment="return_closed_at")
+
+    record("closed")
+    with db.session() as s:
+        first = s.get(Exchange, exchange.id).return_closed_at
+    assert first is not None
+    record("closed again")
+    with db.session() as s:
+        assert s.get(Exchange, exchange.id).return_closed_at == first  # kept, not moved
+    assert _state(exchange.id) == (["closed", "closed again"], [("release", 0)])
