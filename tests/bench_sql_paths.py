@@ -68,3 +68,27 @@ def test_connection_overhead(app):
 
     print(f"\nautocommit checkout {_cpu_us(autocommit):.0f} us, "  # noqa: T201
           f"transaction {_cpu_us(transaction):.0f} us CPU")
+
+
+def test_webhook_line_and_signal(app, world):
+    """A webhook's line and its signal (the same event waiting after the first: None)."""
+    from models.exchange_signal import record_signal
+    from models.exchange_writes import line, write, write_with_signal
+
+    world.setup().approve()
+    world.run_jobs()
+    exchange_id = world.exchange().id
+
+    def old():
+        with db.transaction() as connection:
+            write(exchange_id, [line(exchange_id, "webhook", "bench", "old")], {},
+                  connection=connection)
+            return record_signal(exchange_id, "release", "bench", connection=connection)
+
+    def new():
+        with db.autocommit() as connection:
+            return write_with_signal(exchange_id, [line(exchange_id, "webhook", "bench", "new")],
+                                     "release", "bench", taken=False, connection=connection)
+
+    print(f"\nline + signal: old {_cpu_us(old, 500):.0f} us, "  # noqa: T201
+          f"new {_cpu_us(new, 500):.0f} us CPU")
