@@ -15,7 +15,7 @@ from clients.deps import Locks, job_run
 from clients.shopify_errors import ShopifyAuthError, token_or_raise
 from clients.shopify_session import SessionToken
 from models import crypto, db
-from models.shop import Shop, get_shop
+from models.shop import Shop, StoredToken, get_shop, stored_token
 from models.types import utcnow
 
 EXTENSION = "swapline.shopify_tokens"
@@ -75,7 +75,9 @@ class TokenStore:
         """A valid access token for a shop, refreshed once, under a per-shop lock, when near
         expiry. `rejected` is a token Shopify just answered 401 to: refresh unless another
         worker already replaced it. Inside an RQ job the token read is kept for the job's
-        later calls (until near expiry); a rejection reads the row again."""
+        later calls (until near expiry); a rejection reads the row again. Not kept past the
+        job: a token dropped (uninstall, a refused grant) or refreshed by another worker would
+        then cost a refused Shopify call, far dearer than the one-statement read it saves."""
         run = job_run()
         if rejected is None and run is not None:
             kept = self.in_job.get(domain)
@@ -92,18 +94,18 @@ class TokenStore:
         self.in_job.pop(domain, None)
 
     def _read_or_refresh(self, domain: str, rejected: str | None) -> tuple[str, datetime | None]:
-        with db.session() as s:
-            shop = get_shop(domain, session=s)
-            if shop is None or not shop.installed:
-                raise ShopifyAuthError(
-                    f"{domain} has no offline token (app not opened or uninstalled)")
-            if not _needs_refresh(shop, rejected):
-                # Read inside the session: a token under an older key is re-encrypted here.
-                plain, rotated = crypto.decrypt_current(shop.access_token_enc)
-                if rotated is not None:
+        with db.autocommit() as connection:  # one statement: no BEGIN and COMMIT around it
+            shop = stored_token(domain, connection=connection)
+        if shop is None or not shop.installed:
+            raise ShopifyAuthError(
+                f"{domain} has no offline token (app not opened or uninstalled)")
+        if not _needs_refresh(shop, rejected):
+            plain, rotated = crypto.decrypt_current(shop.access_token_enc)
+            if rotated is not None:  # a token under an older key is re-encrypted here
+                with db.session() as s:
                     crypto.swap(Shop, shop.id, "access_token_enc", shop.access_token_enc,
                                 rotated, session=s)
-                return plain, shop.access_token_expires_at
+            return plain, shop.access_token_expires_at
         with self.locks.lock(f"swapline:token-refresh:{domain}", timeout=60,
                              blocking_timeout=60):
             try:
@@ -166,7 +168,7 @@ def needs_token(shop: Shop | None) -> bool:
     return False
 
 
-def _needs_refresh(shop: Shop, rejected: str | None) -> bool:
+def _needs_refresh(shop: Shop | StoredToken, rejected: str | None) -> bool:
     if rejected is not None and crypto.decrypt(shop.access_token_enc) == rejected:
         return True
     return _near_expiry(shop.access_token_expires_at)

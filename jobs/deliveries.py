@@ -10,9 +10,13 @@ import logs
 from jobs import metrics
 from jobs.queue import enqueue, enqueue_many, job_id
 from models import db
-from models.delivery import WebhookDelivery
+from models.delivery import (
+    WebhookDelivery,
+    mark_processed,
+    marked_with_signal,
+    processed_with_signal,
+)
 from models.plain_sql import execute
-from models.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ def process_delivery(delivery_id: int) -> str:
     delivery = _take(delivery_id)
     if delivery is None:
         return "already processed"
+    processed_with_signal(None)  # a handler that signals one event marks it with the signal
     source, topic, shop = delivery.source, delivery.topic, delivery.shop_domain
     handler = handlers().get((source, topic))
     with logs.context(shop=shop, delivery_id=delivery_id, topic=topic):
@@ -43,7 +48,8 @@ def process_delivery(delivery_id: int) -> str:
         except Exception as exc:
             _record_error(delivery_id, exc)
             raise
-        _mark_processed(delivery_id)
+        if not marked_with_signal(delivery_id):
+            _mark_processed(delivery_id)
         log.info("delivery processed: %s", outcome)
     return outcome
 
@@ -68,8 +74,7 @@ def _take(delivery_id: int) -> WebhookDelivery | None:
 
 def _mark_processed(delivery_id: int) -> None:
     with db.autocommit() as connection:  # shop/redact deletes its own row: then no row matches
-        execute(connection, _SAVE, {"b_id": delivery_id, "processed_at": utcnow(),
-                                    "last_error": None}, columns=True)
+        mark_processed(delivery_id, connection=connection)
 
 
 def _record_error(delivery_id: int, exc: Exception) -> None:

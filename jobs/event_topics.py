@@ -16,7 +16,12 @@ from models.delivery import WebhookDelivery
 from models.exchange import Exchange, find_by_ongoing_order
 from models.exchange_writes import line, note
 from models.rows import unattached
-from models.settings import ShopSettings, settings_for, tick_first_ongoing_webhook
+from models.settings import (
+    ShopSettings,
+    keep_for_job,
+    settings_for,
+    tick_first_ongoing_webhook,
+)
 from models.shop import Shop, get_shop
 
 RETURN_EVENTS = ("return.closed", "shipment.event.in_transit")
@@ -40,7 +45,7 @@ def ongoing_order(delivery: WebhookDelivery) -> str:
         return "no order id or status number"
     source = f"Ongoing webhook {payload.get('webhookEventId')}"
     if exchange is not None:
-        return _exchange_order(exchange, settings, status, source)
+        return _exchange_order(exchange, settings, status, source, delivery.id)
     if event_for(settings, ORIGINAL_ORDER, status) == RELEASE:
         count = _release_for_original(
             delivery.shop_domain, str(payload.get("orderNumber") or ""), source)
@@ -68,11 +73,12 @@ def _settings_and_exchange(domain: str, order_id: int | None
         row = connection.execute(_NOTICE, {"domain": domain, "order_id": order_id}).first()
     if row is not None:
         count = len(_SETTINGS.c)
-        settings = dict(zip(_SETTINGS.c.keys(), row[:count], strict=True))
+        settings = unattached(ShopSettings, dict(zip(_SETTINGS.c.keys(), row[:count],
+                                                     strict=True)), persistent=True)
         exchange = dict(zip(_EXCHANGE.c.keys(), row[count:], strict=True))
-        return (unattached(ShopSettings, settings, persistent=True),
-                unattached(Exchange, exchange, persistent=True)
-                if exchange["id"] is not None else None)
+        keep_for_job(domain, settings)  # the step this job applies reads no second copy
+        return settings, (unattached(Exchange, exchange, persistent=True)
+                          if exchange["id"] is not None else None)
     with db.session() as s:
         shop = get_shop(domain, session=s)
         if shop is None:
@@ -82,15 +88,17 @@ def _settings_and_exchange(domain: str, order_id: int | None
         return settings_for(shop, session=s), exchange
 
 
-def _exchange_order(exchange: Exchange, settings: ShopSettings, status: int, source: str) -> str:
+def _exchange_order(exchange: Exchange, settings: ShopSettings, status: int, source: str,
+                    delivery_id: int) -> str:
     """Our exchange order reached `status`: signal what it means, if the exchange awaits it
-    (the webhook's line then goes with the signal, in one transaction)."""
+    (the webhook's line then goes with the signal, in one transaction, and the delivery is
+    marked processed with them)."""
     name, event = f"Ongoing order status {status}", event_for(settings, EXCHANGE_ORDER, status)
     if event is None or not exchange_rules.awaited(exchange.state, event):
         note(exchange.id, name, source, kind="webhook")
         return "status noted"
     signal(exchange.id, event, shop=exchange.shop_domain, source=source, now=True,
-           lines=[line(exchange.id, "webhook", name, source)])
+           lines=[line(exchange.id, "webhook", name, source)], delivery_id=delivery_id)
     return f"{event} queued for exchange {exchange.id}"
 
 
@@ -130,7 +138,8 @@ def return_event(delivery: WebhookDelivery) -> str:
     event = IN_TRANSIT if delivery.topic == "shipment.event.in_transit" else RELEASE
     signal(exchange_id, event, shop=delivery.shop_domain, source=delivery.topic, now=True,
            lines=[line(exchange_id, "webhook", f"return event {delivery.topic}", payload["id"])],
-           moment="return_closed_at" if delivery.topic == "return.closed" else None)
+           moment="return_closed_at" if delivery.topic == "return.closed" else None,
+           delivery_id=delivery.id)
     return f"{event} queued for exchange {exchange_id}"
 
 

@@ -5,6 +5,10 @@ holding an exchange item (`check_before_release`) and stops there if it finds on
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from sqlmodel import select
 
 from clients import shopify_admin as shop_api
@@ -20,6 +24,19 @@ from models.settings import ShopSettings
 
 # The source the Exchanges page gives its Release now button (blueprints/exchanges.py `act`).
 RELEASE_NOW = f"merchant: {ACTIONS['release'].label}"
+# (event, source) of the signal the lifecycle's runner is applying, as recorded (`applying`).
+_APPLYING: ContextVar[tuple[str, str] | None] = ContextVar("swapline_applying", default=None)
+
+
+@contextmanager
+def applying(event: str, source: str) -> Iterator[None]:
+    """The runner applies a signal recorded with this event and source (jobs/lifecycle.py):
+    the guard below reads them here instead of from the database."""
+    token = _APPLYING.set((event, source))
+    try:
+        yield
+    finally:
+        _APPLYING.reset(token)
 
 
 def tag_order(exchange: Exchange, settings: ShopSettings) -> None:
@@ -41,16 +58,22 @@ def tag_order(exchange: Exchange, settings: ShopSettings) -> None:
 def released_by_merchant(exchange: Exchange) -> bool:
     """Whether the release being applied is the merchant's Release now: the signal this
     exchange's job is applying (taken, not done) came from that button, directly or kept
-    until create finished."""
+    until create finished. The runner hands the signal over (`applying`); read from the
+    database only outside it."""
+    event, source = _APPLYING.get() or _applying_signal(exchange)
+    if event == RELEASE_IF_REQUESTED:
+        source = exchange.release_reason or ""
+    return event in (RELEASE, RELEASE_IF_REQUESTED) and source == RELEASE_NOW
+
+
+def _applying_signal(exchange: Exchange) -> tuple[str, str]:
+    """The exchange's latest signal taken and not done: the one its job is applying."""
     query = (select(ExchangeSignal.event, ExchangeSignal.source)
              .where(ExchangeSignal.exchange_id == exchange.id,
                     ExchangeSignal.done_at.is_(None), ExchangeSignal.attempts > 0)
              .order_by(ExchangeSignal.id.desc()).limit(1))
     with db.autocommit() as connection:  # one read: one round trip
-        event, source = connection.execute(query).first() or ("", "")
-    if event == RELEASE_IF_REQUESTED:
-        source = exchange.release_reason or ""
-    return event in (RELEASE, RELEASE_IF_REQUESTED) and source == RELEASE_NOW
+        return tuple(connection.execute(query).first() or ("", ""))
 
 
 def check_before_release(exchange: Exchange, client: OngoingClient,

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from jobs import alerts, exchange_rules
 from jobs.exchange_rules import COMPLETED, NEEDS_ATTENTION
 from models import db
+from models.delivery import processed_with_signal
 from models.exchange import Exchange, record
 from models.exchange_signal import mark_done, record_signal
 from models.exchange_writes import line, pending, write
@@ -31,25 +32,33 @@ def record_event(exchange_id: int, event: str, source: str, *,
 
 
 def move(exchange_id: int, before: str, after: str, outcome: str, source: str, *,
-         follow_up: tuple[str, str] | None = None, signal_id: int | None = None) -> int | None:
+         follow_up: tuple[str, str] | None = None, signal_id: int | None = None,
+         delivery_id: int | None = None) -> tuple[int | None, dict | None]:
     """The step's end, in one transaction: its waiting lines and fields, the new state with its
     transition line, the follow-up signal (its id; None when the same one already waits) and
     the applied signal marked done. A crash before the commit leaves all of it to a re-run.
     The follow-up is recorded taken (its first attempt counted): the runner, holding the
-    exchange's lock, applies it next; a crash before it is done leaves it to the sweeper."""
+    exchange's lock, applies it next; a crash before it is done leaves it to the sweeper.
+    `delivery_id`: the webhook delivery that carried the applied signal, marked processed
+    here too (in the done mark's statement on PostgreSQL): its job writes no mark of its own.
+    With a follow-up, the exchange's row as saved comes back too (by column name), for the
+    runner to apply the follow-up without reading it again."""
     at = utcnow()
     lines, fields = pending(exchange_id)
     lines.append({**line(exchange_id, "transition", f"{before} → {after}", outcome,
                          source=source), "at": at})
     with db.transaction() as connection:
-        write(exchange_id, lines, {**fields, "state": after,
-                                   **({"completed_at": at} if after == COMPLETED else {})},
-              connection=connection, at=at)
+        saved = write(exchange_id, lines,
+                      {**fields, "state": after,
+                       **({"completed_at": at} if after == COMPLETED else {})},
+                      connection=connection, at=at, row=follow_up is not None)
         recorded = record_event(exchange_id, *follow_up, connection=connection, taken=True) \
             if follow_up else None
         if signal_id is not None:
-            mark_done(signal_id, connection=connection)
-    return recorded
+            mark_done(signal_id, connection=connection, delivery_id=delivery_id)
+    if signal_id is not None and delivery_id is not None:
+        processed_with_signal(delivery_id)
+    return recorded, saved
 
 
 def note_event(exchange_id: int, kind: str, name: str, outcome: str, source: str = "") -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import bindparam, func, insert
+from sqlalchemy import String, bindparam, cast, func, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -45,7 +45,8 @@ def detect(delivery: WebhookDelivery) -> str:
     if exchange is None:
         return "exchange already known"
     signal(exchange.id, CREATE, shop=domain, source=delivery.topic, now=True,
-           lines=[line(exchange.id, "webhook", f"webhook {delivery.topic}", "exchange detected")])
+           lines=[line(exchange.id, "webhook", f"webhook {delivery.topic}", "exchange detected")],
+           delivery_id=delivery.id)
     return f"exchange {exchange.id} detected"
 
 
@@ -69,22 +70,24 @@ def _new_exchange(domain: str, ret: dict) -> Exchange | None:
                         return_name=ret["name"], order_gid=order["id"], order_name=order["name"],
                         items=items, returned_items=returned, workflow=workflow)
     try:
-        with db.transaction() as connection:
-            count = connection.execute(_COUNT, {"domain": domain, "order_gid": order["id"]})
-            values["ongoing_order_number"] = \
-                f"{prefix}-{order['name'].lstrip('#')}-{count.scalar_one() + 1}"
-            values["id"] = connection.execute(_INSERT, values).scalar_one()
+        with db.autocommit() as connection:  # one statement: its own transaction
+            values["id"], values["ongoing_order_number"] = connection.execute(_INSERT, {
+                **values, "c_domain": domain, "c_order_gid": order["id"],
+                "c_number": f"{prefix}-{order['name'].lstrip('#')}-"}).one()
     except IntegrityError:  # the same return detected twice at once: the other one won
         return None
     return unattached(Exchange, values, persistent=True)
 
 
-# Built once (Core, no ORM session and flush): the shop's exchanges of an order, counted for
-# the new one's Ongoing order number; the new exchange's row.
-_COUNT = select(func.count()).select_from(Exchange.__table__).where(
-    Exchange.__table__.c.shop_domain == bindparam("domain"),
-    Exchange.__table__.c.order_gid == bindparam("order_gid"))
-_INSERT = insert(Exchange.__table__).returning(Exchange.__table__.c.id)
+# Built once (Core, no ORM session and flush): the new exchange's row, its Ongoing order
+# number ending in one more than the shop's exchanges of the order so far, counted in the
+# INSERT (one statement; the unique return still refuses a second detection of the same one).
+_COUNT = select(func.count() + 1).select_from(Exchange.__table__).where(
+    Exchange.__table__.c.shop_domain == bindparam("c_domain"),
+    Exchange.__table__.c.order_gid == bindparam("c_order_gid")).scalar_subquery()
+_INSERT = insert(Exchange.__table__).values(
+    ongoing_order_number=bindparam("c_number", type_=String) + cast(_COUNT, String)) \
+    .returning(Exchange.__table__.c.id, Exchange.__table__.c.ongoing_order_number)
 
 
 def _exchange_id(domain: str, gid: str | None) -> int | None:
@@ -110,7 +113,7 @@ def _signal_return(delivery: WebhookDelivery, event: str, *, moment: str | None 
         return "no exchange for this return"
     signal(exchange_id, event, shop=delivery.shop_domain, source=delivery.topic, now=True,
            lines=[line(exchange_id, "webhook", f"webhook {delivery.topic}", event)],
-           moment=moment)
+           moment=moment, delivery_id=delivery.id)
     return f"{event} queued for exchange {exchange_id}"
 
 

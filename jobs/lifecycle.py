@@ -22,20 +22,21 @@ from rq.timeouts import JobTimeoutException
 import logs
 from clients.shopify_errors import ShopifyRefusal
 from jobs import exchange_collect, exchange_fulfil, exchange_rules, exchange_steps, metrics
+from jobs.exchange_guard import applying
 from jobs.exchange_rules import NeedsAttention, Then
 from jobs.exchange_transitions import (
     attention,
     keep_release,
     move,
     note_event,
-    record_event,
     resume,
 )
 from jobs.queue import DEFAULT_TIMEOUT, enqueue, job_id, jobs
 from models import db
 from models.exchange import Exchange, read_exchange
 from models.exchange_signal import MAX_ATTEMPTS, mark_done, take_signal
-from models.exchange_writes import mark_once, step_writes, write
+from models.exchange_writes import one_statement, step_writes, write_with_signal
+from models.rows import unattached
 from models.settings import settings_of
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,8 @@ STEP_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 
 
 def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "",
-           now: bool = False, lines: list[dict] = (), moment: str | None = None) -> bool:
+           now: bool = False, lines: list[dict] = (), moment: str | None = None,
+           delivery_id: int | None = None) -> bool:
     """Queue `event` for an exchange (from a webhook, the poll, a button or a follow-up).
 
     The event is written to the database first, so a job Redis loses is queued again by the
@@ -66,21 +68,26 @@ def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "",
 
     `lines` (timeline lines, models.exchange.line) and `moment` (a moment column set once,
     mark_once) are written with the signal row, in its transaction: what the webhook said is
-    on the timeline exactly when its event is recorded."""
+    on the timeline exactly when its event is recorded.
+
+    `delivery_id`: the webhook delivery whose one event this is (its handler signals nothing
+    else after): when this job applies it and its step succeeds, the delivery is marked
+    processed in the step's last transaction (jobs/exchange_transitions.py `move`) and its
+    job writes no mark of its own. A worker killed before that leaves the delivery
+    unprocessed: its job, run again, applies the event again (steps are safe to re-run)."""
     lock = _lock_now(exchange_id) if now else None
     held = lock is not None
     try:
-        with db.transaction() as connection:
-            if lines:
-                write(exchange_id, list(lines), {}, connection=connection)
-            if moment:
-                mark_once(exchange_id, moment, connection=connection)
-            signal_id = record_event(exchange_id, event, source, connection=connection,
-                                     taken=held)
+        lines = list(lines)
+        alone = one_statement(exchange_id, lines, db.engine().dialect.name)
+        with db.autocommit() if alone else db.transaction() as connection:
+            signal_id = write_with_signal(exchange_id, lines, event, source, taken=held,
+                                          connection=connection, moment=moment)
         if signal_id is None:
             return True
         if held:  # applied in this job; a retriable failure leaves it to its own job
-            _follow(exchange_id, FollowUp(signal_id, event, source[:255]), shop=shop)
+            _follow(exchange_id, FollowUp(signal_id, event, source[:255]), shop=shop,
+                    delivery_id=delivery_id)
             return True
     finally:
         if held:
@@ -146,19 +153,23 @@ def advance(exchange_id: int, event: str, source: str = "", signal_id: int | Non
         _unlock(lock, exchange_id)
 
 
-def _follow(exchange_id: int, follow_up: FollowUp | None, *, shop: str = "") -> None:
+def _follow(exchange_id: int, follow_up: FollowUp | None, *, shop: str = "",
+            delivery_id: int | None = None) -> None:
     """Apply signals this job recorded taken one after another, under the lock the caller
     holds since: each one's follow-up is written (as a signal row) before the one that caused
     it is marked done, so a crash between them leaves it to the sweeper. A retriable failure
     is left to the signal's own job, scheduled like RQ's first retry; the row stays pending,
-    so nothing is lost if that job is lost too."""
+    so nothing is lost if that job is lost too. `delivery_id`: the delivery that carried the
+    first one, marked processed with that one's step (see `signal`)."""
     while follow_up is not None:
-        signal_id, event, source = follow_up
-        taken = _take(exchange_id, signal_id, event, source, taken=True)
+        signal_id, event, source, saved = follow_up
+        taken = _take(exchange_id, signal_id, event, source, taken=True, saved=saved)
         if isinstance(taken, Applied):  # the exchange was deleted
             return
         try:
-            follow_up = _run(taken, signal_id, may_raise=True).follow_up
+            follow_up = _run(taken, signal_id, may_raise=True,
+                             delivery_id=delivery_id).follow_up
+            delivery_id = None
         except Exception as exc:
             if not getattr(exc, "retriable", False):
                 raise  # e.g. the job's own timeout: RQ's registry shows it; the row stays
@@ -168,11 +179,13 @@ def _follow(exchange_id: int, follow_up: FollowUp | None, *, shop: str = "") -> 
 
 
 class FollowUp(NamedTuple):
-    """A signal this job recorded taken (its first attempt counted) and applies next."""
+    """A signal this job recorded taken (its first attempt counted) and applies next; `saved`:
+    its exchange's row as the step before saved it (under the lock this job still holds)."""
 
     signal_id: int
     event: str
     source: str
+    saved: dict | None = None
 
 
 class Applied(NamedTuple):
@@ -194,10 +207,13 @@ class Taken(NamedTuple):
 
 
 def _take(exchange_id: int, signal_id: int | None, event: str = "", source: str = "", *,
-          taken: bool = False) -> Taken | Applied:
+          taken: bool = False, saved: dict | None = None) -> Taken | Applied:
     """Count an attempt at the signal (committed before the step runs; `taken`: counted when
     it was recorded), then read the exchange: each statement its own transaction (one round
-    trip each); an Applied when there is nothing to apply."""
+    trip each); an Applied when there is nothing to apply. `saved`: the exchange's row as this
+    job, holding its lock, last saved it: nothing to read."""
+    if taken and saved is not None:
+        return Taken(unattached(Exchange, saved), event, source, 1)
     with db.autocommit() as connection:
         attempts = 1
         if signal_id is not None and not taken:
@@ -211,21 +227,24 @@ def _take(exchange_id: int, signal_id: int | None, event: str = "", source: str 
     return Taken(exchange, event, source, attempts)
 
 
-def _run(taken: Taken, signal_id: int | None, *, may_raise: bool) -> Applied:
+def _run(taken: Taken, signal_id: int | None, *, may_raise: bool,
+         delivery_id: int | None = None) -> Applied:
     """Apply a taken signal; mark it done unless the step's own writes did."""
     exchange, event, source = taken.exchange, taken.event, taken.source
     with logs.context(shop=exchange.shop_domain, exchange_id=exchange.id):
         if taken.attempts > MAX_ATTEMPTS:  # every run died before it could finish: a person looks
             applied = Applied(_give_up(exchange, event, source))
         else:
-            applied = _apply(exchange, event, source, may_raise=may_raise, signal_id=signal_id)
+            with applying(event, source):  # the signal as recorded, for the release's guard
+                applied = _apply(exchange, event, source, may_raise=may_raise,
+                                 signal_id=signal_id, delivery_id=delivery_id)
     if signal_id is not None and not applied.done:
         _signal_done(signal_id)
     return applied
 
 
 def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool,
-           signal_id: int | None = None) -> Applied:
+           signal_id: int | None = None, delivery_id: int | None = None) -> Applied:
     """`may_raise`: a retriable failure is raised for a later attempt (RQ's retry, or the
     signal's own job). Without it (the last attempt, or a Retry applying the failed event) the
     exchange is parked as transient instead, which reconciliation retries later."""
@@ -254,11 +273,11 @@ def _apply(exchange: Exchange, event: str, source: str, *, may_raise: bool,
         return Applied(f"ignored in {exchange.state}")
     with step_writes(exchange.id):  # the step's lines wait for its saves and its end
         return _run_step(exchange, event, source, *found, may_raise=may_raise,
-                         signal_id=signal_id)
+                         signal_id=signal_id, delivery_id=delivery_id)
 
 
 def _run_step(exchange: Exchange, event: str, source: str, step: str, after: str, *,
-              may_raise: bool, signal_id: int | None) -> Applied:
+              may_raise: bool, signal_id: int | None, delivery_id: int | None) -> Applied:
     """Run the step; on success move the state, record its follow-up and mark the signal done,
     with the step's waiting lines, in one transaction."""
     try:
@@ -275,10 +294,25 @@ def _run_step(exchange: Exchange, event: str, source: str, step: str, after: str
     outcome, then = (outcome.outcome, outcome.event) if isinstance(outcome, Then) \
         else (outcome, None)
     follow_up = then or (exchange_rules.FOLLOW_UP.get(after) if after != exchange.state else None)
+    if follow_up and _left_unsaid(exchange, after, follow_up):
+        follow_up = None
     then = follow_up and (follow_up, f"after {step}")
-    recorded = move(exchange.id, exchange.state, after, f"{step}: {outcome}", source,
-                    follow_up=then, signal_id=signal_id)
-    return Applied(outcome, recorded and FollowUp(recorded, *then), done=signal_id is not None)
+    recorded, saved = move(exchange.id, exchange.state, after, f"{step}: {outcome}", source,
+                           follow_up=then, signal_id=signal_id, delivery_id=delivery_id)
+    return Applied(outcome, recorded and FollowUp(recorded, *then, saved),
+                   done=signal_id is not None)
+
+
+def _left_unsaid(exchange: Exchange, after: str, follow_up: str) -> bool:
+    """Whether the follow-up would be ignored without a line when applied (create's follow-up
+    when no release was asked for meanwhile): then it is not recorded at all (a signal row, a
+    read of the exchange and a done mark saved). Decided now as it would be then: under the
+    exchange's lock, which every writer of release_reason holds (keep_release)."""
+    if follow_up == exchange_rules.IN_TRANSIT:  # depends on the shop's settings: recorded
+        return False
+    meant = exchange_rules.meaning(after, None, follow_up, "", instant_exchange=False,
+                                   release_reason=exchange.release_reason)
+    return bool(meant.ignored) and not meant.noted
 
 
 def _give_up(exchange: Exchange, event: str, source: str) -> str:

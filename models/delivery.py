@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
@@ -21,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, select
 
 from models import intake_db
+from models.plain_sql import execute
 from models.types import UTCDateTime, utcnow
 
 MAX_ATTEMPTS = 10
@@ -125,3 +127,31 @@ def unprocessed(*, session: Session, older_than: timedelta, limit: int = 500, af
         .limit(limit)
     )
     return list(session.exec(query))
+
+
+# Built once: a delivery's handler is done (its columns, processed_at and last_error, given).
+_PROCESSED = update(WebhookDelivery.__table__).where(
+    WebhookDelivery.__table__.c.id == bindparam("b_id"))
+
+
+def mark_processed(delivery_id: int, *, connection: Connection,
+                   at: datetime | None = None) -> None:
+    """The delivery's handler is done, in the caller's transaction (or autocommit): one
+    statement. A delivery already gone (shop/redact deletes the shop's rows) matches none."""
+    execute(connection, _PROCESSED, {"b_id": delivery_id, "processed_at": at or utcnow(),
+                                     "last_error": None}, columns=True)
+
+
+def processed_with_signal(delivery_id: int | None) -> None:
+    """The running delivery was marked processed with the done mark of the signal it carried,
+    at the end of that signal's step (models/exchange_signal.py `mark_done`): its job writes
+    no mark of its own."""
+    _WITH_SIGNAL.set(delivery_id)
+
+
+def marked_with_signal(delivery_id: int) -> bool:
+    """Whether this delivery was marked processed with its signal's step, in this job."""
+    return _WITH_SIGNAL.get() == delivery_id
+
+
+_WITH_SIGNAL: ContextVar[int | None] = ContextVar("swapline_delivery_with_signal", default=None)

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, select
 
+from models.plain_sql import execute, first_mapping
 from models.rows import unattached
 from models.types import UTCDateTime, utcnow
 
@@ -121,8 +122,8 @@ def read_exchange(exchange_id: int, *, connection: Connection) -> Exchange | Non
     """One exchange, read with Core (a statement built once, no ORM session): a plain copy that
     no session tracks, for a step to read and change in memory (built as the ORM loads, not
     by the costly constructor: models/rows.py)."""
-    row = connection.execute(_READ, {"b_id": exchange_id}).first()
-    return unattached(Exchange, row._mapping) if row is not None else None
+    row = first_mapping(execute(connection, _READ, {"b_id": exchange_id}))
+    return unattached(Exchange, row) if row is not None else None
 
 
 def find_by_return(domain: str, return_gid: str, *, session: Session) -> Exchange | None:

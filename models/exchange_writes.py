@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, union_all
+from sqlalchemy import bindparam, func, insert, select, union_all
 from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Connection
 
 from models import db
 from models.exchange import Exchange, ExchangeEvent
-from models.plain_sql import execute
+from models.exchange_signal import record_signal, record_statement, signal_values
+from models.plain_sql import execute, first_mapping
 from models.types import utcnow
 
 
@@ -74,46 +75,107 @@ def line(exchange_id: int, kind: str, name: str, outcome: str = "", **detail) ->
 # RETURNING is sent as one multi-row INSERT ("insertmanyvalues").
 _TABLE, _EVENTS = Exchange.__table__, ExchangeEvent.__table__
 _SAVE = sql_update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
+_SAVE_ROW = _SAVE.returning(*_TABLE.c)
 _APPEND = insert(_EVENTS).returning(_EVENTS.c.id)
 _LINE = ("at", "kind", "name", "outcome", "detail")
 MAX_TOGETHER = 8  # more lines in one write (rare): the two statements
 
 
 def write(exchange_id: int, lines: list[dict], fields: dict, *, connection: Connection,
-          at: datetime | None = None) -> None:
+          at: datetime | None = None, row: bool = False) -> dict | None:
     """Save fields and append lines in the caller's transaction: one statement on PostgreSQL
     (the UPDATE in a CTE the INSERT reads), two elsewhere. LookupError when the exchange is
     gone and fields were to be saved (or, on PostgreSQL, lines appended: the INSERT appends
-    only to the row the UPDATE found, where SQLite's fails on the foreign key)."""
+    only to the row the UPDATE found, where SQLite's fails on the foreign key). `row`: the
+    exchange's row as saved, by column name, is returned (UPDATE … RETURNING: no read after)."""
     values = {**fields, "updated_at": at or utcnow(), "b_id": exchange_id}
     if lines and len(lines) <= MAX_TOGETHER and connection.dialect.name == "postgresql" \
             and all(each["exchange_id"] == exchange_id for each in lines):
         for number, each in enumerate(lines):
             values.update({f"{name}_{number}": each[name] for name in _LINE})
-        done = execute(connection, _together(tuple(sorted(fields)), len(lines)), values)
-        if not done.all():
+        done = execute(connection, _together(tuple(sorted(fields)), len(lines), row), values)
+        saved = first_mapping(done) if row else done.all()
+        if not saved:
             raise LookupError(f"exchange {exchange_id} is gone")
-        return
-    done = execute(connection, _SAVE, values, columns=True)
-    if fields and done.rowcount != 1:
+        return saved if row else None
+    done = execute(connection, _SAVE_ROW if row else _SAVE, values, columns=True)
+    saved = first_mapping(done) if row else None
+    if (fields or row) and (saved is None if row else done.rowcount != 1):
         raise LookupError(f"exchange {exchange_id} is gone")
     if lines:
         connection.execute(_APPEND, lines)
+    return saved
 
 
 @functools.lru_cache(maxsize=128)
-def _together(fields: tuple[str, ...], count: int):
+def _together(fields: tuple[str, ...], count: int, row: bool = False):
     """WITH saved AS (UPDATE exchange … RETURNING id) INSERT INTO exchange_event … SELECT …
-    FROM saved (one SELECT per line, UNION ALL): built once per set of fields and count of
-    lines. The lines are appended only when the exchange row was there to update."""
+    FROM saved (one SELECT per line, UNION ALL): built once per set of fields, count of lines
+    and `row`. The lines are appended only when the exchange row was there to update. `row`:
+    the INSERT is a second CTE and the statement reads the saved row (every column)."""
     saved = sql_update(_TABLE).where(_TABLE.c.id == bindparam("b_id")).values(
         {name: bindparam(name, type_=_TABLE.c[name].type) for name in (*fields, "updated_at")}
-    ).returning(_TABLE.c.id).cte("saved")
+    ).returning(*(_TABLE.c if row else [_TABLE.c.id])).cte("saved")
     rows = [select(saved.c.id, *(bindparam(f"{name}_{number}", type_=_EVENTS.c[name].type)
                                  for name in _LINE)) for number in range(count)]
-    return insert(_EVENTS).from_select(["exchange_id", *_LINE],
-                                       union_all(*rows) if count > 1 else rows[0]) \
-        .add_cte(saved).returning(_EVENTS.c.id)
+    appended = insert(_EVENTS).from_select(["exchange_id", *_LINE],
+                                           union_all(*rows) if count > 1 else rows[0])
+    if row:
+        return select(*saved.c).add_cte(appended.returning(_EVENTS.c.id).cte("appended"))
+    return appended.add_cte(saved).returning(_EVENTS.c.id)
+
+
+def write_with_signal(exchange_id: int, lines: list[dict], event: str, source: str, *,
+                      taken: bool, connection: Connection,
+                      moment: str | None = None) -> int | None:
+    """Append lines, set a moment column once (`mark_once`) and record a signal
+    (models/exchange_signal.py `record_signal`): one statement on PostgreSQL (the signal row
+    only where the exchange row was there to update), else `mark_once`, `write` and
+    `record_signal`. The signal's id, or None when the same event already waits;
+    LookupError when the exchange is gone, as `write`."""
+    if not one_statement(exchange_id, lines, connection.dialect.name):
+        if moment:
+            mark_once(exchange_id, moment, connection=connection)
+        if lines:
+            write(exchange_id, lines, {}, connection=connection)
+        return record_signal(exchange_id, event, source, connection=connection, taken=taken)
+    values = {**signal_values(exchange_id, event, source, taken=taken), "b_id": exchange_id}
+    values["updated_at"] = values["s_created_at"]
+    for number, each in enumerate(lines):
+        values.update({f"{name}_{number}": each[name] for name in _LINE})
+    signal_id = execute(connection, _with_signal(len(lines), moment), values).scalar()
+    if signal_id is None and execute(connection, _EXISTS, {"b_id": exchange_id}).first() is None:
+        raise LookupError(f"exchange {exchange_id} is gone")
+    return signal_id
+
+
+def one_statement(exchange_id: int, lines: list[dict], dialect: str) -> bool:
+    """Whether `write_with_signal` is one statement (then it needs no transaction around)."""
+    return bool(lines) and len(lines) <= MAX_TOGETHER and dialect == "postgresql" \
+        and all(each["exchange_id"] == exchange_id for each in lines)
+
+
+_EXISTS = select(_TABLE.c.id).where(_TABLE.c.id == bindparam("b_id"))
+
+
+@functools.lru_cache(maxsize=16)
+def _with_signal(count: int, moment: str | None = None):
+    """WITH saved AS (UPDATE exchange … RETURNING id), appended AS (INSERT INTO exchange_event
+    … FROM saved) INSERT INTO exchange_signal … WHERE NOT EXISTS (the same event waiting) AND
+    EXISTS (SELECT FROM saved): built once per count of lines and moment column (set to the
+    signal's time unless already set)."""
+    values = {"updated_at": bindparam("updated_at", type_=_TABLE.c.updated_at.type)}
+    if moment:
+        values[moment] = func.coalesce(_TABLE.c[moment],
+                                       bindparam("updated_at", type_=_TABLE.c[moment].type))
+    saved = sql_update(_TABLE).where(_TABLE.c.id == bindparam("b_id")).values(values) \
+        .returning(_TABLE.c.id).cte("saved")
+    rows = [select(saved.c.id, *(bindparam(f"{name}_{number}", type_=_EVENTS.c[name].type)
+                                 for name in _LINE)) for number in range(count)]
+    appended = insert(_EVENTS).from_select(["exchange_id", *_LINE],
+                                           union_all(*rows) if count > 1 else rows[0]) \
+        .returning(_EVENTS.c.id).cte("appended")
+    return record_statement(select(saved.c.id).exists()).add_cte(appended)
 
 
 def pending(exchange_id: int) -> tuple[list[dict], dict]:

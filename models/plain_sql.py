@@ -84,6 +84,18 @@ class Rows:
         return self.cursor.fetchall() if self.cursor.description else []
 
 
+def first_mapping(result) -> dict | None:
+    """The first row of what `execute` gave back, by column name (psycopg's cursor or
+    SQLAlchemy's Result alike), or None: for building a model object (models/rows.py)."""
+    if not isinstance(result, Rows):
+        row = result.first()
+        return None if row is None else row._mapping
+    row = result.first()
+    if row is None:
+        return None
+    return dict(zip((column.name for column in result.cursor.description), row, strict=True))
+
+
 def execute(connection: Connection, statement, params: dict, *, columns: bool = False):
     """Run a Core statement with one set of parameters on `connection`, prepared, on
     PostgreSQL (see above); through SQLAlchemy elsewhere. `columns`: the statement's SET or

@@ -253,10 +253,17 @@ def settings_of(domain: str) -> ShopSettings:
     if run is not None and kept is not None and kept[0] == run:
         return kept[1]
     row = _read_settings(domain)
+    keep_for_job(domain, row, run=run)
+    return row
+
+
+def keep_for_job(domain: str, row: ShopSettings, *, run: tuple | None = None) -> None:
+    """A shop's settings row this job read some other way (with the exchange a webhook is
+    about): settings_of gives it for the rest of the job run. Outside a job, nothing."""
+    run = run or job_run()
     if run is not None:
         _kept_settings.clear()  # one job run's rows only: a worker serves many shops
         _kept_settings[domain] = (run, row)
-    return row
 
 
 _kept_settings: dict[str, tuple[tuple, ShopSettings]] = {}

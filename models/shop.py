@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Column, String, Text, bindparam
+from sqlalchemy.engine import Connection
 from sqlmodel import Field, Session, SQLModel, select
 
+from models.plain_sql import execute
 from models.types import UTCDateTime, utcnow
 
 
@@ -35,6 +38,31 @@ _BY_DOMAIN = select(Shop).where(Shop.domain == bindparam("domain"))
 def get_shop(domain: str, *, session: Session) -> Shop | None:
     """The shop row for a myshopify domain, or None."""
     return session.exec(_BY_DOMAIN, params={"domain": domain}).first()
+
+
+class StoredToken(NamedTuple):
+    """What a call to Shopify reads of its shop's row: the access token and its expiry."""
+
+    id: int
+    access_token_enc: str | None
+    access_token_expires_at: datetime | None
+    uninstalled_at: datetime | None
+
+    @property
+    def installed(self) -> bool:
+        return self.access_token_enc is not None and self.uninstalled_at is None
+
+
+_TOKEN = select(Shop.__table__.c.id, Shop.__table__.c.access_token_enc,
+                Shop.__table__.c.access_token_expires_at, Shop.__table__.c.uninstalled_at) \
+    .where(Shop.__table__.c.domain == bindparam("domain"))
+
+
+def stored_token(domain: str, *, connection: Connection) -> StoredToken | None:
+    """The shop's stored access token (still encrypted), or None for an unknown shop: one
+    statement of four columns, no ORM object built (each job with a Shopify call reads it)."""
+    row = execute(connection, _TOKEN, {"domain": domain}).first()
+    return StoredToken(*row) if row is not None else None
 
 
 def grants(scopes: str, scope: str) -> bool:

@@ -187,3 +187,39 @@ def test_a_token_refused_inside_a_job_is_read_again_and_refreshed_once(app, inst
     job = _run_as_job(app, _shop_name_twice_revoked_between, installed)
     assert job.return_value() == ["alpha-shop", "alpha-shop"]
     assert sandbox.store.count("refresh", SHOP) == 1
+
+
+def test_a_token_read_is_one_statement_outside_a_transaction(app, installed):
+    from sqlalchemy import event
+
+    seen = []
+    autocommit = app.extensions[db.AUTOCOMMIT]
+
+    def statement(conn, _cursor, text, *_args):
+        seen.append(("autocommit" if conn.engine is autocommit else "transaction", text))
+
+    engines = [app.extensions[db.EXTENSION], autocommit]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", statement)
+    try:
+        token = access_token(installed)
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", statement)
+    assert token.startswith("shpat_")
+    assert [where for where, _ in seen] == ["autocommit"]
+
+
+def test_a_token_under_an_older_key_is_read_and_stored_under_the_newest(app, installed):
+    from cryptography.fernet import Fernet, MultiFernet
+
+    with db.session() as s:
+        plain = crypto.decrypt(get_shop(installed, session=s).access_token_enc)
+    old = Fernet(Fernet.generate_key())
+    with db.session() as s:
+        get_shop(installed, session=s).access_token_enc = old.encrypt(plain.encode()).decode()
+    app.extensions[crypto.EXTENSION] = MultiFernet([app.extensions[crypto.NEWEST], old])
+    assert access_token(installed) == plain
+    with db.session() as s:
+        stored = get_shop(installed, session=s).access_token_enc
+    assert app.extensions[crypto.NEWEST].decrypt(stored.encode()).decode() == plain

@@ -1,0 +1,70 @@
+"""A webhook delivery whose one event its own job applies is marked processed with that
+event's step (the signal's done mark, one statement on PostgreSQL); a step that does not
+finish leaves the delivery unprocessed, for its job to run again."""
+from __future__ import annotations
+
+from rq.timeouts import JobTimeoutException
+from sqlmodel import select
+
+from jobs import exchange_steps, lifecycle
+from models import db
+from models.delivery import WebhookDelivery
+from models.exchange_signal import ExchangeSignal
+
+
+def _parked(world):
+    world.setup().approve()
+    world.run_jobs()
+    assert world.exchange().state == "parked", world.exchange().attention_reason
+
+
+def _rows(topic: str) -> tuple[WebhookDelivery, ExchangeSignal]:
+    with db.session() as s:
+        delivery = s.exec(select(WebhookDelivery).where(WebhookDelivery.topic == topic)).one()
+        signal = s.exec(select(ExchangeSignal).where(ExchangeSignal.source == topic)).one()
+    return delivery, signal
+
+
+def test_a_delivery_is_marked_processed_with_its_signals_step(world):
+    _parked(world)
+    world.close()
+    world.run_jobs()
+    assert world.exchange().state == "released"
+    delivery, signal = _rows("returns/close")
+    assert delivery.processed_at is not None and delivery.last_error is None
+    assert delivery.processed_at == signal.done_at  # one write, in the step's transaction
+
+
+def test_a_step_that_does_not_finish_leaves_the_delivery_to_run_again(world, monkeypatch):
+    _parked(world)
+
+    def killed(exchange):
+        raise JobTimeoutException("the job's time ran out mid-step")
+
+    monkeypatch.setitem(lifecycle.STEPS, "release", killed)
+    world.close()
+    world.run_jobs()
+    delivery, signal = _rows("returns/close")
+    assert delivery.processed_at is None and "time ran out" in delivery.last_error
+    assert signal.done_at is None  # and its signal waits for the sweeper
+    monkeypatch.setitem(lifecycle.STEPS, "release", exchange_steps.release)
+    from jobs.deliveries import process_delivery
+
+    process_delivery(delivery.id)  # the delivery's job again (the sweeper queues it)
+    assert world.exchange().state == "released"
+    assert _rows_processed(delivery.id)
+
+
+def _rows_processed(delivery_id: int) -> bool:
+    with db.session() as s:
+        return s.get(WebhookDelivery, delivery_id).processed_at is not None
+
+
+def test_a_delivery_whose_event_is_ignored_is_marked_by_its_job(world):
+    _parked(world)
+    world.warehouse_moves(200)  # a status that means nothing for a parked exchange: noted
+    world.run_jobs()
+    with db.session() as s:
+        [delivery] = s.exec(select(WebhookDelivery)
+                            .where(WebhookDelivery.topic == "ongoing/order")).all()
+    assert delivery.processed_at is not None and delivery.last_error is None

@@ -1,0 +1,77 @@
+"""A webhook's timeline line and the signal it records: one statement on PostgreSQL
+(models/exchange_writes.py `write_with_signal`), the same outcome as the two it replaces."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from models import db
+from models.exchange import ExchangeEvent
+from models.exchange_signal import ExchangeSignal
+from models.exchange_writes import line, write_with_signal
+
+
+def _parked(world):
+    world.setup().approve()
+    world.run_jobs()
+    exchange = world.exchange()
+    assert exchange.state == "parked", exchange.attention_reason
+    return exchange
+
+
+def _record(exchange_id: int, outcome: str, event: str = "release") -> int | None:
+    with db.transaction() as connection:
+        return write_with_signal(exchange_id, [line(exchange_id, "webhook", "test", outcome)],
+                                 event, "test", taken=False, connection=connection)
+
+
+def _state(exchange_id: int) -> tuple[list[str], list[tuple]]:
+    with db.session() as s:
+        outcomes = [e.outcome for e in s.exec(select(ExchangeEvent).where(
+            ExchangeEvent.exchange_id == exchange_id, ExchangeEvent.name == "test"))]
+        signals = [(row.event, row.attempts) for row in s.exec(select(ExchangeSignal).where(
+            ExchangeSignal.exchange_id == exchange_id, ExchangeSignal.source == "test"))]
+    return outcomes, signals
+
+
+def test_the_line_and_the_signal_are_written_and_a_waiting_one_stands(world):
+    exchange = _parked(world)
+    first = _record(exchange.id, "first")
+    assert first is not None
+    assert _record(exchange.id, "again") is None  # the same event waits, untouched
+    assert _state(exchange.id) == (["first", "again"], [("release", 0)])  # both lines
+
+
+def test_a_gone_exchange_gets_neither(world):
+    exchange = _parked(world)
+    with db.session() as s:
+        from models.exchange import Exchange
+
+        s.delete(s.get(Exchange, exchange.id))
+    with pytest.raises((LookupError, IntegrityError)):  # SQLite: its foreign key refuses
+        _record(exchange.id, "late")
+    with db.session() as s:
+        assert s.exec(select(ExchangeSignal).where(
+            ExchangeSignal.exchange_id == exchange.id)).all() == []
+
+
+def test_a_moment_is_set_once_with_the_line_and_the_signal(world):
+    from models.exchange import Exchange
+
+    exchange = _parked(world)
+
+    def record(outcome: str) -> None:
+        with db.transaction() as connection:
+            write_with_signal(exchange.id, [line(exchange.id, "webhook", "test", outcome)],
+                              "release", "test", taken=False, connection=connection,
+                              moment="return_closed_at")
+
+    record("closed")
+    with db.session() as s:
+        first = s.get(Exchange, exchange.id).return_closed_at
+    assert first is not None
+    record("closed again")
+    with db.session() as s:
+        assert s.get(Exchange, exchange.id).return_closed_at == first  # kept, not moved
+    assert _state(exchange.id) == (["closed", "closed again"], [("release", 0)])
