@@ -294,25 +294,11 @@ def _run_step(exchange: Exchange, event: str, source: str, step: str, after: str
     outcome, then = (outcome.outcome, outcome.event) if isinstance(outcome, Then) \
         else (outcome, None)
     follow_up = then or (exchange_rules.FOLLOW_UP.get(after) if after != exchange.state else None)
-    if follow_up and _left_unsaid(exchange, after, follow_up):
-        follow_up = None
     then = follow_up and (follow_up, f"after {step}")
     recorded, saved = move(exchange.id, exchange.state, after, f"{step}: {outcome}", source,
                            follow_up=then, signal_id=signal_id, delivery_id=delivery_id)
     return Applied(outcome, recorded and FollowUp(recorded, *then, saved),
                    done=signal_id is not None)
-
-
-def _left_unsaid(exchange: Exchange, after: str, follow_up: str) -> bool:
-    """Whether the follow-up would be ignored without a line when applied (create's follow-up
-    when no release was asked for meanwhile): then it is not recorded at all (a signal row, a
-    read of the exchange and a done mark saved). Decided now as it would be then: under the
-    exchange's lock, which every writer of release_reason holds (keep_release)."""
-    if follow_up == exchange_rules.IN_TRANSIT:  # depends on the shop's settings: recorded
-        return False
-    meant = exchange_rules.meaning(after, None, follow_up, "", instant_exchange=False,
-                                   release_reason=exchange.release_reason)
-    return bool(meant.ignored) and not meant.noted
 
 
 def _give_up(exchange: Exchange, event: str, source: str) -> str:

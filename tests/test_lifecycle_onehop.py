@@ -37,7 +37,7 @@ def signals() -> list[tuple[str, bool]]:
 
 def test_each_webhook_is_one_job_and_sent_leaves_the_exchange_completed(world, app, queued):
     world.setup(instant=False).approve()
-    assert jobs_run(app) == 1  # detect and create (no release asked yet: no follow-up)
+    assert jobs_run(app) == 1  # detect, create, and create's follow-up (no release asked yet)
     assert world.exchange().state == "parked"
     world.close()
     assert jobs_run(app) == 1
@@ -49,8 +49,8 @@ def test_each_webhook_is_one_job_and_sent_leaves_the_exchange_completed(world, a
     assert exchange.state == "completed", exchange.attention_reason
     assert exchange.fulfilled_at and exchange.collection == "captured"
     assert queued() == [] and world.applied("FulfillmentCreate") == 1
-    # each step recorded as a signal; create's follow-up is not, with no release asked for
-    assert signals() == [("create", True), ("release", True), ("sent", True), ("collect", True)]
+    assert signals() == [("create", True), ("release_if_requested", True), ("release", True),
+                         ("sent", True), ("collect", True)]  # each step recorded as a signal
 
 
 def test_a_busy_exchange_lock_leaves_the_signal_to_its_own_job(world, app, queued):
