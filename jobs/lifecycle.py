@@ -79,7 +79,7 @@ def signal(exchange_id: int, event: str, *, shop: str = "", source: str = "",
     held = lock is not None
     try:
         lines = list(lines)
-        alone = one_statement(exchange_id, lines, db.engine().dialect.name)
+        alone = one_statement(exchange_id, lines, db.engine().dialect.name, taken=held)
         with db.autocommit() if alone else db.transaction() as connection:
             signal_id = write_with_signal(exchange_id, lines, event, source, taken=held,
                                           connection=connection, moment=moment)

@@ -129,15 +129,17 @@ def write_with_signal(exchange_id: int, lines: list[dict], event: str, source: s
                       taken: bool, connection: Connection,
                       moment: str | None = None) -> int | None:
     """Append lines, set a moment column once (`mark_once`) and record a signal
-    (models/exchange_signal.py `record_signal`): one statement on PostgreSQL (the signal row
-    only where the exchange row was there to update), else `mark_once`, `write` and
-    `record_signal`. The signal's id, or None when the same event already waits;
-    LookupError when the exchange is gone, as `write`."""
-    if not one_statement(exchange_id, lines, connection.dialect.name):
-        if moment:
-            mark_once(exchange_id, moment, connection=connection)
+    (models/exchange_signal.py `record_signal`): one statement on PostgreSQL when `taken`
+    (the signal row only where the exchange row was there to update), else `write`,
+    `mark_once` and `record_signal` in the caller's transaction. The signal's id, or None
+    when the same event already waits; LookupError when the exchange is gone, as `write`."""
+    if not one_statement(exchange_id, lines, connection.dialect.name, taken=taken):
+        # The UPDATE first: a second writer of the same event waits on the exchange row
+        # until this transaction commits, and its INSERT then sees this signal waiting.
         if lines:
             write(exchange_id, lines, {}, connection=connection)
+        if moment:
+            mark_once(exchange_id, moment, connection=connection)
         return record_signal(exchange_id, event, source, connection=connection, taken=taken)
     values = {**signal_values(exchange_id, event, source, taken=taken), "b_id": exchange_id}
     values["updated_at"] = values["s_created_at"]
@@ -149,9 +151,12 @@ def write_with_signal(exchange_id: int, lines: list[dict], event: str, source: s
     return signal_id
 
 
-def one_statement(exchange_id: int, lines: list[dict], dialect: str) -> bool:
-    """Whether `write_with_signal` is one statement (then it needs no transaction around)."""
-    return bool(lines) and len(lines) <= MAX_TOGETHER and dialect == "postgresql" \
+def one_statement(exchange_id: int, lines: list[dict], dialect: str, *, taken: bool) -> bool:
+    """Whether `write_with_signal` is one statement (then it needs no transaction around).
+    Only for a `taken` signal: the caller holds the exchange's lock. A waiting one is checked
+    against the same event waiting, and one statement's snapshot would miss a concurrent
+    writer's row (two waiting signals); two statements, the UPDATE first, see it."""
+    return taken and bool(lines) and len(lines) <= MAX_TOGETHER and dialect == "postgresql" \
         and all(each["exchange_id"] == exchange_id for each in lines)
 
 

@@ -2,7 +2,11 @@
 (models/exchange_writes.py `write_with_signal`), the same outcome as the two it replaces."""
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -75,3 +79,41 @@ def test_a_moment_is_set_once_with_the_line_and_the_signal(world):
     with db.session() as s:
         assert s.get(Exchange, exchange.id).return_closed_at == first  # kept, not moved
     assert _state(exchange.id) == (["closed", "closed again"], [("release", 0)])
+
+
+def _blocked_on_a_lock(engine) -> bool:
+    with engine.connect() as connection:
+        return bool(connection.execute(text(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'")).first())
+
+
+def test_two_workers_recording_the_same_event_at_once_leave_one_waiting(world):
+    """A warehouse repeating its notice, two workers, the exchange's lock busy: the second's
+    write waits on the exchange row and then sees the first's signal (PostgreSQL: one
+    statement's snapshot would not, and both would insert)."""
+    engine = db.engine()
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite writers take the whole database in turn")
+    exchange = _parked(world)
+    second: list[int | None] = []
+
+    def record(outcome: str, connection) -> int | None:
+        return write_with_signal(exchange.id, [line(exchange.id, "webhook", "test", outcome)],
+                                 "release", "test", taken=False, connection=connection)
+
+    def other_worker() -> None:
+        with engine.begin() as connection:
+            second.append(record("second", connection))
+
+    with engine.begin() as connection:
+        first = record("first", connection)
+        worker = threading.Thread(target=other_worker)
+        worker.start()
+        deadline = time.monotonic() + 5
+        while not _blocked_on_a_lock(engine):  # the other worker waits on the exchange row
+            assert time.monotonic() < deadline, "the second write never waited"
+            time.sleep(0.02)
+    worker.join(timeout=10)
+    assert first is not None and second == [None]
+    assert _state(exchange.id) == (["first", "second"], [("release", 0)])
