@@ -194,13 +194,14 @@ def process_exchange_items(domain: str, ret: dict) -> dict:
     included: no second read of the return."""
     items = [{"id": n["id"], "quantity": n["unprocessedQuantity"]}
              for n in ret["exchangeLineItems"]["nodes"] if n["unprocessedQuantity"] > 0]
-    processed = None
+    if not items:
+        return ret
     for part in chunks(items):
         processed = _mutate(domain, "ReturnProcessExchange", {"input": {
             "returnId": ret["id"], "exchangeLineItems": part, "notifyCustomer": False}},
-            "returnProcess")["return"]
-    if processed is None:
-        return ret
+            "returnProcess").get("return")
+    if processed is None:  # a null returnProcess without userErrors: ask for the return
+        return _read_return(domain, ret["id"]) or ret
     return {**ret, "exchangeLineItems": read_on(
         domain, "ReturnExchangeLineItems", {"id": ret["id"]},
         lambda data: data["return"]["exchangeLineItems"], processed["exchangeLineItems"])}
