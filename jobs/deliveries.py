@@ -35,7 +35,8 @@ def delivery_job_id(delivery_id: int) -> str:
 
 @metrics.counts_job
 def process_delivery(delivery_id: int) -> str:
-    """Run the handler of one recorded delivery, once; failures are recorded and re-raised."""
+    """Run the handler of one recorded delivery, once; failures are re-raised, and recorded
+    on the delivery unless its step already marked it processed."""
     delivery = _take(delivery_id)
     if delivery is None:
         return "already processed"
@@ -46,7 +47,10 @@ def process_delivery(delivery_id: int) -> str:
         try:
             outcome = handler(delivery) if handler else f"ignored: no handler for {topic!r}"
         except Exception as exc:
-            _record_error(delivery_id, exc)
+            # A follow-up failing after the first step marked the delivery processed with
+            # its signal: the delivery is done, the failure is the follow-up signal's own.
+            if not marked_with_signal(delivery_id):
+                _record_error(delivery_id, exc)
             raise
         if not marked_with_signal(delivery_id):
             _mark_processed(delivery_id)

@@ -68,3 +68,27 @@ def test_a_delivery_whose_event_is_ignored_is_marked_by_its_job(world):
         [delivery] = s.exec(select(WebhookDelivery)
                             .where(WebhookDelivery.topic == "ongoing/order")).all()
     assert delivery.processed_at is not None and delivery.last_error is None
+
+
+def test_a_follow_up_failing_leaves_the_processed_delivery_without_an_error(world, monkeypatch):
+    """fulfil marks the Sent delivery processed with its signal; collect, its follow-up in
+    the same job, then fails for good: the job fails (RQ shows it), the delivery stays clean."""
+    _parked(world)
+    world.close()
+    world.run_jobs()
+
+    def killed(exchange):
+        raise JobTimeoutException("the job's time ran out in the follow-up")
+
+    monkeypatch.setitem(lifecycle.STEPS, "collect", killed)
+    world.warehouse_moves(450)
+    world.run_jobs()
+    with db.session() as s:
+        [delivery] = s.exec(select(WebhookDelivery)
+                            .where(WebhookDelivery.topic == "ongoing/order")).all()
+    assert delivery.processed_at is not None and delivery.last_error is None
+    from jobs.deliveries import delivery_job_id
+    from jobs.queue import jobs
+
+    # the job failed (RQ retries it: its next run finds the delivery processed)
+    assert delivery_job_id(delivery.id) in jobs().queue.scheduled_job_registry.get_job_ids()
