@@ -88,7 +88,7 @@ def test_webhook_line_and_signal(app, world):
     def new():
         with db.autocommit() as connection:
             return write_with_signal(exchange_id, [line(exchange_id, "webhook", "bench", "new")],
-                                     "release", "bench", taken=False, connection=connection)
+                                     "release", "bench", taken=True, connection=connection)
 
     print(f"\nline + signal: old {_cpu_us(old, 500):.0f} us, "  # noqa: T201
           f"new {_cpu_us(new, 500):.0f} us CPU")

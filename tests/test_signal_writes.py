@@ -1,5 +1,6 @@
-"""A webhook's timeline line and the signal it records: one statement on PostgreSQL
-(models/exchange_writes.py `write_with_signal`), the same outcome as the two it replaces."""
+"""A webhook's timeline line and the signal it records (models/exchange_writes.py
+`write_with_signal`): one statement on PostgreSQL for a taken signal, the same outcome as the
+two statements a waiting one takes (the UPDATE first, so a concurrent writer sees it)."""
 from __future__ import annotations
 
 import threading
