@@ -215,3 +215,16 @@ def test_a_stop_asked_while_start_took_nothing_does_not_wait_for_a_job(app, monk
     with pytest.raises(redis.ConnectionError):
         w._take(None)
     assert w.get_state() != "busy"
+
+
+def test_a_job_whose_data_cannot_be_read_fails_through_rqs_path(app, run_worker):
+    """A job whose data does not unpickle is not known to be a row's: RQ's own path fails it
+    (the worker goes on; the job is not left started on a lease to be queued again)."""
+    job = enqueue(returns_a_value, 3, job_id="unreadable")
+    jobs().connection.hset(job.key, "data", b"not a pickle")
+    w = run_worker()
+    job.refresh()  # failed once by RQ, which retries it as any failed job
+    assert job.get_status() == "scheduled" and job.retries_left == 4
+    assert leftovers() == []
+    w.refresh()
+    assert w.failed_job_count == 1 and w.get_state() != "busy"
