@@ -36,7 +36,9 @@ between its pop and its start. A row's job keeps no Execution hash, per-job exec
 or worker execution set: only RQ's introspection reads them (RQ's failure, retry and registry
 cleaning paths need the lease entry alone, and the worker's `current_job` says what it runs);
 any other job gets them as from RQ. A row's job then finishes in one more script call (FINISH),
-which also reads the queue's length: while jobs wait, the next one is taken by START at once,
+which marks the job finished only while its lease entry is still there (else requeue_abandoned
+claimed it after a stall, or Redis was wiped: the job is not this run's any more) and also reads
+the queue's length: while jobs wait, the next one is taken by START at once,
 one round trip; when none did, the worker blocks in BLMOVE as RQ does and starts what it got
 with START (the job sits in the intermediate queue meanwhile, as in RQ). The scripts are in
 jobs/worker_scripts.py.
