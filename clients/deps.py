@@ -20,7 +20,8 @@ class Lock(Protocol):
     def release(self) -> None: ...
 
     def kept(self) -> bool:
-        """Held, as far as this process knows without asking (a lease found lost is not)."""
+        """Held, as far as this process knows without asking (a lease found lost, or one Redis
+        has not confirmed lately, is not)."""
         ...
 
     def __enter__(self) -> Lock: ...

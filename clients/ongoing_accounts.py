@@ -16,7 +16,9 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from clients.deps import NO_METRICS, Lock, Locks, Metrics
 from clients.ongoing import (
@@ -132,7 +134,8 @@ class Block:
 
     def __enter__(self) -> Block:
         if self.lock is not None and not self.lock.kept():
-            # Lost between two calls (Redis lost it, a long stall): take it again for the next.
+            # Lost, or maybe lost, between two calls (Redis lost it or is away, a long stall):
+            # take it again for the next, as another machine may hold it now.
             log.warning("Ongoing serialisation lock lost within a block; taking it again",
                         extra={"key": self.key})
             self.let_go()
@@ -152,7 +155,12 @@ class Block:
 
 def _take(locks: Locks, key: str, timeout: float) -> Lock:
     lock = locks.lock(f"swapline:ongoing:{key}", timeout=timeout, blocking_timeout=LOCK_WAIT)
-    if not lock.acquire():
+    try:
+        taken = lock.acquire()
+    except (RedisConnectionError, RedisTimeoutError):  # the call was not made: retriable
+        raise OngoingNetworkError("could not reach Redis for this goods owner's lock",
+                                  never_sent=True) from None
+    if not taken:
         raise OngoingNetworkError("waited too long for this goods owner's previous call",
                                   never_sent=True)
     return lock
@@ -163,6 +171,9 @@ def _give_back(lock: Lock, key: str) -> None:
         lock.release()
     except LockError:  # it expired during a slow call: the call itself still counts
         log.warning("Ongoing serialisation lock expired before release", extra={"key": key})
+    except (RedisConnectionError, RedisTimeoutError):  # no longer renewed: its lease runs out
+        log.warning("Ongoing serialisation lock not released: Redis unreachable",
+                    extra={"key": key})
 
 
 def client_for(values: dict, *, max_retries: int = 2) -> OngoingClient:

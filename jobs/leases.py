@@ -129,18 +129,23 @@ class LeasedLock:
         self.token: bytes | None = None
         self._handle: int | None = None
         self._until = 0.0
+        # When Redis last confirmed the lease (monotonic, taken before the command was sent, so
+        # the lease ran from after it): a renewal that cannot reach Redis confirms nothing.
+        self._confirmed = float("-inf")
 
     def acquire(self, blocking: bool = True) -> bool:
         """Take it, waiting up to `blocking_timeout` (None: for ever) unless not `blocking`."""
         token = os.urandom(16).hex().encode()
         give_up = None if self.blocking_timeout is None \
             else time.monotonic() + self.blocking_timeout
-        while not self.connection.execute_command("SET", self.name, token, "NX",
-                                                  "PX", self.lease_ms):
+        while True:
+            sent = time.monotonic()
+            if self.connection.execute_command("SET", self.name, token, "NX", "PX", self.lease_ms):
+                break
             if not blocking or (give_up is not None and time.monotonic() > give_up):
                 return False
             time.sleep(POLL_SECONDS)
-        self.token = token
+        self.token, self._confirmed = token, sent
         self._until = time.monotonic() + self.timeout
         self._handle = self.renewer.hold(self._renew)
         return True
@@ -152,16 +157,23 @@ class LeasedLock:
         if time.monotonic() >= self._until:
             log.warning("lock %s held past its %s s; no longer renewed", self.name, self.timeout)
             return False
+        sent = time.monotonic()
         if not RENEW(self.connection, self.name, token, self.lease_ms):
             # It expired (Redis lost it, a long stall): the Renewer drops it.
             raise LockNotOwnedError(f"lock {self.name} is no longer owned", lock_name=self.name)
+        self._confirmed = sent
         return True
 
     def kept(self) -> bool:
-        """Held and still renewed: False once a renewal found the lease lost (or the lock was
-        held past its `timeout`), known without a round trip to Redis."""
+        """Held, renewed, and confirmed by Redis recently enough that the lease outlasts one
+        more renewal interval; known without a round trip to Redis. False once a renewal found
+        the lease lost, the lock was held past its `timeout`, or no renewal reached Redis for
+        the lease less that interval (Redis away, this process frozen): the lease may have run
+        out and another holder taken the lock."""
         handle = self._handle
-        return handle is not None and self.renewer.holds(handle)
+        fresh = self.lease_ms / 1000 - self.renewer.every  # LEASE_SECONDS - RENEW_SECONDS
+        return handle is not None and self.renewer.holds(handle) and \
+            time.monotonic() - self._confirmed < fresh
 
     def owned(self) -> bool:
         """Whether Redis still holds this holder's token (False once the lease was lost)."""

@@ -36,7 +36,9 @@ between its pop and its start. A row's job keeps no Execution hash, per-job exec
 or worker execution set: only RQ's introspection reads them (RQ's failure, retry and registry
 cleaning paths need the lease entry alone, and the worker's `current_job` says what it runs);
 any other job gets them as from RQ. A row's job then finishes in one more script call (FINISH),
-which also reads the queue's length: while jobs wait, the next one is taken by START at once,
+which marks the job finished only while its lease entry is still there (else requeue_abandoned
+claimed it after a stall, or Redis was wiped: the job is not this run's any more) and also reads
+the queue's length: while jobs wait, the next one is taken by START at once,
 one round trip; when none did, the worker blocks in BLMOVE as RQ does and starts what it got
 with START (the job sits in the intermediate queue meanwhile, as in RQ). The scripts are in
 jobs/worker_scripts.py.
@@ -50,7 +52,7 @@ from uuid import uuid4
 import redis
 from rq import SimpleWorker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
-from rq.exceptions import DequeueTimeout, StopRequested
+from rq.exceptions import DequeueTimeout, DeserializationError, StopRequested
 from rq.executions import Execution, ExecutionRegistry
 from rq.job import Job, JobStatus
 from rq.queue import Queue
@@ -235,7 +237,7 @@ class LeanWorker(SimpleWorker):
         A job RQ's own dequeue gave: RQ's prepare_execution and prepare_job_execution in one
         pipeline."""
         if self.started is not None and self.started[0] == job.id:
-            lean = job.func_name in ROW_JOBS
+            lean = _row_job(job)
             execution = (LeanExecution if lean else Execution)(
                 self.started[1], job.id, self.connection, worker_name=self.name)
             self.started = None
@@ -326,6 +328,16 @@ def running_job_id(worker: SimpleWorker) -> str | None:
     runs none: a row's job is named only by the worker's `current_job` field."""
     return as_text(worker.connection.hget(worker.key, CURRENT_JOB) or b"") or \
         worker.get_current_job_id()
+
+
+def _row_job(job: Job) -> bool:
+    """Whether the job is a row's. Its data is read here, before RQ's try around the job: one
+    that cannot be read is not a row's, and RQ's own path fails it when it runs (the worker
+    loop would otherwise quit, leaving it started on a lease, to be queued again)."""
+    try:
+        return job.func_name in ROW_JOBS
+    except DeserializationError:
+        return False
 
 
 def _plain(job: Job) -> bool:

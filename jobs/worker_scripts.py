@@ -27,16 +27,21 @@ redis.call('HSET', KEYS[4], 'state', 'busy', 'current_job', id)
 return {id, redis.call('HGETALL', key)}
 """
 # KEYS: the job, started registry, worker, queue. ARGV: ended at (RQ's format), the result TTL,
-# the lease entry, working seconds. Returns the queue's length.
+# the lease entry, working seconds. Returns the queue's length. The job is marked finished only
+# when its lease entry was still there: gone, the worker stalled past its lease and
+# requeue_abandoned claimed it (the job is queued again or runs elsewhere), or Redis was wiped;
+# either way the job is no longer this run's to finish.
 FINISH = """
-redis.call('HSET', KEYS[1], 'status', 'finished', 'ended_at', ARGV[1], 'last_heartbeat', ARGV[1])
-local ttl = tonumber(ARGV[2])
-if ttl > 0 then
-  redis.call('EXPIRE', KEYS[1], ttl)
-elseif ttl == 0 then
-  redis.call('DEL', KEYS[1])
+if redis.call('ZREM', KEYS[2], ARGV[3]) == 1 then
+  redis.call('HSET', KEYS[1], 'status', 'finished', 'ended_at', ARGV[1],
+             'last_heartbeat', ARGV[1])
+  local ttl = tonumber(ARGV[2])
+  if ttl > 0 then
+    redis.call('EXPIRE', KEYS[1], ttl)
+  elseif ttl == 0 then
+    redis.call('DEL', KEYS[1])
+  end
 end
-redis.call('ZREM', KEYS[2], ARGV[3])
 redis.call('HSET', KEYS[3], 'state', 'idle', 'current_job', '')
 redis.call('HINCRBY', KEYS[3], 'successful_job_count', 1)
 redis.call('HINCRBYFLOAT', KEYS[3], 'total_working_time', ARGV[4])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from redis.exceptions import LockError, LockNotOwnedError
+from redis.exceptions import ConnectionError, LockError, LockNotOwnedError
 
 from jobs import leases
 from jobs.leases import LeasedLock, Renewer
@@ -76,3 +76,29 @@ def test_renewal_keeps_the_lease_and_stops_once_it_is_lost(name, monkeypatch):
     assert not renewer.holds(held._handle) and not held.kept()  # the renewal found it lost
     with pytest.raises(LockNotOwnedError):
         held.release()
+
+
+def test_a_lease_redis_has_not_confirmed_lately_is_not_kept(name, monkeypatch):
+    """Renewals that cannot reach Redis are tolerated (the next round tries again) but confirm
+    nothing: once the lease may have run out, the holder no longer counts on it."""
+    monkeypatch.setattr(leases, "LEASE_SECONDS", 1)
+    renewer = Renewer(every=0.1)
+    held = lock(name, renewer=renewer)
+    assert held.acquire() and held.kept()
+
+    def away(*args, **kwargs):
+        raise ConnectionError("Redis away")
+
+    monkeypatch.setattr(leases, "RENEW", away)
+    time.sleep(1)  # past the lease less one renewal interval: no renewal reached Redis
+    assert renewer.holds(held._handle)  # still renewed, in case Redis comes back
+    assert not held.kept()
+
+
+def test_a_lease_is_not_kept_after_a_freeze_longer_than_it(name):
+    """A process frozen past its lease (its renewing thread too) may have lost it."""
+    held = lock(name, renewer=Renewer())  # its first renewal comes after the test
+    assert held.acquire() and held.kept()
+    held._confirmed -= leases.LEASE_SECONDS  # as after a freeze: no renewal ran meanwhile
+    assert not held.kept()
+    held.release()

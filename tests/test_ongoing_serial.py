@@ -254,3 +254,47 @@ def test_a_lock_lost_within_a_block_is_logged_and_taken_again_for_the_next_call(
     assert "lock lost within a block" in caplog.text
     assert "expired before release" in caplog.text
     assert jobs().connection.get(key) is None
+
+
+def test_a_lock_redis_stopped_confirming_is_taken_again_before_the_next_call(
+        app, make_client, monkeypatch):
+    """While Redis is unreachable a renewal fails quietly; once the lease may have run out (and
+    another machine taken the lock) the block takes the lock again before its next call, which
+    fails as never sent while Redis stays away: Ongoing is not called outside the lock."""
+    import redis
+
+    from jobs import leases
+    from jobs.leases import LeasedLock, Renewer
+
+    monkeypatch.setattr(leases, "LEASE_SECONDS", 1)
+    monkeypatch.setattr("clients.ongoing_accounts.LOCK_WAIT", 0.05)
+    connection = redis.Redis.from_url(app.config["SETTINGS"].redis_url)
+    renewer = Renewer(every=0.1)
+
+    class OwnConnectionLocks:
+        def lock(self, name: str, *, timeout: float, blocking_timeout: float) -> LeasedLock:
+            return LeasedLock(connection, name, timeout=timeout,
+                              blocking_timeout=blocking_timeout, renewer=renewer)
+
+    calls = []
+
+    class Recording(Transport):
+        def request(self, *args, **kwargs):
+            calls.append(1)
+            return super().request(*args, **kwargs)
+
+    def away(*args, **kwargs):
+        raise redis.ConnectionError("Redis away")
+
+    accounts = Accounts(OwnConnectionLocks(), NO_METRICS)
+    client = make_client(http=Recording())
+    client.serializer = accounts.serializer
+    with accounts.serial(client.credentials.key):
+        client.list_warehouses()
+        monkeypatch.setattr(connection, "execute_command", away)
+        time.sleep(1)  # renewals failed past the lease less one renewal interval
+        with pytest.raises(OngoingNetworkError) as caught:
+            client.list_warehouses()
+        assert caught.value.never_sent
+    assert len(calls) == 1
+    connection.close()

@@ -215,3 +215,55 @@ def test_a_stop_asked_while_start_took_nothing_does_not_wait_for_a_job(app, monk
     with pytest.raises(redis.ConnectionError):
         w._take(None)
     assert w.get_state() != "busy"
+
+
+def test_a_job_whose_data_cannot_be_read_fails_through_rqs_path(app, run_worker):
+    """A job whose data does not unpickle is not known to be a row's: RQ's own path fails it
+    (the worker goes on; the job is not left started on a lease to be queued again)."""
+    job = enqueue(returns_a_value, 3, job_id="unreadable")
+    jobs().connection.hset(job.key, "data", b"not a pickle")
+    w = run_worker()
+    job.refresh()  # failed once by RQ, which retries it as any failed job
+    assert job.get_status() == "scheduled" and job.retries_left == 4
+    assert leftovers() == []
+    w.refresh()
+    assert w.failed_job_count == 1 and w.get_state() != "busy"
+
+
+def finish_after(w: worker.SwaplineWorker, job: Job, queue) -> None:
+    """End a job _take started as the worker does once it ran."""
+    execution = w.prepare_execution(job)
+    job.started_at = job.ended_at = job.last_heartbeat = worker_base.now()
+    w.handle_job_success(job, queue, queue.started_job_registry, execution)
+
+
+def test_a_job_whose_lease_was_claimed_meanwhile_is_not_marked_finished(app, monkeypatch):
+    """A worker that stalled past its job's lease finds the job queued again by another: its
+    FINISH leaves the job as it is (the worker's own hash and counts still change)."""
+    from jobs.leases import requeue_abandoned
+
+    monkeypatch.setattr(worker_base, "ROW_JOBS", frozenset({f"{__name__}.returns_a_value"}))
+    queue, connection = jobs().queue, jobs().connection
+    job = enqueue(returns_a_value, 1, job_id="stalled-past-lease")
+    w = worker.SwaplineWorker([queue], connection=connection, worker_ttl=75)
+    taken, _ = w._take(None)
+    [entry] = connection.zrange(queue.started_job_registry.key, 0, -1)
+    connection.zadd(queue.started_job_registry.key, {entry: time.time() - 1})  # lease ran out
+    assert requeue_abandoned(queue) == [job.id]
+    finish_after(w, taken, queue)
+    assert job.get_status(refresh=True) == "queued" and connection.ttl(job.key) == -1
+    assert queue.job_ids == [job.id]
+    assert connection.hget(w.key, "current_job") == b"" and w.get_state() == "idle"
+    w.refresh()
+    assert w.successful_job_count == 1
+
+
+def test_a_job_wiped_from_redis_meanwhile_is_not_written_back(app, monkeypatch):
+    monkeypatch.setattr(worker_base, "ROW_JOBS", frozenset({f"{__name__}.returns_a_value"}))
+    queue, connection = jobs().queue, jobs().connection
+    job = enqueue(returns_a_value, 1, job_id="wiped-meanwhile")
+    w = worker.SwaplineWorker([queue], connection=connection, worker_ttl=75)
+    taken, _ = w._take(None)
+    connection.delete(job.key, queue.started_job_registry.key)  # e.g. a FLUSHALL
+    finish_after(w, taken, queue)
+    assert not connection.exists(job.key) and leftovers() == []
