@@ -343,3 +343,19 @@ def hook():
     server = Hook([]).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Round trips to Redis from this process (each write of one command or one pipeline)."""
+    from redis.connection import AbstractConnection
+
+    sent = []
+    original = AbstractConnection.send_packed_command
+
+    def send(self, command, check_health=True):
+        sent.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", send)
+    return sent

@@ -119,6 +119,14 @@ class World:
         self.return_webhook("returns/approve", **kwargs)
         return self
 
+    def parked(self, **setup) -> Exchange:
+        """Set up, approve and run the jobs: the exchange parked in Ongoing (asserted)."""
+        self.setup(**setup).approve()
+        self.run_jobs()
+        exchange = self.exchange()
+        assert exchange.state == "parked", exchange.attention_reason
+        return exchange
+
     def approve_while_locked(self, monkeypatch, quantity: int = 1) -> World:
         """The approve webhook processed while the exchange's lock is busy: the exchange is
         detected and its create waits for its own job (not run here); `quantity` exchanged."""

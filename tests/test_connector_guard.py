@@ -31,14 +31,6 @@ def _order_tags(world, tags: list[str]) -> None:
         world.store.shops[world.domain].orders[number].tags = list(tags)
 
 
-def _parked(world, **setup) -> object:
-    world.setup(**setup).approve()
-    world.run_jobs()
-    exchange = world.exchange()
-    assert exchange.state == "parked", exchange.attention_reason
-    return exchange
-
-
 def _connector_order(world, number: str = "1001-2", *, consignee=None, sku=EXCHANGE_SKU,
                      created=None, status=None) -> int:
     return world.ongoing.add_connector_order(world.account, number,
@@ -61,7 +53,7 @@ def _press(world, htmx, action: str) -> str:
 # --- prevent: the tag ----------------------------------------------------------------------
 
 def test_create_tags_the_shopify_order(world):
-    _parked(world)
+    world.parked()
     assert world.shopify_order()["tags"] == ["swapline-exchange"]
     [tagged] = [e for e in world.timeline() if e.name == "Shopify tagsAdd"]
     assert (tagged.kind, tagged.outcome) == ("call", "order tagged swapline-exchange")
@@ -136,7 +128,7 @@ def test_a_form_without_the_tag_keeps_the_saved_one(valid_form):
 
 def test_a_connector_order_stops_the_release_and_retry_releases_once_it_is_cancelled(
         world, htmx):
-    _parked(world)
+    world.parked()
     other = _connector_order(world, "1001-2")
     world.close()
     world.run_jobs()
@@ -158,7 +150,7 @@ def test_a_connector_order_stops_the_release_and_retry_releases_once_it_is_cance
 
 
 def test_release_now_ships_without_the_check(world, htmx):
-    _parked(world)
+    world.parked()
     _connector_order(world, "1001-2")
     world.close()
     world.run_jobs()
@@ -172,7 +164,7 @@ def test_release_now_ships_without_the_check(world, htmx):
 
 
 def test_release_now_before_any_check_releases_too(world, htmx):
-    _parked(world)
+    world.parked()
     _connector_order(world, "1001-2")
     _press(world, htmx, "release")
     assert world.exchange().state == "released"
@@ -181,7 +173,7 @@ def test_release_now_before_any_check_releases_too(world, htmx):
 @pytest.mark.parametrize("case", ["other_customer", "other_sku", "before_exchange",
                                   "already_sent", "cancelled"])
 def test_no_false_alarm(world, case):
-    exchange = _parked(world)
+    exchange = world.parked()
     if case == "other_customer":
         _connector_order(world, consignee={**CONNECTOR_CUSTOMER, "customerNumber": "CN2"})
     elif case == "other_sku":
@@ -203,7 +195,7 @@ def test_no_false_alarm(world, case):
     ({"name": "Alva Svensson", "postCode": "11133"}, False),
 ])
 def test_without_customer_numbers_name_and_post_code_decide(world, consignee, alarm):
-    _parked(world, original=False)  # the exchange ships to Shopify's address: no customer no.
+    world.parked(original=False)  # the exchange ships to Shopify's address: no customer no.
     _connector_order(world, consignee={**consignee, "address1": "Storgatan 1",
                                        "city": "Stockholm", "countryCode": "SE"})
     world.close()
@@ -218,7 +210,7 @@ def test_another_exchange_of_the_same_customer_is_no_double_shipment(world):
     from clients.ongoing_accounts import client_for_shop
     from models.exchange import Exchange
 
-    _parked(world)
+    world.parked()
     first = world.ret
     # A second exchange of the same customer (CN1, the same item), its original in Ongoing too.
     client = client_for_shop(settings_of(world.domain))

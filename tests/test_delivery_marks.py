@@ -12,12 +12,6 @@ from models.delivery import WebhookDelivery
 from models.exchange_signal import ExchangeSignal
 
 
-def _parked(world):
-    world.setup().approve()
-    world.run_jobs()
-    assert world.exchange().state == "parked", world.exchange().attention_reason
-
-
 def _rows(topic: str) -> tuple[WebhookDelivery, ExchangeSignal]:
     with db.session() as s:
         delivery = s.exec(select(WebhookDelivery).where(WebhookDelivery.topic == topic)).one()
@@ -26,7 +20,7 @@ def _rows(topic: str) -> tuple[WebhookDelivery, ExchangeSignal]:
 
 
 def test_a_delivery_is_marked_processed_with_its_signals_step(world):
-    _parked(world)
+    world.parked()
     world.close()
     world.run_jobs()
     assert world.exchange().state == "released"
@@ -36,7 +30,7 @@ def test_a_delivery_is_marked_processed_with_its_signals_step(world):
 
 
 def test_a_step_that_does_not_finish_leaves_the_delivery_to_run_again(world, monkeypatch):
-    _parked(world)
+    world.parked()
 
     def killed(exchange):
         raise JobTimeoutException("the job's time ran out mid-step")
@@ -61,7 +55,7 @@ def _rows_processed(delivery_id: int) -> bool:
 
 
 def test_a_delivery_whose_event_is_ignored_is_marked_by_its_job(world):
-    _parked(world)
+    world.parked()
     world.warehouse_moves(200)  # a status that means nothing for a parked exchange: noted
     world.run_jobs()
     with db.session() as s:
@@ -73,7 +67,7 @@ def test_a_delivery_whose_event_is_ignored_is_marked_by_its_job(world):
 def test_a_follow_up_failing_leaves_the_processed_delivery_without_an_error(world, monkeypatch):
     """fulfil marks the Sent delivery processed with its signal; collect, its follow-up in
     the same job, then fails for good: the job fails (RQ shows it), the delivery stays clean."""
-    _parked(world)
+    world.parked()
     world.close()
     world.run_jobs()
 

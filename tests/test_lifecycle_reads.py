@@ -28,16 +28,8 @@ def statements(app):
             event.remove(engine, "before_cursor_execute", count)
 
 
-def _parked(world):
-    world.setup().approve()
-    world.run_jobs()
-    exchange = world.exchange()
-    assert exchange.state == "parked", exchange.attention_reason
-    return exchange
-
-
 def test_the_release_guard_reads_the_applied_signal_from_the_runner(app, world):
-    exchange = _parked(world)
+    exchange = world.parked()
     with statements(app) as seen:
         with applying("release", RELEASE_NOW):
             assert released_by_merchant(exchange)
@@ -49,7 +41,7 @@ def test_the_release_guard_reads_the_applied_signal_from_the_runner(app, world):
 
 
 def test_a_kept_release_now_is_the_merchants_after_create(app, world):
-    exchange = _parked(world)
+    exchange = world.parked()
     exchange.release_reason = RELEASE_NOW
     with applying("release_if_requested", "after create"):
         assert released_by_merchant(exchange)
@@ -59,7 +51,7 @@ def test_a_kept_release_now_is_the_merchants_after_create(app, world):
 
 
 def test_outside_the_runner_the_guard_reads_the_signal(app, world):
-    exchange = _parked(world)
+    exchange = world.parked()
     with statements(app) as seen:
         assert not released_by_merchant(exchange)
     assert len(seen) == 1
@@ -104,7 +96,7 @@ def test_a_follow_up_is_applied_on_the_row_its_step_saved(app, world, monkeypatc
     when the job takes the Sent signal, and collect gets the row fulfil's end saved."""
     from jobs import lifecycle
 
-    exchange = _parked(world)
+    exchange = world.parked()
     world.close()
     world.run_jobs()
     reads = []

@@ -17,14 +17,6 @@ from models.exchange_signal import ExchangeSignal
 from models.exchange_writes import line, write_with_signal
 
 
-def _parked(world):
-    world.setup().approve()
-    world.run_jobs()
-    exchange = world.exchange()
-    assert exchange.state == "parked", exchange.attention_reason
-    return exchange
-
-
 def _record(exchange_id: int, outcome: str, event: str = "release") -> int | None:
     with db.transaction() as connection:
         return write_with_signal(exchange_id, [line(exchange_id, "webhook", "test", outcome)],
@@ -41,7 +33,7 @@ def _state(exchange_id: int) -> tuple[list[str], list[tuple]]:
 
 
 def test_the_line_and_the_signal_are_written_and_a_waiting_one_stands(world):
-    exchange = _parked(world)
+    exchange = world.parked()
     first = _record(exchange.id, "first")
     assert first is not None
     assert _record(exchange.id, "again") is None  # the same event waits, untouched
@@ -49,7 +41,7 @@ def test_the_line_and_the_signal_are_written_and_a_waiting_one_stands(world):
 
 
 def test_a_gone_exchange_gets_neither(world):
-    exchange = _parked(world)
+    exchange = world.parked()
     with db.session() as s:
         from models.exchange import Exchange
 
@@ -64,7 +56,7 @@ def test_a_gone_exchange_gets_neither(world):
 def test_a_moment_is_set_once_with_the_line_and_the_signal(world):
     from models.exchange import Exchange
 
-    exchange = _parked(world)
+    exchange = world.parked()
 
     def record(outcome: str) -> None:
         with db.transaction() as connection:
@@ -96,7 +88,7 @@ def test_two_workers_recording_the_same_event_at_once_leave_one_waiting(world):
     engine = db.engine()
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only: SQLite writers take the whole database in turn")
-    exchange = _parked(world)
+    exchange = world.parked()
     second: list[int | None] = []
 
     def record(outcome: str, connection) -> int | None:

@@ -7,7 +7,6 @@ import time
 
 import pytest
 import redis
-from redis.connection import AbstractConnection
 from rq import Worker
 from rq.exceptions import DequeueTimeout, StopRequested
 from rq.job import Job
@@ -38,18 +37,6 @@ def run_worker(app, monkeypatch):
     return run
 
 
-@pytest.fixture
-def round_trips(monkeypatch):
-    """Round trips to Redis from this process (each write of one command or one pipeline)."""
-    sent = []
-    original = AbstractConnection.send_packed_command
-
-    def send(self, command, check_health=True):
-        sent.append(command)
-        return original(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", send)
-    return sent
 
 
 def leftovers() -> list[bytes]:
