@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import String, bindparam, cast, func, insert
+from sqlalchemy import String, bindparam, cast, func, insert, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -70,7 +70,9 @@ def _new_exchange(domain: str, ret: dict) -> Exchange | None:
                         return_name=ret["name"], order_gid=order["id"], order_name=order["name"],
                         items=items, returned_items=returned, workflow=workflow)
     try:
-        with db.autocommit() as connection:  # one statement: its own transaction
+        with db.transaction() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(_ORDER_LOCK, {"key": f"{domain} {order['id']}"})
             values["id"], values["ongoing_order_number"] = connection.execute(_INSERT, {
                 **values, "c_domain": domain, "c_order_gid": order["id"],
                 "c_number": f"{prefix}-{order['name'].lstrip('#')}-"}).one()
@@ -81,7 +83,12 @@ def _new_exchange(domain: str, ret: dict) -> Exchange | None:
 
 # Built once (Core, no ORM session and flush): the new exchange's row, its Ongoing order
 # number ending in one more than the shop's exchanges of the order so far, counted in the
-# INSERT (one statement; the unique return still refuses a second detection of the same one).
+# INSERT (the unique return still refuses a second detection of the same one). Two returns of
+# one order detected at once would count the same (each statement reads its own snapshot) and
+# share one Ongoing order, which PUT /orders upserts by number: on PostgreSQL the INSERT waits
+# for a transaction lock on the shop's order, so its snapshot, taken after the wait, counts the
+# other's row. SQLite runs one writer at a time: its INSERT counts what the last one wrote.
+_ORDER_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
 _COUNT = select(func.count() + 1).select_from(Exchange.__table__).where(
     Exchange.__table__.c.shop_domain == bindparam("c_domain"),
     Exchange.__table__.c.order_gid == bindparam("c_order_gid")).scalar_subquery()
