@@ -134,10 +134,13 @@ def write_with_signal(exchange_id: int, lines: list[dict], event: str, source: s
     `mark_once` and `record_signal` in the caller's transaction. The signal's id, or None
     when the same event already waits; LookupError when the exchange is gone, as `write`."""
     if not one_statement(exchange_id, lines, connection.dialect.name, taken=taken):
-        # The UPDATE first: a second writer of the same event waits on the exchange row
-        # until this transaction commits, and its INSERT then sees this signal waiting.
+        # The exchange row locked first (by the lines' UPDATE, else by a lock of its own on
+        # PostgreSQL): a second writer of the same event waits on it until this transaction
+        # commits, and its INSERT then sees this signal waiting.
         if lines:
             write(exchange_id, lines, {}, connection=connection)
+        elif connection.dialect.name == "postgresql":
+            execute(connection, _LOCK_ROW, {"b_id": exchange_id})
         if moment:
             mark_once(exchange_id, moment, connection=connection)
         return record_signal(exchange_id, event, source, connection=connection, taken=taken)
@@ -161,6 +164,7 @@ def one_statement(exchange_id: int, lines: list[dict], dialect: str, *, taken: b
 
 
 _EXISTS = select(_TABLE.c.id).where(_TABLE.c.id == bindparam("b_id"))
+_LOCK_ROW = _EXISTS.with_for_update(key_share=True)  # FOR NO KEY UPDATE: as an UPDATE locks it
 
 
 @functools.lru_cache(maxsize=16)

@@ -81,10 +81,12 @@ def _blocked_on_a_lock(engine) -> bool:
             "AND wait_event_type = 'Lock'")).first())
 
 
-def test_two_workers_recording_the_same_event_at_once_leave_one_waiting(world):
-    """A warehouse repeating its notice, two workers, the exchange's lock busy: the second's
-    write waits on the exchange row and then sees the first's signal (PostgreSQL: one
-    statement's snapshot would not, and both would insert)."""
+@pytest.mark.parametrize("with_lines", [True, False], ids=["webhook", "button"])
+def test_two_workers_recording_the_same_event_at_once_leave_one_waiting(world, with_lines):
+    """A warehouse repeating its notice (or a button pressed twice, reconciliation beside a
+    webhook: no lines), two workers, the exchange's lock busy: the second's write waits on the
+    exchange row and then sees the first's signal (PostgreSQL: one statement's snapshot would
+    not, and both would insert)."""
     engine = db.engine()
     if engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only: SQLite writers take the whole database in turn")
@@ -92,8 +94,9 @@ def test_two_workers_recording_the_same_event_at_once_leave_one_waiting(world):
     second: list[int | None] = []
 
     def record(outcome: str, connection) -> int | None:
-        return write_with_signal(exchange.id, [line(exchange.id, "webhook", "test", outcome)],
-                                 "release", "test", taken=False, connection=connection)
+        lines = [line(exchange.id, "webhook", "test", outcome)] if with_lines else []
+        return write_with_signal(exchange.id, lines, "release", "test", taken=False,
+                                 connection=connection)
 
     def other_worker() -> None:
         with engine.begin() as connection:
@@ -109,4 +112,5 @@ def test_two_workers_recording_the_same_event_at_once_leave_one_waiting(world):
             time.sleep(0.02)
     worker.join(timeout=10)
     assert first is not None and second == [None]
-    assert _state(exchange.id) == (["first", "second"], [("release", 0)])
+    lines = ["first", "second"] if with_lines else []
+    assert _state(exchange.id) == (lines, [("release", 0)])
