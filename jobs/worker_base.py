@@ -292,6 +292,24 @@ class LeanWorker(SimpleWorker):
         self.log.info("Successfully completed job %s in %ss on worker %s", job.id,
                       job.ended_at - job.started_at, self.name)
 
+    def handle_job_failure(self, job: Job, queue: Queue, started_job_registry=None,
+                           exc_string: str = "", execution: Execution | None = None) -> None:
+        """RQ's failure path (a retry scheduled, or the failed registry), only while this run
+        still holds the job's lease: when requeue_abandoned claimed it (this worker stalled
+        past it), the job is queued again already, and retrying it too would run it twice.
+        Then only the worker's own hash and counts change, as FINISH does."""
+        if execution is not None and self.connection.zscore(
+                self._registry_key(queue), execution.composite_key) is None:
+            self.log.warning("job %s failed after its lease was claimed; left to its new run",
+                             job.id)
+            self.executions.pop(execution.id, None)
+            with self.connection.pipeline(transaction=False) as pipeline:
+                self.increment_failed_job_count(pipeline)
+                self.set_state(WorkerStatus.IDLE, pipeline=pipeline)  # and no current job
+                pipeline.execute()
+            return
+        super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
+
     def _finish_lean(self, job: Job, queue: Queue, execution: LeanExecution) -> None:
         """Finished as _finish_row_job leaves it, the lease entry gone, in one script call;
         notes whether more jobs wait."""

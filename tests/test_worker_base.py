@@ -254,3 +254,42 @@ def test_a_job_wiped_from_redis_meanwhile_is_not_written_back(app, monkeypatch):
     connection.delete(job.key, queue.started_job_registry.key)  # e.g. a FLUSHALL
     finish_after(w, taken, queue)
     assert not connection.exists(job.key) and leftovers() == []
+
+
+def test_a_job_failing_after_its_lease_was_claimed_is_left_to_its_new_run(app, monkeypatch):
+    """A worker that stalled past its job's lease, whose run then fails, finds the job queued
+    again by another: RQ's retry would queue it a second time (scheduled as well as queued);
+    it is left as requeue_abandoned left it, and only the worker's counts change."""
+    from jobs.leases import requeue_abandoned
+
+    monkeypatch.setattr(worker_base, "ROW_JOBS", frozenset({f"{__name__}.returns_a_value"}))
+    queue, connection = jobs().queue, jobs().connection
+    job = enqueue(returns_a_value, 1, job_id="stalled-then-failed")
+    w = worker.SwaplineWorker([queue], connection=connection, worker_ttl=75)
+    taken, _ = w._take(None)
+    execution = w.prepare_execution(taken)
+    [entry] = connection.zrange(queue.started_job_registry.key, 0, -1)
+    connection.zadd(queue.started_job_registry.key, {entry: time.time() - 1})  # lease ran out
+    assert requeue_abandoned(queue) == [job.id]
+    taken.started_at = taken.ended_at = worker_base.now()
+    w.handle_job_failure(taken, queue, queue.started_job_registry, "boom", execution)
+    assert job.get_status(refresh=True) == "queued" and queue.job_ids == [job.id]
+    assert ScheduledJobRegistry(queue=queue).get_job_ids() == []
+    assert Job.fetch(job.id, connection=connection).retries_left == 4  # requeue's one retry
+    w.refresh()
+    assert w.failed_job_count == 1 and w.get_state() == "idle"
+    assert connection.hget(w.key, "current_job") == b""
+
+
+def test_a_job_failing_with_its_lease_still_held_is_retried_by_rq(app, monkeypatch):
+    monkeypatch.setattr(worker_base, "ROW_JOBS", frozenset({f"{__name__}.returns_a_value"}))
+    queue, connection = jobs().queue, jobs().connection
+    job = enqueue(returns_a_value, 1, job_id="failed-in-time")
+    w = worker.SwaplineWorker([queue], connection=connection, worker_ttl=75)
+    taken, _ = w._take(None)
+    execution = w.prepare_execution(taken)
+    taken.started_at = taken.ended_at = worker_base.now()
+    w.handle_job_failure(taken, queue, queue.started_job_registry, "boom", execution)
+    assert job.get_status(refresh=True) == "scheduled" and queue.job_ids == []
+    assert ScheduledJobRegistry(queue=queue).get_job_ids() == [job.id]
+    assert connection.zrange(queue.started_job_registry.key, 0, -1) == []
