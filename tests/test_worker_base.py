@@ -224,19 +224,29 @@ def finish_after(w: worker.SwaplineWorker, job: Job, queue) -> None:
     w.handle_job_success(job, queue, queue.started_job_registry, execution)
 
 
+def _row_job_started(monkeypatch, job_id: str):
+    """A row job enqueued and taken by a fresh worker: (queue, connection, job, worker, taken)."""
+    monkeypatch.setattr(worker_base, "ROW_JOBS", frozenset({f"{__name__}.returns_a_value"}))
+    queue, connection = jobs().queue, jobs().connection
+    job = enqueue(returns_a_value, 1, job_id=job_id)
+    w = worker.SwaplineWorker([queue], connection=connection, worker_ttl=75)
+    taken, _ = w._take(None)
+    return queue, connection, job, w, taken
+
+
+def _lease_runs_out_and_is_claimed(queue, connection, job) -> None:
+    from jobs.leases import requeue_abandoned
+
+    [entry] = connection.zrange(queue.started_job_registry.key, 0, -1)
+    connection.zadd(queue.started_job_registry.key, {entry: time.time() - 1})
+    assert requeue_abandoned(queue) == [job.id]
+
+
 def test_a_job_whose_lease_was_claimed_meanwhile_is_not_marked_finished(app, monkeypatch):
     """A worker that stalled past its job's lease finds the job queued again by another: its
     FINISH leaves the job as it is (the worker's own hash and counts still change)."""
-    from jobs.leases import requeue_abandoned
-
-    monkeypatch.setattr(worker_base, "ROW_JOBS", frozenset({f"{__name__}.returns_a_value"}))
-    queue, connection = jobs().queue, jobs().connection
-    job = enqueue(returns_a_value, 1, job_id="stalled-past-lease")
-    w = worker.SwaplineWorker([queue], connection=connection, worker_ttl=75)
-    taken, _ = w._take(None)
-    [entry] = connection.zrange(queue.started_job_registry.key, 0, -1)
-    connection.zadd(queue.started_job_registry.key, {entry: time.time() - 1})  # lease ran out
-    assert requeue_abandoned(queue) == [job.id]
+    queue, connection, job, w, taken = _row_job_started(monkeypatch, "stalled-past-lease")
+    _lease_runs_out_and_is_claimed(queue, connection, job)
     finish_after(w, taken, queue)
     assert job.get_status(refresh=True) == "queued" and connection.ttl(job.key) == -1
     assert queue.job_ids == [job.id]
@@ -246,11 +256,7 @@ def test_a_job_whose_lease_was_claimed_meanwhile_is_not_marked_finished(app, mon
 
 
 def test_a_job_wiped_from_redis_meanwhile_is_not_written_back(app, monkeypatch):
-    monkeypatch.setattr(worker_base, "ROW_JOBS", frozenset({f"{__name__}.returns_a_value"}))
-    queue, connection = jobs().queue, jobs().connection
-    job = enqueue(returns_a_value, 1, job_id="wiped-meanwhile")
-    w = worker.SwaplineWorker([queue], connection=connection, worker_ttl=75)
-    taken, _ = w._take(None)
+    queue, connection, job, w, taken = _row_job_started(monkeypatch, "wiped-meanwhile")
     connection.delete(job.key, queue.started_job_registry.key)  # e.g. a FLUSHALL
     finish_after(w, taken, queue)
     assert not connection.exists(job.key) and leftovers() == []
@@ -260,17 +266,9 @@ def test_a_job_failing_after_its_lease_was_claimed_is_left_to_its_new_run(app, m
     """A worker that stalled past its job's lease, whose run then fails, finds the job queued
     again by another: RQ's retry would queue it a second time (scheduled as well as queued);
     it is left as requeue_abandoned left it, and only the worker's counts change."""
-    from jobs.leases import requeue_abandoned
-
-    monkeypatch.setattr(worker_base, "ROW_JOBS", frozenset({f"{__name__}.returns_a_value"}))
-    queue, connection = jobs().queue, jobs().connection
-    job = enqueue(returns_a_value, 1, job_id="stalled-then-failed")
-    w = worker.SwaplineWorker([queue], connection=connection, worker_ttl=75)
-    taken, _ = w._take(None)
+    queue, connection, job, w, taken = _row_job_started(monkeypatch, "stalled-then-failed")
     execution = w.prepare_execution(taken)
-    [entry] = connection.zrange(queue.started_job_registry.key, 0, -1)
-    connection.zadd(queue.started_job_registry.key, {entry: time.time() - 1})  # lease ran out
-    assert requeue_abandoned(queue) == [job.id]
+    _lease_runs_out_and_is_claimed(queue, connection, job)
     taken.started_at = taken.ended_at = worker_base.now()
     w.handle_job_failure(taken, queue, queue.started_job_registry, "boom", execution)
     assert job.get_status(refresh=True) == "queued" and queue.job_ids == [job.id]
@@ -282,11 +280,7 @@ def test_a_job_failing_after_its_lease_was_claimed_is_left_to_its_new_run(app, m
 
 
 def test_a_job_failing_with_its_lease_still_held_is_retried_by_rq(app, monkeypatch):
-    monkeypatch.setattr(worker_base, "ROW_JOBS", frozenset({f"{__name__}.returns_a_value"}))
-    queue, connection = jobs().queue, jobs().connection
-    job = enqueue(returns_a_value, 1, job_id="failed-in-time")
-    w = worker.SwaplineWorker([queue], connection=connection, worker_ttl=75)
-    taken, _ = w._take(None)
+    queue, connection, job, w, taken = _row_job_started(monkeypatch, "failed-in-time")
     execution = w.prepare_execution(taken)
     taken.started_at = taken.ended_at = worker_base.now()
     w.handle_job_failure(taken, queue, queue.started_job_registry, "boom", execution)
