@@ -15,8 +15,9 @@ from models.delivery import (
     mark_processed,
     marked_with_signal,
     processed_with_signal,
+    record_error,
 )
-from models.plain_sql import execute
+from models.plain_sql import execute, first_mapping
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +66,14 @@ _TABLE = WebhookDelivery.__table__
 _TAKEN = ("id", "source", "topic", "shop_domain", "payload")
 _TAKE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.processed_at.is_(None)) \
     .values(attempts=_TABLE.c.attempts + 1).returning(*(_TABLE.c[name] for name in _TAKEN))
-_SAVE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
 
 
 def _take(delivery_id: int) -> WebhookDelivery | None:
     """Count an attempt at an unprocessed delivery and read what its handler needs (one UPDATE
     … RETURNING); None when it was processed already (or is gone)."""
     with db.autocommit() as connection:
-        row = execute(connection, _TAKE, {"b_id": delivery_id}).first()
-    return WebhookDelivery(**dict(zip(_TAKEN, row, strict=True))) if row is not None else None
+        row = first_mapping(execute(connection, _TAKE, {"b_id": delivery_id}))
+    return WebhookDelivery(**row) if row is not None else None
 
 
 def _mark_processed(delivery_id: int) -> None:
@@ -83,9 +83,8 @@ def _mark_processed(delivery_id: int) -> None:
 
 def _record_error(delivery_id: int, exc: Exception) -> None:
     with db.autocommit() as connection:
-        execute(connection, _SAVE, {"b_id": delivery_id, "last_error":
-                                    logs.scrub(f"{type(exc).__name__}: {exc}")[:2000]},
-                columns=True)
+        record_error(delivery_id, logs.scrub(f"{type(exc).__name__}: {exc}"),
+                     connection=connection)
 
 
 def enqueue_delivery(delivery_id: int, shop: str, *, at_front: bool = False) -> bool:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.engine import Connection
-
 from jobs import alerts, exchange_rules
 from jobs.exchange_rules import COMPLETED, NEEDS_ATTENTION
 from models import db
@@ -18,17 +16,6 @@ from models.exchange_writes import line, pending, write
 from models.types import utcnow
 
 log = logging.getLogger(__name__)
-
-
-def record_event(exchange_id: int, event: str, source: str, *,
-                 connection: Connection | None = None, taken: bool = False) -> int | None:
-    """Write the signal row; None when the same event already waits, untouched. One INSERT …
-    SELECT … WHERE NOT EXISTS, in the caller's transaction when given one. `taken`: with its
-    first attempt counted (the caller holds the exchange's lock and applies it next)."""
-    if connection is None:
-        with db.transaction() as c:
-            return record_event(exchange_id, event, source, connection=c, taken=taken)
-    return record_signal(exchange_id, event, source, connection=connection, taken=taken)
 
 
 def move(exchange_id: int, before: str, after: str, outcome: str, source: str, *,
@@ -52,7 +39,7 @@ def move(exchange_id: int, before: str, after: str, outcome: str, source: str, *
                       {**fields, "state": after,
                        **({"completed_at": at} if after == COMPLETED else {})},
                       connection=connection, at=at, row=follow_up is not None)
-        recorded = record_event(exchange_id, *follow_up, connection=connection, taken=True) \
+        recorded = record_signal(exchange_id, *follow_up, connection=connection, taken=True) \
             if follow_up else None
         if signal_id is not None:
             mark_done(signal_id, connection=connection, delivery_id=delivery_id)

@@ -142,6 +142,13 @@ def mark_processed(delivery_id: int, *, connection: Connection,
                                      "last_error": None}, columns=True)
 
 
+def record_error(delivery_id: int, error: str, *, connection: Connection) -> None:
+    """The delivery's handler failed: its error kept (at most 2,000 characters), still
+    unprocessed. One statement."""
+    execute(connection, _PROCESSED, {"b_id": delivery_id, "last_error": error[:2000]},
+            columns=True)
+
+
 def processed_with_signal(delivery_id: int | None) -> None:
     """The running delivery was marked processed with the done mark of the signal it carried,
     at the end of that signal's step (models/exchange_signal.py `mark_done`): its job writes
