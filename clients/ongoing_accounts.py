@@ -68,8 +68,8 @@ class Accounts:
     metrics: Metrics
     http: Transport = field(default_factory=Transport)
     # This thread's open `serial` blocks, by goods owner key.
-    _blocks: threading.local = field(default_factory=threading.local, init=False, repr=False,
-                                     compare=False)
+    _blocks: _OpenBlocks = field(default_factory=lambda: _OpenBlocks(), init=False, repr=False,
+                                 compare=False)
 
     def serializer(self, key: str) -> AbstractContextManager:
         """The OngoingClient serializer: one goods owner's lock across every process (held
@@ -93,11 +93,14 @@ class Accounts:
             block.let_go()
 
     def _open(self) -> dict[str, Block]:
-        try:
-            return self._blocks.open
-        except AttributeError:  # this thread's first look
-            self._blocks.open = {}
-            return self._blocks.open
+        return self._blocks.open
+
+
+class _OpenBlocks(threading.local):
+    """Each thread's open blocks (its own dict, made on the thread's first look)."""
+
+    def __init__(self):
+        self.open: dict[str, Block] = {}
 
 
 def init_app(app: Flask, *, locks: Locks, metrics: Metrics | None = None) -> None:

@@ -156,8 +156,7 @@ def enqueue(func: Callable, *args, job_id: str, shop: str = "", retry: Retry | N
     """Enqueue `func(*args)` once under `job_id` (`delay` seconds from now: RQ's scheduler
     queues it then; `at_front`: ahead of the waiting jobs); None when that job is already queued
     or scheduled."""
-    options = {"job_id": job_id, "unique": True, "retry": retry or DEFAULT_RETRY,
-               "description": f"{func.__name__}{args!r}", "failure_ttl": 7 * 24 * 3600}
+    options = {"job_id": job_id, "unique": True, **_defaults(func, args, retry)}
     queue = jobs().queue
     try:
         job = queue.enqueue_in(timedelta(seconds=delay), func, *args, job_timeout=timeout,
@@ -189,10 +188,15 @@ def _job(queue: Queue, func: Callable, args: tuple, jid: str, retry: Retry | Non
          timeout: int) -> Job:
     """The job `enqueue` would make, ready to be queued."""
     job = queue.create_job(func, args=args, timeout=timeout, job_id=jid,
-                           retry=retry or DEFAULT_RETRY, description=f"{func.__name__}{args!r}",
-                           failure_ttl=7 * 24 * 3600, status=JobStatus.QUEUED)
+                           status=JobStatus.QUEUED, **_defaults(func, args, retry))
     job.origin = queue.name
     return job
+
+
+def _defaults(func: Callable, args: tuple, retry: Retry | None) -> dict:
+    """What every job of ours carries: its retries, a readable description, a week as failed."""
+    return {"retry": retry or DEFAULT_RETRY, "description": f"{func.__name__}{args!r}",
+            "failure_ttl": 7 * 24 * 3600}
 
 
 def forget_ended_job(jid: str) -> None:

@@ -75,7 +75,7 @@ class SwaplineWorker(LeanWorker):
         return LEASE_SECONDS
 
     def start_lease(self) -> int:
-        return LEASE_SECONDS
+        return self.get_heartbeat_ttl(None)
 
     def execute_job(self, job: Job, queue: Queue):
         execution = self.prepare_execution(job)
