@@ -38,7 +38,7 @@ def _charged(exchange: Exchange, amount, currency: str) -> bool:
 def _vaulted_cards(exchange: Exchange) -> list[str]:
     """The order's vaulted cards, asked only of a shop that granted the payment-mandate scope:
     Shopify refuses the question otherwise (ACCESS_DENIED), so it is not sent at all."""
-    with db.session() as s:
+    with db.autocommit_session() as s:  # one read: no BEGIN and COMMIT around it
         granted = shop_grants(exchange.shop_domain, "read_payment_mandate", session=s)
     if not granted:
         note(exchange.id, "Shopify vaulted card", MANDATE_NOT_GRANTED, kind="warning")

@@ -12,7 +12,7 @@ from models import db
 from models.delivery import processed_with_signal
 from models.exchange import Exchange, record
 from models.exchange_signal import mark_done, record_signal
-from models.exchange_writes import line, pending, write
+from models.exchange_writes import line, pending, write, write_now
 from models.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -51,9 +51,8 @@ def move(exchange_id: int, before: str, after: str, outcome: str, source: str, *
 def note_event(exchange_id: int, kind: str, name: str, outcome: str, source: str = "") -> None:
     """A line of the runner's own (ignored, will retry), with the step's waiting ones."""
     lines, fields = pending(exchange_id)
-    with db.transaction() as connection:
-        write(exchange_id, [*lines, line(exchange_id, kind, name, outcome, source=source)],
-              fields, connection=connection)
+    write_now(exchange_id, [*lines, line(exchange_id, kind, name, outcome, source=source)],
+              fields)
 
 
 def attention(exchange: Exchange, step: str, event: str, reason: str, *,

@@ -2,7 +2,8 @@
 
 Each write is one transaction: one UPDATE of the exchange (its fields, and updated_at: the
 list sorts by latest activity) and one multi-row INSERT of its timeline lines, each line with
-the moment it was noted; on PostgreSQL both are one statement (a data-modifying CTE).
+the moment it was noted; on PostgreSQL both are one statement (a data-modifying CTE), run on
+the autocommit pool (no BEGIN and COMMIT around it) unless it goes with other statements.
 Outside a step (a webhook's line) a note is written at once. During a step (`step_writes`, the
 lifecycle's runner), a plain line waits for the step's next write or its end (the transition,
 needs attention or the error that retries it), in order.
@@ -89,8 +90,7 @@ def write(exchange_id: int, lines: list[dict], fields: dict, *, connection: Conn
     only to the row the UPDATE found, where SQLite's fails on the foreign key). `row`: the
     exchange's row as saved, by column name, is returned (UPDATE … RETURNING: no read after)."""
     values = {**fields, "updated_at": at or utcnow(), "b_id": exchange_id}
-    if lines and len(lines) <= MAX_TOGETHER and connection.dialect.name == "postgresql" \
-            and all(each["exchange_id"] == exchange_id for each in lines):
+    if lines and alone(exchange_id, lines, connection.dialect.name):
         for number, each in enumerate(lines):
             values.update({f"{name}_{number}": each[name] for name in _LINE})
         done = execute(connection, _together(tuple(sorted(fields)), len(lines), row), values)
@@ -159,8 +159,15 @@ def one_statement(exchange_id: int, lines: list[dict], dialect: str, *, taken: b
     Only for a `taken` signal: the caller holds the exchange's lock. A waiting one is checked
     against the same event waiting, and one statement's snapshot would miss a concurrent
     writer's row (two waiting signals); two statements, the UPDATE first, see it."""
-    return taken and bool(lines) and len(lines) <= MAX_TOGETHER and dialect == "postgresql" \
-        and all(each["exchange_id"] == exchange_id for each in lines)
+    return taken and bool(lines) and alone(exchange_id, lines, dialect)
+
+
+def alone(exchange_id: int, lines: list[dict], dialect: str) -> bool:
+    """Whether `write` is one statement: the UPDATE alone (no lines), or with its lines in one
+    CTE (PostgreSQL, few lines of this exchange). One statement is atomic by itself: it runs on
+    the autocommit pool, one round trip instead of BEGIN, the statement and COMMIT."""
+    return not lines or (len(lines) <= MAX_TOGETHER and dialect == "postgresql"
+                         and all(each["exchange_id"] == exchange_id for each in lines))
 
 
 _EXISTS = select(_TABLE.c.id).where(_TABLE.c.id == bindparam("b_id"))
@@ -205,9 +212,15 @@ def _save(exchange_id: int, lines: list[dict], fields: dict, *, now: bool) -> No
         if not now or step.held:
             return
         lines, fields = pending(exchange_id)
-    if not (lines or fields):
-        return
-    with db.transaction() as connection:
+    if lines or fields:
+        write_now(exchange_id, lines, fields)
+
+
+def write_now(exchange_id: int, lines: list[dict], fields: dict) -> None:
+    """`write` in a transaction of its own: on the autocommit pool when it is one statement
+    (`alone`), else BEGIN … COMMIT around its two (SQLite, many lines)."""
+    one = alone(exchange_id, lines, db.engine().dialect.name)
+    with db.autocommit() if one else db.transaction() as connection:
         write(exchange_id, lines, fields, connection=connection)
 
 
@@ -250,7 +263,7 @@ def mark_once(exchange_id: int, column: str, *, connection: Connection | None = 
     """Set a moment column (return_closed_at, returned_in_ongoing_at) now, unless already set;
     in the caller's transaction when given one."""
     if connection is None:
-        with db.transaction() as c:
+        with db.autocommit() as c:  # one UPDATE: its own transaction
             return mark_once(exchange_id, column, connection=c)
     execute(connection, _mark_statement(column), {"b_id": exchange_id, column: utcnow()},
             columns=True)

@@ -18,13 +18,21 @@ def exchange_id(parked_exchange) -> int:
 
 @pytest.fixture
 def commits(app):
-    """Transactions committed on the app's engine from now on."""
+    """Transactions that wrote, from now on: commits on the app's engine, and each write on the
+    autocommit one (one statement, its own transaction; the test's reads there not counted)."""
     seen: list[int] = []
-    engine = app.extensions[db.EXTENSION]
+    engine, alone = app.extensions[db.EXTENSION], app.extensions[db.AUTOCOMMIT]
     listener = lambda _conn: seen.append(1)  # noqa: E731
+
+    def statement(_conn, _cursor, text, *_args):
+        if text.lstrip().split()[0].upper() != "SELECT":
+            seen.append(1)
+
     event.listen(engine, "commit", listener)
+    event.listen(alone, "before_cursor_execute", statement)
     yield seen
     event.remove(engine, "commit", listener)
+    event.remove(alone, "before_cursor_execute", statement)
 
 
 def lines(exchange_id: int) -> list[tuple[str, str]]:
