@@ -4,12 +4,19 @@ A webhook request only inserts its row (blueprints/intake.py); queueing happens 
 of every worker process (jobs/worker.py). One relay at a time works, the holder of the relay lease
 (a LeasedLock in Redis, renewed while it lives); the others stand by and try for it every
 STANDBY_SECONDS, so a dead holder's place is taken within about LEASE_SECONDS + STANDBY_SECONDS.
-The holder polls every POLL_SECONDS (an indexed read of an almost empty partial index, 20 a second
-from one process): a webhook's job is queued within about POLL_SECONDS of its 200, inside the 100
-ms (p99) an idle queue has to start it; each poll and its wait cost ~0.3 ms of CPU, and at 30 ms
-they were ~10 of an idle worker's ~11 ms/s. Not PostgreSQL's LISTEN/NOTIFY: commits that NOTIFY
-take turns, which cost about 30% of the stored webhooks/s (bench.webhook_ingest, 325 against 468
-req/s). Most polls find nothing, so a poll is one plain statement on a DB-API cursor held with the
+The holder polls every POLL_SECONDS (an indexed read of an almost empty partial index) while
+webhooks come in: a webhook's job is queued within about POLL_SECONDS of its 200, inside the 100
+ms (p99) an idle queue has to start it. Each poll and its wait cost ~0.3 ms of CPU (a thread
+woken 20 times a second: ~6 ms/s, most of an idle worker's CPU), so on PostgreSQL a holder whose
+polls found nothing for IDLE_SECONDS sleeps instead: it holds the advisory lock WAKE_LOCK and
+LISTENs, and the INSERT of a delivery NOTIFYs only while that lock is held (the trigger of
+migration 0012): the sleeper wakes within a few ms of the commit and polls again. While it is
+awake no commit NOTIFYs (commits that NOTIFY take turns, which cost about 30% of the stored
+webhooks/s in bench.webhook_ingest when every INSERT did). An INSERT that ran its trigger just
+before the lock was taken holds the lock shared until it commits, so taking it waits for that
+commit and the sleeper's first read sees the row. A sleep lasts at most WAKE_CHECK_SECONDS, then
+the loop checks the lease and whether it is asked to stop. SQLite has no NOTIFY: it polls.
+Most polls find nothing, so a poll is one plain statement on a DB-API cursor held with the
 lease (Outbox), not a SQLAlchemy query with a pool checkout each time: an idle worker spent ~23 ms
 of CPU a second on them. Redis down: nothing moves and it tries again every RETRY_SECONDS; the row
 is the truth. Jobs queued and then lost (Redis restarted without its data) are the sweeper's: the
@@ -40,6 +47,10 @@ HOLD_SECONDS = 300  # the lease is given up and taken again this often (LeasedLo
 OWNED_CHECK_SECONDS = 5.0  # a Redis that lost its data lost the lease too: stand by then
 STANDBY_SECONDS = 2.0  # a standby's try: a SET and ~1 ms of CPU; a takeover waits 15 s anyway
 POLL_SECONDS = 0.05
+IDLE_SECONDS = 1.0  # polls found nothing this long: sleep until woken (PostgreSQL)
+WAKE_CHECK_SECONDS = 1.0  # a sleep's longest: then the lease and the stop are looked at
+WAKE_CHANNEL = "swapline_outbox"
+WAKE_LOCK = (1937207404, 1)  # ("swpl", 1): migration 0012's trigger tries it shared
 RETRY_SECONDS = 1.0
 log = logging.getLogger(__name__)
 
@@ -76,16 +87,38 @@ def relay_all() -> int:
 class Outbox:
     """The relay loop's read of the outbox: `unqueued` as plain SQL, compiled once, run on the
     DB-API cursor of one autocommit connection held while the lease is (psycopg prepares it on
-    the server after a few runs). An empty poll then costs a round trip and little else."""
+    the server after a few runs). An empty poll then costs a round trip and little else. On
+    PostgreSQL the connection LISTENs for the INSERTs' wake-up (`sleep`)."""
 
     def __init__(self, connection: Connection):
         self.sql = plain(unqueued_query(BATCH), connection.dialect, literal=True).sql
-        self.cursor = connection.connection.dbapi_connection.cursor()
+        self.dbapi = connection.connection.dbapi_connection
+        self.cursor = self.dbapi.cursor()
+        self.can_sleep = connection.dialect.name == "postgresql"
+        if self.can_sleep:
+            self.cursor.execute(f"LISTEN {WAKE_CHANNEL}")
 
     def unqueued(self) -> list[tuple[int, str]]:
         """(id, shop) of the first BATCH deliveries whose job was never queued, oldest first."""
         self.cursor.execute(self.sql)
         return self.cursor.fetchall()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait up to `seconds` for a delivery's INSERT to NOTIFY, holding WAKE_LOCK meanwhile
+        (the trigger NOTIFYs only then); at once when one waits already. Taking the lock waits
+        for any INSERT that tried it before, so the read after it sees that row."""
+        self.cursor.execute("SELECT pg_advisory_lock(%s, %s)", WAKE_LOCK)
+        try:
+            if not self.unqueued():
+                for _ in self.dbapi.notifies(timeout=seconds, stop_after=1):
+                    pass
+        finally:
+            self.cursor.execute("SELECT pg_advisory_unlock(%s, %s)", WAKE_LOCK)
+
+    def close(self) -> None:
+        """Stop listening: the connection goes back to the pool."""
+        if self.can_sleep:
+            self.cursor.execute(f"UNLISTEN {WAKE_CHANNEL}")
 
 
 class Relay:
@@ -119,7 +152,9 @@ class Relay:
         try:
             with db.autocommit() as connection:
                 try:
-                    self._poll(Outbox(connection), lock)
+                    outbox = Outbox(connection)
+                    self._poll(outbox, lock)
+                    outbox.close()
                 except Exception:  # a broken connection is not handed back to the pool
                     connection.invalidate()
                     raise
@@ -128,13 +163,19 @@ class Relay:
                 lock.release()
 
     def _poll(self, outbox: Outbox, lock) -> None:
-        """Relay every POLL_SECONDS until the lease is due to be given up, lost, or stopped."""
+        """Relay every POLL_SECONDS (or sleep when idle, see above) until the lease is due to
+        be given up, lost, or stopped."""
         give_up = time.monotonic() + HOLD_SECONDS - OWNED_CHECK_SECONDS
-        checked = time.monotonic()
+        checked = found = time.monotonic()
         while not self.stop.is_set() and time.monotonic() < give_up:
             rows = outbox.unqueued()
+            if rows:
+                found = time.monotonic()
             if not rows or _queue(rows) < BATCH:
-                self.stop.wait(POLL_SECONDS)
+                if outbox.can_sleep and time.monotonic() - found >= IDLE_SECONDS:
+                    outbox.sleep(WAKE_CHECK_SECONDS)
+                else:
+                    self.stop.wait(POLL_SECONDS)
             if time.monotonic() - checked >= OWNED_CHECK_SECONDS:
                 checked = time.monotonic()
                 if not lock.owned():

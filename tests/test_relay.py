@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import psycopg
 import pytest
 from sqlalchemy import event, text
 
@@ -12,7 +13,8 @@ from jobs import relay
 from jobs.queue import jobs
 from jobs.relay import Outbox, Relay, relay_all, relay_once
 from models import db
-from models.delivery import unqueued
+from models.delivery import record_delivery, unqueued
+from tests.conftest import SHOP
 from tests.test_webhooks_shopify import APPROVE, deliveries
 
 
@@ -27,8 +29,12 @@ def relays(app):
         return stop
 
     yield start
-    for stop, thread in started:
+    for stop, _ in started:
         stop.set()
+    if db.engine().dialect.name == "postgresql":  # a sleeping relay wakes to see its stop
+        with db.autocommit() as connection:
+            connection.execute(text(f"SELECT pg_notify('{relay.WAKE_CHANNEL}', '')"))
+    for _, thread in started:
         thread.join(timeout=10)
 
 
@@ -158,6 +164,74 @@ def test_an_idle_relay_runs_no_sqlalchemy_statement_per_poll(app, relays, statem
     statements.clear()
     time.sleep(10 * relay.POLL_SECONDS)  # about ten polls, each finding nothing
     assert statements == []
+
+
+def postgresql_only() -> None:
+    if db.engine().dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no NOTIFY, its relay polls")
+
+
+def wake_lock_holders() -> int:
+    """Sessions holding the relay's wake lock (a sleeping relay)."""
+    with db.autocommit() as connection:
+        return connection.execute(text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+            "classid = :c AND objid = :o AND mode = 'ExclusiveLock'"),
+            dict(zip("co", relay.WAKE_LOCK, strict=True))).scalar()
+
+
+def test_an_idle_relay_sleeps_and_a_new_delivery_wakes_it(app, post_webhook, relays,
+                                                          monkeypatch):
+    """Idle, the relay stops polling and waits on the INSERT's NOTIFY: its timeout here is
+    far longer than the test waits, so only the NOTIFY can have woken it."""
+    postgresql_only()
+    monkeypatch.setattr(relay, "IDLE_SECONDS", 0.2)
+    monkeypatch.setattr(relay, "WAKE_CHECK_SECONDS", 60.0)
+    polls = []
+    read = Outbox.unqueued
+    monkeypatch.setattr(Outbox, "unqueued", lambda self: polls.append(1) or read(self))
+    relays()
+    wait_for(lambda: wake_lock_holders() == 1)
+    polls.clear()
+    time.sleep(0.5)
+    assert polls == []  # asleep: not one read in ten poll intervals
+    for n in range(2):
+        post_webhook("returns/approve", APPROVE, webhook_id=f"wakes-{n}")
+        assert wait_for(lambda n=n: len(delivery_jobs()) == n + 1, limit=3.0) < 3.0
+        wait_for(lambda: wake_lock_holders() == 1)  # asleep again once idle
+
+
+def test_an_insert_notifies_only_while_the_relay_sleeps(app, post_webhook):
+    postgresql_only()
+    listener = psycopg.connect(db.engine().url.render_as_string(hide_password=False)
+                               .replace("+psycopg", ""), autocommit=True)
+    sleeper = psycopg.connect(listener.info.dsn, autocommit=True)
+    with listener, sleeper:
+        listener.execute(f"LISTEN {relay.WAKE_CHANNEL}")
+        post_webhook("returns/approve", APPROVE, webhook_id="awake")
+        assert list(listener.notifies(timeout=0.3)) == []
+        sleeper.execute("SELECT pg_advisory_lock(%s, %s)", relay.WAKE_LOCK)
+        post_webhook("returns/approve", APPROVE, webhook_id="asleep")
+        assert [n.channel for n in listener.notifies(timeout=3, stop_after=1)] == \
+            [relay.WAKE_CHANNEL]
+
+
+def test_going_to_sleep_waits_for_an_insert_not_yet_committed(app, post_webhook):
+    """An INSERT whose trigger ran before the relay took its wake lock sent no NOTIFY: taking
+    the lock waits for its commit, and the relay's read then finds the row (no sleep)."""
+    postgresql_only()
+    with db.autocommit() as connection:
+        outbox = Outbox(connection)
+        done = threading.Event()
+        with db.transaction() as inserting:
+            record_delivery(inserting, source="shopify", delivery_id="in-flight",
+                            shop_domain=SHOP, topic="returns/approve", payload="{}")
+            threading.Thread(target=lambda: (outbox.sleep(30.0), done.set()),
+                             daemon=True).start()
+            assert not done.wait(0.5)  # taking the lock waits for this transaction
+        assert done.wait(5.0)  # committed: the row is seen, no 30 s sleep
+        assert [shop for _, shop in outbox.unqueued()] == [SHOP]
+        outbox.close()
 
 
 def test_a_database_connection_lost_under_the_relay_is_replaced(app, post_webhook, relays,
