@@ -62,26 +62,45 @@ def plain(statement, dialect: Dialect, columns: tuple[str, ...] | None = None, *
 
 
 class Rows:
-    """What `execute` gives back on psycopg: the few things callers use of a result."""
+    """What `execute` gives back on psycopg: the few things callers use of a result. psycopg's
+    cursor.description builds a Column object per column on every read (~40 for an exchange
+    row): whether there are rows is asked of the result itself, and a statement's column names
+    are read once per SQL text (a compiled statement's columns never change)."""
 
-    __slots__ = ("cursor",)
+    __slots__ = ("cursor", "sql")
 
-    def __init__(self, cursor) -> None:
-        self.cursor = cursor
+    def __init__(self, cursor, sql: str = "") -> None:
+        self.cursor, self.sql = cursor, sql
 
     @property
     def rowcount(self) -> int:
         return self.cursor.rowcount
 
     def first(self) -> tuple | None:
-        return self.cursor.fetchone() if self.cursor.description else None
+        return self.cursor.fetchone() if self._has_rows() else None
 
     def scalar(self):
         row = self.first()
         return None if row is None else row[0]
 
     def all(self) -> list[tuple]:
-        return self.cursor.fetchall() if self.cursor.description else []
+        return self.cursor.fetchall() if self._has_rows() else []
+
+    def names(self) -> tuple[str, ...]:
+        names = _NAMES.get(self.sql)
+        if names is None:
+            names = tuple(column.name for column in self.cursor.description)
+            if len(_NAMES) < 512:  # the statements are built once: a few dozen texts
+                _NAMES[self.sql] = names
+        return names
+
+    def _has_rows(self) -> bool:
+        result = self.cursor.pgresult
+        return bool(result and (result.nfields or result.status == _TUPLES_OK))
+
+
+_NAMES: dict[str, tuple[str, ...]] = {}
+_TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK
 
 
 def first_mapping(result) -> dict | None:
@@ -93,7 +112,7 @@ def first_mapping(result) -> dict | None:
     row = result.first()
     if row is None:
         return None
-    return dict(zip((column.name for column in result.cursor.description), row, strict=True))
+    return dict(zip(result.names(), row, strict=True))
 
 
 def execute(connection: Connection, statement, params: dict, *, columns: bool = False):
@@ -116,7 +135,7 @@ def execute(connection: Connection, statement, params: dict, *, columns: bool = 
         if broken:
             connection.invalidate(exc)
         raise wrapped(compiled.sql, values, exc, invalidated=broken) from exc
-    return Rows(cursor)
+    return Rows(cursor, compiled.sql)
 
 
 def wrapped(sql: str, params: dict, exc: psycopg.Error, *,

@@ -16,7 +16,7 @@ from models import db
 from models.delivery import unqueued_query
 from models.exchange import Exchange, ExchangeEvent
 from models.exchange_writes import line, write
-from models.plain_sql import execute, plain
+from models.plain_sql import execute, first_mapping, plain
 
 _TABLE = Exchange.__table__
 _SAVE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
@@ -45,6 +45,26 @@ def test_returning_and_constants(exchange_id):
     with db.transaction() as connection:
         assert execute(connection, statement, {"b_id": exchange_id}).scalar() == "#1001-x"
         assert execute(connection, statement, {"b_id": -1}).first() is None
+
+
+def test_rows_by_name_and_statements_without_rows(exchange_id):
+    """A row by column name, read twice (the second time from the names kept for the same
+    SQL); on psycopg, a statement that returns no rows gives none, whichever way it is asked
+    (SQLAlchemy's Result, on SQLite, raises instead: no caller asks it)."""
+    read = select(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
+    with db.transaction() as connection:
+        for _ in range(2):
+            row = first_mapping(execute(connection, read, {"b_id": exchange_id}))
+            assert (row["id"], row["order_name"]) == (exchange_id, "#1001")
+            assert list(row) == [column.key for column in _TABLE.columns]
+        assert first_mapping(execute(connection, read, {"b_id": -1})) is None
+        done = execute(connection, _SAVE, {"b_id": exchange_id, "order_name": "#1001"},
+                       columns=True)
+        assert done.rowcount == 1
+        if connection.dialect.name == "postgresql":
+            assert done.all() == []
+            assert execute(connection, _SAVE, {"b_id": exchange_id, "order_name": "#1001"},
+                           columns=True).first() is None
 
 
 @contextmanager
