@@ -3,6 +3,7 @@ SwaplineWorker: what a finished, a failed and a periodic job leave in Redis, and
 trips a row's job costs."""
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -83,6 +84,38 @@ def test_a_failed_job_is_retried_as_rq_does(app, run_worker, monkeypatch):
     assert leftovers() == []
     w.refresh()
     assert w.failed_job_count == 1
+
+
+def _lines(caplog, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.levelno == level and r.name in ("rq.worker", "jobs.deliveries")]
+
+
+@pytest.mark.parametrize("kind", ["delivery", "other"])
+def test_a_job_logs_its_end_alone_at_info(app, post_webhook, monkeypatch, caplog, kind):
+    """RQ wrote five lines at INFO per job (started, completed, "Job OK", the result's
+    lifespan, a delivery's own): its start and "Job OK" are DEBUG now, the lifespan not
+    written; a failure still logs at ERROR."""
+    monkeypatch.setattr(worker, "enqueue_periodic", lambda: None)
+    if kind == "delivery":
+        post_webhook("returns/reopen", REOPEN)
+        relay_all()
+        [job_id], own = jobs().queue.job_ids, ["delivery processed: noted"]
+    else:
+        job_id, own = enqueue(returns_a_value, 1, job_id="keeps-result").id, []
+    enqueue(fails, 1, job_id="fails-once")
+    w = worker.SwaplineWorker([jobs().queue], connection=jobs().connection, worker_ttl=75)
+    with caplog.at_level(logging.DEBUG):
+        w.work(burst=True, with_scheduler=False, logging_level="DEBUG")
+    info = [line for line in _lines(caplog, logging.INFO) if job_id in line
+            or line.startswith(("delivery processed", "Successfully completed"))]
+    assert len(info) == 1 + len(own) and info[:len(own)] == own
+    assert info[-1].startswith("Successfully completed ")  # RQ's own names its description
+    debug = _lines(caplog, logging.DEBUG)
+    assert f"Worker {w.name}: swapline: Job OK ({job_id})" in debug
+    assert f"Worker {w.name}: swapline: {job_id}" in debug
+    assert not [line for line in _lines(caplog, logging.INFO) + debug if "result is kept" in line]
+    assert any("fails-once" in line for line in _lines(caplog, logging.ERROR))
 
 
 def test_a_rows_job_costs_two_script_calls(app, run_worker, round_trips, monkeypatch):
