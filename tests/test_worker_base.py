@@ -12,6 +12,7 @@ from rq import Worker
 from rq.exceptions import DequeueTimeout, StopRequested
 from rq.job import Job
 from rq.registry import FinishedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.serializers import DefaultSerializer, JSONSerializer
 
 from jobs import worker, worker_base
 from jobs.queue import enqueue, jobs
@@ -199,6 +200,16 @@ def test_a_started_job_whose_worker_died_is_queued_again(app, monkeypatch):
     assert requeue_abandoned(queue) == ["taken-then-dead"]
     assert queue.job_ids == ["taken-then-dead"] and job.get_status(refresh=True) == "queued"
     assert Job.fetch(job.id, connection=connection).retries_left == 4
+
+
+@pytest.mark.parametrize("serializer", [None, JSONSerializer])
+def test_a_taken_job_reads_its_data_with_the_workers_serializer(app, serializer):
+    queue, connection = jobs().queue, jobs().connection
+    enqueue(returns_a_value, 2, job_id="serialized")
+    w = worker.SwaplineWorker([queue], connection=connection, worker_ttl=75,
+                              serializer=serializer)
+    taken, _ = w._take(None)
+    assert taken.serializer is w.serializer is (serializer or DefaultSerializer)
 
 
 def test_a_blocking_take_starts_the_job_and_skips_a_vanished_one(app):
