@@ -48,6 +48,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from datetime import datetime
 from uuid import uuid4
 
 import redis
@@ -75,11 +76,27 @@ CURRENT_JOB = "current_job"  # the worker hash's field naming the job it runs ("
 # RQ's INFO lines of every job but its end's "Successfully completed …": "Job OK" (its template
 # is also the start's with log_job_description) and the start's, "Worker <name>: <queue>: <id>".
 PER_JOB_LINES = frozenset({"Worker %s: %s: %s (%s)", "Worker %s: %s: %s"})
+# A job hash's times, as RQ's restore reads them (created_at, when absent, is now)
+TIMES = tuple((name, name.encode()) for name in ("created_at", "enqueued_at", "started_at",
+                                                 "ended_at", "last_heartbeat"))
 
 
 
 class LeanExecution(Execution):
     """A row job's execution: in Redis only as its lease entry in the started registry."""
+
+
+class LeanJob(Job):
+    """RQ's Job, its times read by datetime.fromisoformat: RQ's strptime took ~4.5 µs each,
+    four a job at its start (fromisoformat: 0.1 µs, the same aware UTC datetimes, the same
+    ValueError on a bad one). Keys as bytes (Swapline's connections); as str, RQ parses them."""
+
+    def restore(self, raw: dict) -> None:
+        raw = dict(raw)
+        times = {name: raw.pop(key) for name, key in TIMES if raw.get(key)}
+        super().restore(raw)
+        for name, value in times.items():
+            setattr(self, name, datetime.fromisoformat(as_text(value)))
 
 
 class JobLines(logging.LoggerAdapter):
@@ -105,6 +122,7 @@ class LeanWorker(SimpleWorker):
     started: tuple[str, str] | None = None  # (job id, execution id) START began, not yet run
     _scripts: tuple | None = None
     log_result_lifespan = False  # RQ's "result is kept for … seconds" line after every job
+    job_class = LeanJob
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

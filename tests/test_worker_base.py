@@ -212,6 +212,22 @@ def test_a_taken_job_reads_its_data_with_the_workers_serializer(app, serializer)
     assert taken.serializer is w.serializer is (serializer or DefaultSerializer)
 
 
+def test_a_taken_jobs_times_are_rqs_own(app):
+    """LeanJob reads a job hash's times as RQ's Job does, only faster."""
+    queue, connection = jobs().queue, jobs().connection
+    enqueue(returns_a_value, 2, job_id="times")
+    w = worker.SwaplineWorker([queue], connection=connection, worker_ttl=75)
+    taken, _ = w._take(None)
+    connection.hset(taken.key, "ended_at", "2026-01-02T03:04:05Z")  # RQ's older format
+    rqs = Job.fetch("times", connection=connection)
+    ours = worker_base.LeanJob.fetch("times", connection=connection)
+    assert isinstance(taken, worker_base.LeanJob)
+    names = ("created_at", "enqueued_at", "started_at", "ended_at", "last_heartbeat")
+    assert [getattr(ours, n) for n in names] == [getattr(rqs, n) for n in names]
+    assert all(getattr(ours, n).tzinfo is getattr(rqs, n).tzinfo for n in names)
+    assert taken.started_at == rqs.started_at and taken.func_name == rqs.func_name
+
+
 def test_a_blocking_take_starts_the_job_and_skips_a_vanished_one(app):
     """When no job was seen waiting the worker blocks in BLMOVE, then starts what it got; a
     queued id whose job hash is gone is passed over, as RQ does."""
