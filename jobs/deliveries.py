@@ -17,7 +17,8 @@ from models.delivery import (
     processed_with_signal,
     record_error,
 )
-from models.plain_sql import execute, first_mapping
+from models.plain_sql import execute
+from models.rows import unattached
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +71,15 @@ _TAKE = update(_TABLE).where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.processe
 
 def _take(delivery_id: int) -> WebhookDelivery | None:
     """Count an attempt at an unprocessed delivery and read what its handler needs (one UPDATE
-    … RETURNING); None when it was processed already (or is gone)."""
+    … RETURNING); None when it was processed already (or is gone). The object holds the row's
+    values as loaded (models/rows.py), without the constructor's validation (~28 µs a job):
+    handlers only read its columns of _TAKEN; the others are unloaded (None). RETURNING gives
+    _TAKEN's columns in that order: named from it, not from the cursor's description (~4 µs)."""
     with db.autocommit() as connection:
-        row = first_mapping(execute(connection, _TAKE, {"b_id": delivery_id}))
-    return WebhookDelivery(**row) if row is not None else None
+        row = execute(connection, _TAKE, {"b_id": delivery_id}).first()
+    if row is None:
+        return None
+    return unattached(WebhookDelivery, dict(zip(_TAKEN, row, strict=True)))
 
 
 def _mark_processed(delivery_id: int) -> None:

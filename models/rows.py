@@ -16,6 +16,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import SQLModel
 
 M = TypeVar("M", bound=SQLModel)
@@ -27,6 +28,9 @@ def unattached(cls: type[M], values: Mapping, *, persistent: bool = False) -> M:
     fields set). `persistent`: the instance carries the row's identity, as one the ORM loaded
     and whose session closed (detached): adding it to a session updates that row, not inserts
     a new one."""
+    # As the constructor does: until the mappers are configured (by the process's first ORM
+    # statement or constructor) the class's attributes cannot be read at all.
+    configure_mappers()
     manager = cls._sa_class_manager
     instance = manager.new_instance()
     instance.__dict__.update(values)

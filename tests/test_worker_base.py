@@ -3,6 +3,7 @@ SwaplineWorker: what a finished, a failed and a periodic job leave in Redis, and
 trips a row's job costs."""
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from rq import Worker
 from rq.exceptions import DequeueTimeout, StopRequested
 from rq.job import Job
 from rq.registry import FinishedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.serializers import DefaultSerializer, JSONSerializer
 
 from jobs import worker, worker_base
 from jobs.queue import enqueue, jobs
@@ -83,6 +85,38 @@ def test_a_failed_job_is_retried_as_rq_does(app, run_worker, monkeypatch):
     assert leftovers() == []
     w.refresh()
     assert w.failed_job_count == 1
+
+
+def _lines(caplog, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.levelno == level and r.name in ("rq.worker", "jobs.deliveries")]
+
+
+@pytest.mark.parametrize("kind", ["delivery", "other"])
+def test_a_job_logs_its_end_alone_at_info(app, post_webhook, monkeypatch, caplog, kind):
+    """RQ wrote five lines at INFO per job (started, completed, "Job OK", the result's
+    lifespan, a delivery's own): its start and "Job OK" are DEBUG now, the lifespan not
+    written; a failure still logs at ERROR."""
+    monkeypatch.setattr(worker, "enqueue_periodic", lambda: None)
+    if kind == "delivery":
+        post_webhook("returns/reopen", REOPEN)
+        relay_all()
+        [job_id], own = jobs().queue.job_ids, ["delivery processed: noted"]
+    else:
+        job_id, own = enqueue(returns_a_value, 1, job_id="keeps-result").id, []
+    enqueue(fails, 1, job_id="fails-once")
+    w = worker.SwaplineWorker([jobs().queue], connection=jobs().connection, worker_ttl=75)
+    with caplog.at_level(logging.DEBUG):
+        w.work(burst=True, with_scheduler=False, logging_level="DEBUG")
+    info = [line for line in _lines(caplog, logging.INFO) if job_id in line
+            or line.startswith(("delivery processed", "Successfully completed"))]
+    assert len(info) == 1 + len(own) and info[:len(own)] == own
+    assert info[-1].startswith("Successfully completed ")  # RQ's own names its description
+    debug = _lines(caplog, logging.DEBUG)
+    assert f"Worker {w.name}: swapline: Job OK ({job_id})" in debug
+    assert f"Worker {w.name}: swapline: {job_id}" in debug
+    assert not [line for line in _lines(caplog, logging.INFO) + debug if "result is kept" in line]
+    assert any("fails-once" in line for line in _lines(caplog, logging.ERROR))
 
 
 def test_a_rows_job_costs_two_script_calls(app, run_worker, round_trips, monkeypatch):
@@ -166,6 +200,32 @@ def test_a_started_job_whose_worker_died_is_queued_again(app, monkeypatch):
     assert requeue_abandoned(queue) == ["taken-then-dead"]
     assert queue.job_ids == ["taken-then-dead"] and job.get_status(refresh=True) == "queued"
     assert Job.fetch(job.id, connection=connection).retries_left == 4
+
+
+@pytest.mark.parametrize("serializer", [None, JSONSerializer])
+def test_a_taken_job_reads_its_data_with_the_workers_serializer(app, serializer):
+    queue, connection = jobs().queue, jobs().connection
+    enqueue(returns_a_value, 2, job_id="serialized")
+    w = worker.SwaplineWorker([queue], connection=connection, worker_ttl=75,
+                              serializer=serializer)
+    taken, _ = w._take(None)
+    assert taken.serializer is w.serializer is (serializer or DefaultSerializer)
+
+
+def test_a_taken_jobs_times_are_rqs_own(app):
+    """LeanJob reads a job hash's times as RQ's Job does, only faster."""
+    queue, connection = jobs().queue, jobs().connection
+    enqueue(returns_a_value, 2, job_id="times")
+    w = worker.SwaplineWorker([queue], connection=connection, worker_ttl=75)
+    taken, _ = w._take(None)
+    connection.hset(taken.key, "ended_at", "2026-01-02T03:04:05Z")  # RQ's older format
+    rqs = Job.fetch("times", connection=connection)
+    ours = worker_base.LeanJob.fetch("times", connection=connection)
+    assert isinstance(taken, worker_base.LeanJob)
+    names = ("created_at", "enqueued_at", "started_at", "ended_at", "last_heartbeat")
+    assert [getattr(ours, n) for n in names] == [getattr(rqs, n) for n in names]
+    assert all(getattr(ours, n).tzinfo is getattr(rqs, n).tzinfo for n in names)
+    assert taken.started_at == rqs.started_at and taken.func_name == rqs.func_name
 
 
 def test_a_blocking_take_starts_the_job_and_skips_a_vanished_one(app):
