@@ -138,5 +138,5 @@ def _exchange_orders(exchange: Exchange, order_ids: list[int | None]) -> set[int
     ids = [order_id for order_id in order_ids if order_id is not None]
     if not ids:
         return set()
-    with db.session() as s:
-        return exchange_order_ids(exchange.shop_domain, ids, session=s)
+    with db.autocommit() as connection:  # one read: one round trip, no BEGIN and COMMIT
+        return exchange_order_ids(exchange.shop_domain, ids, connection=connection)
