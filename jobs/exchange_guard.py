@@ -89,12 +89,13 @@ def check_before_release(exchange: Exchange, client: OngoingClient,
                                            status_below=settings.order_status_sent)
     own_id, skus = exchange.ongoing_order_id, set(exchange.skus)
     own = next((o for o in orders if _id(o) == own_id), None) or client.get_order(own_id)
-    holding = [(order, items) for order in orders
-               if _id(order) != own_id and (items := sorted(skus & _skus(order)))]
-    suspects = []
-    if holding:  # our consignee's key once, not once per open order
-        same = same_customer(own.get("consignee"))
-        suspects = [(order, items) for order, items in holding if same(order.get("consignee"))]
+    same, suspects = None, []
+    for order in orders:
+        if _id(order) == own_id or not (items := sorted(skus & _skus(order))):
+            continue
+        same = same or same_customer(own.get("consignee"))  # our key once, not once per order
+        if same(order.get("consignee")):
+            suspects.append((order, items))
     exchanges = _exchange_orders(exchange, [_id(order) for order, _ in suspects])
     for order, items in suspects:
         if _id(order) in exchanges:
