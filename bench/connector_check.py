@@ -6,13 +6,15 @@ reachable, else SQLite; its own CPU is not counted).
 Two cases per N: every order of another customer (the common case: no database lookup) and
 every order of the same customer, each one of the shop's other exchanges (the worst case that
 still releases: all of them looked up). The check runs as in a step: its timeline line waits
-for the step's next write, which is not counted.
+for the step's next write, which is not counted. The share of full garbage collections is
+printed beside: with the app loaded each takes tens of ms, and a large answer brings them on.
 
-    .venv/bin/python -m bench.connector_check [--orders 10,50,200] [--checks 20000]
+    .venv/bin/python -m bench.connector_check [--orders 10,50,200] [--checks 100000]
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import tempfile
 import time
@@ -106,9 +108,27 @@ def _shop(exchanges: int) -> None:
         connection.commit()
 
 
-def per_check(exchange: Exchange, client: OngoingClient, rounds: int) -> float:
-    """µs of this process's CPU per check: the best of seven runs of `rounds` checks (the least
-    disturbed by other load, as bench/machine.py takes its reference)."""
+class FullCollections:
+    """CPU of the full garbage collections (generation 2) while it is installed: on this
+    process's heap (the app loaded) each takes tens of ms, and a large answer brings them on."""
+
+    def __init__(self) -> None:
+        self.seconds, self._started = 0.0, 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._started
+
+
+def per_check(exchange: Exchange, client: OngoingClient, rounds: int) -> tuple[float, float]:
+    """µs of this process's CPU per check, and of it in full garbage collections: the best of
+    five runs of `rounds` checks (the least disturbed by other load, as bench/machine.py takes
+    its reference). A run is long enough to hold several full collections (one every ~100
+    checks of 200 orders: a short run had one or none)."""
     settings = settings_of(SHOP)
 
     def check() -> None:
@@ -118,18 +138,22 @@ def per_check(exchange: Exchange, client: OngoingClient, rounds: int) -> float:
     for _ in range(20):
         check()
     runs = []
-    for _ in range(7):
+    for _ in range(5):
+        collections = FullCollections()
+        gc.callbacks.append(collections)
         started = time.process_time()
         for _ in range(rounds):
             check()
-        runs.append((time.process_time() - started) / rounds * 1e6)
+        cpu = time.process_time() - started
+        gc.callbacks.remove(collections)
+        runs.append((cpu / rounds * 1e6, collections.seconds / rounds * 1e6))
     return min(runs)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", default="10,50,200")
-    parser.add_argument("--checks", type=int, default=20000,
+    parser.add_argument("--checks", type=int, default=100000,
                         help="open orders checked per run (checks per run: this / N)")
     args = parser.parse_args()
     counts = [int(n) for n in args.orders.split(",")]
@@ -150,9 +174,10 @@ def main() -> None:
                     client = OngoingClient(OngoingCredentials("api", "wh", 1, "u", "p"),
                                            url_template="http://127.0.0.1:9/{warehouse}",
                                            http=orders_pages(count, same=same))
-                    cpu = per_check(exchange, client, max(20, args.checks // count))
+                    cpu, full_gc = per_check(exchange, client, max(20, args.checks // count))
                     who = "same customer " if same else "other customers"
-                    print(f"{count:>4} open orders, {who}  {cpu:8.0f} µs CPU/check")  # noqa: T201
+                    print(f"{count:>4} open orders, {who}  {cpu:6.0f} µs CPU/check"  # noqa: T201
+                          f"  (full garbage collections {full_gc:5.0f})")
             db.dispose()
         print(line())  # noqa: T201
 
