@@ -5,7 +5,7 @@ holding an exchange item (`check_before_release`) and stops there if it finds on
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -87,12 +87,15 @@ def check_before_release(exchange: Exchange, client: OngoingClient,
         return
     orders = client.find_open_orders_since(exchange.created_at, exchange.skus,
                                            status_below=settings.order_status_sent)
-    own = next((o for o in orders if _id(o) == exchange.ongoing_order_id), None) \
-        or client.get_order(exchange.ongoing_order_id)
-    suspects = [(order, items) for order in orders
-                if _id(order) != exchange.ongoing_order_id
-                and (items := sorted(set(exchange.skus) & _skus(order)))
-                and same_customer(own.get("consignee"), order.get("consignee"))]
+    own_id, skus = exchange.ongoing_order_id, set(exchange.skus)
+    own = next((o for o in orders if _id(o) == own_id), None) or client.get_order(own_id)
+    same, suspects = None, []
+    for order in orders:
+        if _id(order) == own_id or not (items := sorted(skus & _skus(order))):
+            continue
+        same = same or same_customer(own.get("consignee"))  # our key once, not once per order
+        if same(order.get("consignee")):
+            suspects.append((order, items))
     exchanges = _exchange_orders(exchange, [_id(order) for order, _ in suspects])
     for order, items in suspects:
         if _id(order) in exchanges:
@@ -108,15 +111,23 @@ def check_before_release(exchange: Exchange, client: OngoingClient,
          f"{', '.join(exchange.skus)} ({len(orders)} checked)")
 
 
-def same_customer(ours: dict | None, theirs: dict | None) -> bool:
-    """Same Ongoing customer number when both have one; else same name and post code.
-    Compared without case or spaces."""
-    ours, theirs = ours or {}, theirs or {}
-    if _plain(ours.get("customerNumber")) and _plain(theirs.get("customerNumber")):
-        return _plain(ours["customerNumber"]) == _plain(theirs["customerNumber"])
-    key = ("name", "postCode")
-    return all(_plain(ours.get(k)) for k in key) and \
-        all(_plain(ours.get(k)) == _plain(theirs.get(k)) for k in key)
+def same_customer(ours: dict | None) -> Callable[[dict | None], bool]:
+    """Whether a consignee is ours: same Ongoing customer number when both have one; else same
+    name and post code. Compared without case or spaces. Our key is made once: the check
+    compares it with every open order Ongoing returns (hundreds for a popular item)."""
+    ours = ours or {}
+    number = _plain(ours.get("customerNumber"))
+    name, post_code = _plain(ours.get("name")), _plain(ours.get("postCode"))
+    named = bool(name and post_code)
+
+    def same(theirs: dict | None) -> bool:
+        theirs = theirs or {}
+        if number and (their_number := _plain(theirs.get("customerNumber"))):
+            return their_number == number
+        return named and _plain(theirs.get("name")) == name and \
+            _plain(theirs.get("postCode")) == post_code
+
+    return same
 
 
 def _plain(value) -> str:
@@ -138,5 +149,5 @@ def _exchange_orders(exchange: Exchange, order_ids: list[int | None]) -> set[int
     ids = [order_id for order_id in order_ids if order_id is not None]
     if not ids:
         return set()
-    with db.session() as s:
-        return exchange_order_ids(exchange.shop_domain, ids, session=s)
+    with db.autocommit() as connection:  # one read: one round trip, no BEGIN and COMMIT
+        return exchange_order_ids(exchange.shop_domain, ids, connection=connection)

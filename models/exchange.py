@@ -140,17 +140,19 @@ def find_by_ongoing_order(domain: str, order_id: int, *, session: Session) -> Ex
     return session.exec(query).first()
 
 
-def exchange_order_ids(domain: str, order_ids: list[int], *, session: Session) -> set[int]:
+def exchange_order_ids(domain: str, order_ids: list[int], *,
+                       connection: Connection) -> set[int]:
     """Which of these Ongoing order ids are exchange orders of the shop: one query for all of
-    them (the connector check asks about every open order Ongoing returns)."""
+    them (the connector check asks about every open order Ongoing returns), prepared on
+    PostgreSQL (models/plain_sql.py)."""
     if not order_ids:
         return set()
-    connection = session.connection()
     query = _ORDER_IDS_ANY if connection.dialect.name == "postgresql" else _ORDER_IDS_IN
-    return set(connection.execute(query, {"domain": domain, "ids": order_ids}).scalars())
+    return {row[0] for row in execute(connection, query, {"domain": domain, "ids": order_ids})
+            .all()}
 
 
-# Built once, run with Core on the session's connection: one column, no ORM result to build.
+# Built once, run with Core: one column, no ORM result to build.
 # PostgreSQL takes the ids as one array parameter: the same short statement text whatever
 # their count (an expanding IN renders one parameter per id, a new text per count, which
 # psycopg parses again when it is long: the open orders can be hundreds).

@@ -46,7 +46,7 @@ def _exchange(n: int) -> Exchange:
 
 @pytest.fixture
 def exchange_queries(app):
-    """SELECTs on the exchange table by Ongoing order id, from now on."""
+    """SELECTs on the exchange table by Ongoing order id, from now on (either engine)."""
     seen: list[str] = []
 
     def spy(_conn, _cursor, statement, *_args):
@@ -54,9 +54,12 @@ def exchange_queries(app):
                 "exchange.ongoing_order_id" in statement and "FROM exchange" in statement:
             seen.append(statement)
 
-    event.listen(app.extensions[db.EXTENSION], "before_cursor_execute", spy)
+    engines = [app.extensions[db.EXTENSION], app.extensions[db.AUTOCOMMIT]]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", spy)
     yield seen
-    event.remove(app.extensions[db.EXTENSION], "before_cursor_execute", spy)
+    for engine in engines:
+        event.remove(engine, "before_cursor_execute", spy)
 
 
 @pytest.mark.parametrize("connector", [False, True])

@@ -189,7 +189,7 @@ def test_exchange_order_ids_finds_the_shops_among_many(app, make_shop):
     _exchange(return_gid="gid://shopify/Return/2", ongoing_order_id=2**31 - 1)
     _exchange(shop_domain="other-shop.myshopify.com", ongoing_order_id=5)
     asked = [*range(1000, 1300), 77, 5, 2**31 - 1]
-    with db.session() as s:
-        assert exchange_order_ids(SHOP, asked, session=s) == {77, 2**31 - 1}
-        assert exchange_order_ids(SHOP, [77], session=s) == {77}
-        assert exchange_order_ids(SHOP, [], session=s) == set()
+    with db.autocommit() as connection:
+        assert exchange_order_ids(SHOP, asked, connection=connection) == {77, 2**31 - 1}
+        assert exchange_order_ids(SHOP, [77], connection=connection) == {77}
+        assert exchange_order_ids(SHOP, [], connection=connection) == set()
