@@ -15,6 +15,7 @@ from models import db
 from models.delivery import WebhookDelivery
 from models.exchange import Exchange, find_by_ongoing_order
 from models.exchange_writes import line, note
+from models.plain_sql import execute
 from models.rows import unattached
 from models.settings import (
     ShopSettings,
@@ -70,7 +71,7 @@ def _settings_and_exchange(domain: str, order_id: int | None
     (None: the shop is gone); a shop without a settings row yet gets one. Both detached, as a
     closed session leaves what it loaded (models/rows.py builds them)."""
     with db.autocommit() as connection:  # one statement: no BEGIN and COMMIT around it
-        row = connection.execute(_NOTICE, {"domain": domain, "order_id": order_id}).first()
+        row = execute(connection, _NOTICE, {"domain": domain, "order_id": order_id}).first()
     if row is not None:
         count = len(_SETTINGS.c)
         settings = unattached(ShopSettings, dict(zip(_SETTINGS.c.keys(), row[:count],

@@ -16,6 +16,7 @@ from models import db
 from models.delivery import WebhookDelivery
 from models.exchange import Exchange
 from models.exchange_writes import line, note
+from models.plain_sql import execute
 from models.rows import new_values, unattached
 from models.settings import settings_of
 
@@ -72,10 +73,10 @@ def _new_exchange(domain: str, ret: dict) -> Exchange | None:
     try:
         with db.transaction() as connection:
             if connection.dialect.name == "postgresql":
-                connection.execute(_ORDER_LOCK, {"key": f"{domain} {order['id']}"})
-            values["id"], values["ongoing_order_number"] = connection.execute(_INSERT, {
+                execute(connection, _ORDER_LOCK, {"key": f"{domain} {order['id']}"})
+            values["id"], values["ongoing_order_number"] = execute(connection, _INSERT, {
                 **values, "c_domain": domain, "c_order_gid": order["id"],
-                "c_number": f"{prefix}-{order['name'].lstrip('#')}-"}).one()
+                "c_number": f"{prefix}-{order['name'].lstrip('#')}-"}, columns=True).first()
     except IntegrityError:  # the same return detected twice at once: the other one won
         return None
     return unattached(Exchange, values, persistent=True)
@@ -102,7 +103,7 @@ def _exchange_id(domain: str, gid: str | None) -> int | None:
     if gid is None:
         return None
     with db.autocommit() as connection:
-        return connection.execute(_BY_RETURN, {"domain": domain, "gid": gid}).scalar()
+        return execute(connection, _BY_RETURN, {"domain": domain, "gid": gid}).scalar()
 
 
 _BY_RETURN = select(Exchange.__table__.c.id).where(

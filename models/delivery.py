@@ -7,12 +7,15 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
+    ARRAY,
     Column,
     Connection,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
+    any_,
     bindparam,
     text,
     update,
@@ -108,8 +111,16 @@ def unqueued_query(limit: int):
 def mark_queued(connection: Connection, ids: list[int]) -> None:
     """Note that the jobs of these deliveries are queued (the relay's or the sweeper's doing)."""
     if ids:
-        table = WebhookDelivery.__table__
-        connection.execute(update(table).where(table.c.id.in_(ids)).values(queued_at=utcnow()))
+        query = _QUEUED_ANY if connection.dialect.name == "postgresql" else _QUEUED_IN
+        execute(connection, query, {"ids": ids, "at": utcnow()})
+
+
+# Built once, prepared on PostgreSQL (models/plain_sql.py): the ids as one array parameter there,
+# whatever their count (an expanding IN is a new statement text per count).
+_ID = WebhookDelivery.__table__.c.id
+_QUEUED = update(WebhookDelivery.__table__).values(queued_at=bindparam("at"))
+_QUEUED_ANY = _QUEUED.where(_ID == any_(bindparam("ids", type_=ARRAY(Integer))))
+_QUEUED_IN = _QUEUED.where(_ID.in_(bindparam("ids", expanding=True)))
 
 
 def unprocessed(*, session: Session, older_than: timedelta, limit: int = 500, after_id: int = 0):

@@ -15,6 +15,7 @@ from sqlmodel import Field, Session, SQLModel, select
 from clients.deps import job_run
 from models import crypto, intake_db
 from models.exchange import order_names, runs_ongoing_order
+from models.plain_sql import execute, first_mapping
 from models.rows import unattached
 from models.shop import Shop
 from models.types import UTCDateTime, utcnow
@@ -282,9 +283,9 @@ def _read_settings(domain: str) -> ShopSettings:
     from models.shop import get_shop
 
     with db.autocommit() as connection:
-        row = connection.execute(_BY_DOMAIN, {"domain": domain}).first()
+        row = first_mapping(execute(connection, _BY_DOMAIN, {"domain": domain}))
     if row is not None:
-        return unattached(ShopSettings, row._mapping, persistent=True)
+        return unattached(ShopSettings, row, persistent=True)
     with db.session() as s:
         row = s.exec(select(ShopSettings).join(Shop, Shop.id == ShopSettings.shop_id)
                      .where(Shop.domain == domain)).first()

@@ -60,3 +60,14 @@ def test_two_returns_of_one_order_detected_at_once_get_two_numbers(app, world):
     assert sorted(made) == ["first", "second"]
     assert made["first"] != made["second"], made
     assert {made["first"][-2:], made["second"][-2:]} == {"-1", "-2"}
+
+
+def test_the_same_return_detected_twice_makes_one_exchange(app, world):
+    """The second detection's INSERT hits the unique return: no second exchange, no error."""
+    world.setup()
+    ret = shop_api.read_return(world.domain, world.ret_for(world.order)["id"])
+    first = exchange_triggers._new_exchange(world.domain, ret)
+    assert first is not None and first.ongoing_order_number.endswith("-1")
+    assert exchange_triggers._new_exchange(world.domain, ret) is None
+    with db.autocommit() as connection:
+        assert connection.execute(text("SELECT count(*) FROM exchange")).scalar() == 1
