@@ -5,22 +5,23 @@ of every worker process (jobs/worker.py). One relay at a time works, the holder 
 (a LeasedLock in Redis, renewed while it lives); the others stand by and try for it every
 STANDBY_SECONDS, so a dead holder's place is taken within about LEASE_SECONDS + STANDBY_SECONDS.
 The holder polls every POLL_SECONDS (an indexed read of an almost empty partial index) while
-webhooks come in: a webhook's job is queued within about POLL_SECONDS of its 200, inside the 100
-ms (p99) an idle queue has to start it. Each poll and its wait cost ~0.3 ms of CPU (a thread
-woken 20 times a second: ~6 ms/s, most of an idle worker's CPU), so on PostgreSQL a holder whose
-polls found nothing for IDLE_SECONDS sleeps instead: it holds the advisory lock WAKE_LOCK and
-LISTENs, and the INSERT of a delivery NOTIFYs only while that lock is held (the trigger of
-migration 0012): the sleeper wakes within a few ms of the commit and polls again. While it is
-awake no commit NOTIFYs (commits that NOTIFY take turns, which cost about 30% of the stored
-webhooks/s in bench.webhook_ingest when every INSERT did). An INSERT that ran its trigger just
-before the lock was taken holds the lock shared until it commits, so taking it waits for that
-commit and the sleeper's first read sees the row. A sleep lasts at most WAKE_CHECK_SECONDS, then
-the loop checks the lease and whether it is asked to stop. SQLite has no NOTIFY: it polls.
-Most polls find nothing, so a poll is one plain statement on a DB-API cursor held with the
-lease (Outbox), not a SQLAlchemy query with a pool checkout each time: an idle worker spent ~23 ms
-of CPU a second on them. Redis down: nothing moves and it tries again every RETRY_SECONDS; the row
-is the truth. Jobs queued and then lost (Redis restarted without its data) are the sweeper's: the
-relay that takes the lease after a wipe has it sweep at once.
+webhooks come in: a webhook's job is queued within about POLL_SECONDS of its 200, inside the 100 ms
+(p99) an idle queue has to start it. Each poll and its wait cost ~0.3 ms of CPU (a thread woken 20
+times a second: ~6 ms/s, most of an idle worker's CPU), so on PostgreSQL a holder whose polls found
+nothing for IDLE_SECONDS sleeps instead: it holds the advisory lock WAKE_LOCK and LISTENs, and the
+INSERT of a delivery NOTIFYs only while that lock is held (the trigger of migration 0012): the
+sleeper wakes within a few ms of the commit and polls again. While it is awake no commit NOTIFYs
+(commits that NOTIFY take turns, which cost about 30% of the stored webhooks/s in
+bench.webhook_ingest when every INSERT did). An INSERT that ran its trigger just before holds the
+lock shared until it commits: the relay does not get it then (a try, never a wait: a stale session
+holding it must not stop the relay) and polls on, its next read sees the row; once it holds the
+lock, its first read sees every row committed before. A sleep lasts at most WAKE_CHECK_SECONDS,
+then the loop checks the lease and whether it is asked to stop. SQLite has no NOTIFY: it polls.
+Most polls find nothing, so a poll is one plain statement on a DB-API cursor held with the lease
+(Outbox), not a SQLAlchemy query with a pool checkout each time: an idle worker spent ~23 ms of CPU
+a second on them. Redis down: nothing moves and it tries again every RETRY_SECONDS; the row is the
+truth. Jobs queued and then lost (Redis restarted without its data) are the sweeper's: the relay
+that takes the lease after a wipe has it sweep at once.
 """
 from __future__ import annotations
 
@@ -103,17 +104,21 @@ class Outbox:
         self.cursor.execute(self.sql)
         return self.cursor.fetchall()
 
-    def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float) -> bool:
         """Wait up to `seconds` for a delivery's INSERT to NOTIFY, holding WAKE_LOCK meanwhile
-        (the trigger NOTIFYs only then); at once when one waits already. Taking the lock waits
-        for any INSERT that tried it before, so the read after it sees that row."""
-        self.cursor.execute("SELECT pg_advisory_lock(%s, %s)", WAKE_LOCK)
+        (the trigger NOTIFYs only then); at once when one waits already. False, at once, when
+        the lock is held elsewhere: by an INSERT that tried it before (its row is the next
+        poll's), or by a session that is not ours to wait for (a relay's stale session)."""
+        self.cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", WAKE_LOCK)
+        if not self.cursor.fetchone()[0]:
+            return False
         try:
             if not self.unqueued():
                 for _ in self.dbapi.notifies(timeout=seconds, stop_after=1):
                     pass
         finally:
             self.cursor.execute("SELECT pg_advisory_unlock(%s, %s)", WAKE_LOCK)
+        return True
 
     def close(self) -> None:
         """Stop listening: the connection goes back to the pool."""
@@ -172,9 +177,8 @@ class Relay:
             if rows:
                 found = time.monotonic()
             if not rows or _queue(rows) < BATCH:
-                if outbox.can_sleep and time.monotonic() - found >= IDLE_SECONDS:
-                    outbox.sleep(WAKE_CHECK_SECONDS)
-                else:
+                idle = outbox.can_sleep and time.monotonic() - found >= IDLE_SECONDS
+                if not (idle and outbox.sleep(WAKE_CHECK_SECONDS)):
                     self.stop.wait(POLL_SECONDS)
             if time.monotonic() - checked >= OWNED_CHECK_SECONDS:
                 checked = time.monotonic()

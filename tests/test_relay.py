@@ -176,7 +176,8 @@ def wake_lock_holders() -> int:
     with db.autocommit() as connection:
         return connection.execute(text(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
-            "classid = :c AND objid = :o AND mode = 'ExclusiveLock'"),
+            "classid = :c AND objid = :o AND mode = 'ExclusiveLock' AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"),
             dict(zip("co", relay.WAKE_LOCK, strict=True))).scalar()
 
 
@@ -216,22 +217,39 @@ def test_an_insert_notifies_only_while_the_relay_sleeps(app, post_webhook):
             [relay.WAKE_CHANNEL]
 
 
-def test_going_to_sleep_waits_for_an_insert_not_yet_committed(app, post_webhook):
-    """An INSERT whose trigger ran before the relay took its wake lock sent no NOTIFY: taking
-    the lock waits for its commit, and the relay's read then finds the row (no sleep)."""
+def test_no_sleep_while_an_insert_that_sent_no_notify_is_in_flight(app):
+    """An INSERT whose trigger ran before the relay tried its wake lock sent no NOTIFY, and
+    holds the lock shared until it commits: the relay gets no lock, sleeps not, and its next
+    read after the commit finds the row."""
     postgresql_only()
     with db.autocommit() as connection:
         outbox = Outbox(connection)
-        done = threading.Event()
         with db.transaction() as inserting:
             record_delivery(inserting, source="shopify", delivery_id="in-flight",
                             shop_domain=SHOP, topic="returns/approve", payload="{}")
-            threading.Thread(target=lambda: (outbox.sleep(30.0), done.set()),
-                             daemon=True).start()
-            assert not done.wait(0.5)  # taking the lock waits for this transaction
-        assert done.wait(5.0)  # committed: the row is seen, no 30 s sleep
+            started = time.monotonic()
+            assert outbox.sleep(30.0) is False
+            assert time.monotonic() - started < 1.0
         assert [shop for _, shop in outbox.unqueued()] == [SHOP]
+        assert outbox.sleep(0.0) is True  # committed and read: nothing holds the lock now
         outbox.close()
+
+
+def test_a_wake_lock_held_elsewhere_leaves_the_relay_polling(app, post_webhook, relays,
+                                                              monkeypatch):
+    """A session that is not a sleeping relay of ours holds the lock (a stale one, say): the
+    relay does not wait for it, it polls."""
+    postgresql_only()
+    monkeypatch.setattr(relay, "IDLE_SECONDS", 0.1)
+    holder_session = psycopg.connect(db.engine().url.render_as_string(hide_password=False)
+                                     .replace("+psycopg", ""), autocommit=True)
+    with holder_session:
+        holder_session.execute("SELECT pg_advisory_lock(%s, %s)", relay.WAKE_LOCK)
+        relays()
+        wait_for(lambda: holder() is not None)
+        time.sleep(0.5)  # idle long enough to want to sleep
+        post_webhook("returns/approve", APPROVE, webhook_id="while-held")
+        wait_for(lambda: len(delivery_jobs()) == 1, limit=3.0)
 
 
 def test_a_database_connection_lost_under_the_relay_is_replaced(app, post_webhook, relays,
