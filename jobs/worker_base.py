@@ -107,6 +107,9 @@ class JobLines(logging.LoggerAdapter):
     own path names the job's description), and a delivery's "delivery processed: <outcome>" with
     its shop, id and topic; a failure's lines, retries and warnings as RQ writes them."""
 
+    def process(self, msg, kwargs):
+        return msg, kwargs  # a caller's `extra` (RQ's job_id on a failure) as given
+
     def info(self, msg, *args, **kwargs) -> None:
         level = logging.DEBUG if msg in PER_JOB_LINES else logging.INFO
         if self.logger.isEnabledFor(level):  # else no record is made at all

@@ -117,6 +117,9 @@ def test_a_job_logs_its_end_alone_at_info(app, post_webhook, monkeypatch, caplog
     assert f"Worker {w.name}: swapline: {job_id}" in debug
     assert not [line for line in _lines(caplog, logging.INFO) + debug if "result is kept" in line]
     assert any("fails-once" in line for line in _lines(caplog, logging.ERROR))
+    # RQ's failure line keeps the job id it passes as a field (the JSON line's job_id)
+    assert "fails-once" in {getattr(r, "job_id", None) for r in caplog.records
+                            if r.levelno == logging.ERROR and r.name == "rq.worker"}
 
 
 def test_a_rows_job_costs_two_script_calls(app, run_worker, round_trips, monkeypatch):
