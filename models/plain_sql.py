@@ -132,7 +132,8 @@ def execute(connection: Connection, statement, params: dict, *, columns: bool = 
         cursor.execute(compiled.sql, values, prepare=True)
     except psycopg.Error as exc:
         broken = dbapi_connection.broken
-        if broken:
+        if broken:  # as SQLAlchemy's own handling: the pool's older connections go too
+            connection.engine.pool._invalidate(connection.connection, exc, _checkin=False)
             connection.invalidate(exc)
         raise wrapped(compiled.sql, values, exc, invalidated=broken) from exc
     return Rows(cursor, compiled.sql)

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
-from sqlalchemy import bindparam, event, update
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy import bindparam, event, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 from sqlmodel import select
 
 from models import db
@@ -85,6 +85,30 @@ def test_errors_are_sqlalchemys_and_listeners_see_the_statement(app, exchange_id
             db.transaction() as connection:
         execute(connection, _SAVE, {"b_id": exchange_id, "shop_domain": None}, columns=True)
     assert seen == ["UPDATE"]
+
+
+def test_a_broken_connection_takes_the_pools_older_ones_with_it(app, exchange_id):
+    """A database restart breaks every pooled connection: the first statement to fail on one
+    (here a prepared one) marks the pool's older connections stale, as SQLAlchemy's own
+    execution does, so the next checkout gets a fresh one instead of failing again."""
+    engine = db.engine()
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite's statements do not go through psycopg here")
+    read = select(_TABLE.c.id).where(_TABLE.c.id == bindparam("b_id"))
+    first, second = engine.connect(), engine.connect()  # two pooled connections, both used
+    for connection in (first, second):
+        connection.execute(text("SELECT 1")).all()
+        connection.rollback()
+    pids = [c.connection.dbapi_connection.info.backend_pid for c in (first, second)]
+    first.close(), second.close()
+    with db.autocommit() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) "
+                           "AS pid"), {"pids": pids})
+    with pytest.raises(OperationalError) as failed, db.transaction() as connection:
+        execute(connection, read, {"b_id": exchange_id})
+    assert failed.value.connection_invalidated
+    with db.transaction() as connection:  # the other one, stale too: replaced on checkout
+        assert execute(connection, read, {"b_id": exchange_id}).scalar() == exchange_id
 
 
 def test_the_relay_poll_compiles_with_literal_values(app):
