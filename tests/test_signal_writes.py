@@ -26,7 +26,8 @@ def _record(exchange_id: int, outcome: str, event: str = "release") -> int | Non
 def _state(exchange_id: int) -> tuple[list[str], list[tuple]]:
     with db.session() as s:
         outcomes = [e.outcome for e in s.exec(select(ExchangeEvent).where(
-            ExchangeEvent.exchange_id == exchange_id, ExchangeEvent.name == "test"))]
+            ExchangeEvent.exchange_id == exchange_id, ExchangeEvent.name == "test")
+            .order_by(ExchangeEvent.id))]
         signals = [(row.event, row.attempts) for row in s.exec(select(ExchangeSignal).where(
             ExchangeSignal.exchange_id == exchange_id, ExchangeSignal.source == "test"))]
     return outcomes, signals
