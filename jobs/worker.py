@@ -34,6 +34,7 @@ from jobs.queue import enqueue, job_id, jobs
 from jobs.relay import RETRY_SECONDS, Relay, relay_all
 from jobs.sweeper import sweep_if_redis_was_emptied
 from jobs.worker_base import LeanExecution, LeanWorker
+from models import db
 
 PERIOD_SECONDS = 60
 REGISTRATION_CHECK_SECONDS = 10
@@ -81,7 +82,8 @@ class SwaplineWorker(LeanWorker):
         execution = self.prepare_execution(job)
         self.lease = RENEWER.hold(lambda: self._renew(job, execution))
         try:
-            self.perform_job(job, queue, execution)
+            with db.holding_autocommit():  # one connection for the job's one-statement reads
+                self.perform_job(job, queue, execution)
         finally:
             self._end_lease()
         self.set_state(WorkerStatus.IDLE)
