@@ -1,6 +1,7 @@
 """The database engine: one per app, kept in app.extensions; sessions are short and explicit."""
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -87,9 +88,12 @@ def autocommit() -> Iterator[Connection]:
     try:
         yield held.connection
     except BaseException:
-        # SQLAlchemy keeps a Connection's failure (an invalidated one reconnects only after a
-        # rollback); with AUTOCOMMIT the rollback sends nothing to the server
-        held.connection.rollback()
+        # Given back as a block's own connection was: the pool's reset finds out whether it is
+        # still usable (a job's timeout may have struck mid-statement) and discards it if not;
+        # the next block checks out another.
+        connection, held.connection = held.connection, None
+        with contextlib.suppress(Exception):
+            connection.close()
         raise
 
 
@@ -107,8 +111,9 @@ def holding_autocommit() -> Iterator[None]:
     """Every `autocommit` block inside shares one connection, checked out at the first and
     returned at the end: a job runs 5-10 of them, and a pool checkout and return with its
     SQLAlchemy Connection cost ~40 µs of CPU each time. No transaction is ever open on it, so
-    sharing it is sharing nothing; a connection broken meanwhile is replaced on its next use
-    (SQLAlchemy reconnects an invalidated Connection outside a transaction)."""
+    sharing it is sharing nothing. A block that raises gives it back to the pool as before (whose
+    reset discards a broken one: the job's timeout may strike mid-statement), and the next
+    block checks out another."""
     held = _Held()
     token = _HELD.set(held)
     try:
