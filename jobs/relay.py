@@ -52,6 +52,7 @@ IDLE_SECONDS = 1.0  # polls found nothing this long: sleep until woken (PostgreS
 WAKE_CHECK_SECONDS = 1.0  # a sleep's longest: then the lease and the stop are looked at
 WAKE_CHANNEL = "swapline_outbox"
 WAKE_LOCK = (1937207404, 1)  # ("swpl", 1): migration 0012's trigger tries it shared
+WAKE_REFUSED_WARNING = 100  # idle polls in a row without the wake lock (~5 s): said once a lease
 RETRY_SECONDS = 1.0
 log = logging.getLogger(__name__)
 
@@ -172,13 +173,21 @@ class Relay:
         be given up, lost, or stopped."""
         give_up = time.monotonic() + HOLD_SECONDS - OWNED_CHECK_SECONDS
         checked = found = time.monotonic()
+        refused, warned = 0, False  # idle polls in a row that found the wake lock taken
         while not self.stop.is_set() and time.monotonic() < give_up:
             rows = outbox.unqueued()
             if rows:
                 found = time.monotonic()
             if not rows or _queue(rows) < BATCH:
                 idle = outbox.can_sleep and time.monotonic() - found >= IDLE_SECONDS
-                if not (idle and outbox.sleep(WAKE_CHECK_SECONDS)):
+                slept = idle and outbox.sleep(WAKE_CHECK_SECONDS)
+                refused = 0 if slept or not idle else refused + 1
+                if refused == WAKE_REFUSED_WARNING and not warned:
+                    warned = True
+                    log.warning("relay cannot sleep: another database session holds its wake "
+                                "lock (pg_locks: advisory %s/%s); it polls, and every webhook "
+                                "INSERT NOTIFYs meanwhile", *WAKE_LOCK)
+                if not slept:
                     self.stop.wait(POLL_SECONDS)
             if time.monotonic() - checked >= OWNED_CHECK_SECONDS:
                 checked = time.monotonic()

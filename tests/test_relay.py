@@ -236,11 +236,12 @@ def test_no_sleep_while_an_insert_that_sent_no_notify_is_in_flight(app):
 
 
 def test_a_wake_lock_held_elsewhere_leaves_the_relay_polling(app, post_webhook, relays,
-                                                              monkeypatch):
+                                                              monkeypatch, caplog):
     """A session that is not a sleeping relay of ours holds the lock (a stale one, say): the
-    relay does not wait for it, it polls."""
+    relay does not wait for it, it polls, and says so once."""
     postgresql_only()
     monkeypatch.setattr(relay, "IDLE_SECONDS", 0.1)
+    monkeypatch.setattr(relay, "WAKE_REFUSED_WARNING", 3)
     holder_session = psycopg.connect(db.engine().url.render_as_string(hide_password=False)
                                      .replace("+psycopg", ""), autocommit=True)
     with holder_session:
@@ -250,6 +251,9 @@ def test_a_wake_lock_held_elsewhere_leaves_the_relay_polling(app, post_webhook, 
         time.sleep(0.5)  # idle long enough to want to sleep
         post_webhook("returns/approve", APPROVE, webhook_id="while-held")
         wait_for(lambda: len(delivery_jobs()) == 1, limit=3.0)
+        time.sleep(0.5)
+    said = [r for r in caplog.records if r.getMessage().startswith("relay cannot sleep")]
+    assert len(said) == 1 and said[0].levelname == "WARNING"
 
 
 def test_a_database_connection_lost_under_the_relay_is_replaced(app, post_webhook, relays,
