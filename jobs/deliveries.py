@@ -17,7 +17,7 @@ from models.delivery import (
     processed_with_signal,
     record_error,
 )
-from models.plain_sql import execute
+from models.plain_sql import execute, first_mapping
 from models.rows import unattached
 
 log = logging.getLogger(__name__)
@@ -73,13 +73,10 @@ def _take(delivery_id: int) -> WebhookDelivery | None:
     """Count an attempt at an unprocessed delivery and read what its handler needs (one UPDATE
     … RETURNING); None when it was processed already (or is gone). The object holds the row's
     values as loaded (models/rows.py), without the constructor's validation (~28 µs a job):
-    handlers only read its columns of _TAKEN; the others are unloaded (None). RETURNING gives
-    _TAKEN's columns in that order: named from it, not from the cursor's description (~4 µs)."""
+    handlers only read its columns of _TAKEN; the others are unloaded (None)."""
     with db.autocommit() as connection:
-        row = execute(connection, _TAKE, {"b_id": delivery_id}).first()
-    if row is None:
-        return None
-    return unattached(WebhookDelivery, dict(zip(_TAKEN, row, strict=True)))
+        row = first_mapping(execute(connection, _TAKE, {"b_id": delivery_id}))
+    return unattached(WebhookDelivery, row) if row is not None else None
 
 
 def _mark_processed(delivery_id: int) -> None:
